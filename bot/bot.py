@@ -1,0 +1,99 @@
+"""The question-answering library: `Bot.load(index_dir)` then `bot.ask(question)`.
+
+Usable without the UI; the UI only calls this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.compose import REFUSAL_TEXT, compose_answer, score_sentences, select_sentences
+from bot.records import Answer
+from bot.retrieve import Evidence, Hit, Retriever
+from corpus.records import Document
+from index.embedder import Embedder, load_embedder
+from index.paths import default_model_cache
+from index.store import IndexSettings, IndexStore
+
+
+@dataclass(frozen=True)
+class RefusalRule:
+    """Refuse unless the retrievers found real evidence.
+
+    `coverage` is the share of the question's idf-weighted words found in one
+    of the best passages; `best_dense` the cosine of the best dense hit.
+    A question is answered when enough of its words are found, or when fewer are
+    found but the dense retriever is confident as well.
+    """
+
+    min_coverage: float = 0.5
+    weak_coverage: float = 0.25
+    min_dense_with_weak_coverage: float = 0.82
+
+    def refuses(self, evidence: Evidence) -> bool:
+        if evidence.coverage >= self.min_coverage:
+            return False
+        if evidence.coverage >= self.weak_coverage and evidence.best_dense >= self.min_dense_with_weak_coverage:
+            return False
+        return True
+
+
+class Bot:
+    def __init__(
+        self,
+        store: IndexStore,
+        embedder: Embedder,
+        top_k: int = 5,
+        mode: str = "hybrid",
+        refusal: RefusalRule | None = None,
+    ):
+        self.store = store
+        self.embedder = embedder
+        self.top_k = top_k
+        self.retriever = Retriever(store, embedder, mode=mode)
+        self.refusal = refusal or RefusalRule()
+
+    @classmethod
+    def load(
+        cls,
+        index_dir: Path,
+        model_cache: Path | None = None,
+        expected: IndexSettings | None = None,
+        top_k: int = 5,
+        mode: str = "hybrid",
+    ) -> Bot:
+        """Load the live index and the embedding model it was built with."""
+        store = IndexStore.load(Path(index_dir), expected=expected)
+        cache = Path(model_cache) if model_cache else default_model_cache()
+        embedder = load_embedder(store.manifest.settings.embedding_model, cache)
+        return cls(store, embedder, top_k=top_k, mode=mode)
+
+    @property
+    def documents(self) -> dict[str, Document]:
+        return self.store.documents
+
+    def retrieve(
+        self, question: str, history: list[tuple[str, str]] | None = None, top_k: int | None = None
+    ) -> tuple[str, list[Hit], Evidence]:
+        """The query actually searched (after follow-up resolution), its hits and the evidence."""
+        query = question.strip()
+        hits, evidence = self.retriever.search(query, top_k or self.top_k)
+        return query, hits, evidence
+
+    def answer_from(self, question: str, query: str, hits: list[Hit], evidence: Evidence) -> Answer:
+        if not hits or self.refusal.refuses(evidence):
+            return Answer(text=REFUSAL_TEXT, refused=True, citations=[], question=question, query=query)
+        candidates = score_sentences(evidence.query_tokens, hits, self.store.idf)
+        chosen = select_sentences(candidates)
+        if not chosen:
+            return Answer(text=REFUSAL_TEXT, refused=True, citations=[], question=question, query=query)
+        text, citations = compose_answer(chosen)
+        return Answer(text=text, refused=False, citations=citations, question=question, query=query)
+
+    def ask(self, question: str, history: list[tuple[str, str]] | None = None) -> Answer:
+        """Answer a question from the indexed documents, citing the passages used,
+        or refuse plainly when the documents do not cover it."""
+        query, hits, evidence = self.retrieve(question, history)
+        return self.answer_from(question, query, hits, evidence)
+

@@ -1,0 +1,104 @@
+"""Composing an extractive answer: the sentences of the retrieved passages that
+best answer the question, each followed by the marker of its citation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.records import Citation
+from bot.retrieve import Hit
+from index.sentences import split_sentences
+from index.tokens import tokenize
+
+REFUSAL_TEXT = "知识库中没有找到与该问题相关的内容。"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    hit_rank: int  # 0-based rank of the passage the sentence comes from
+    hit: Hit
+    start: int  # offsets in the document text
+    end: int
+    text: str
+    score: float
+
+
+def score_sentences(
+    query_tokens: list[str], hits: list[Hit], idf: Callable[[str], float], passages: int = 3
+) -> list[Candidate]:
+    """Every sentence of the best passages, scored by the share of the query's
+    idf mass it contains, with a small preference for better-ranked passages."""
+    weights = {t: idf(t) for t in set(query_tokens)}
+    total = sum(weights.values()) or 1.0
+    seen: set[tuple[str, int]] = set()
+    candidates = []
+    for rank, hit in enumerate(hits[:passages]):
+        chunk = hit.chunk
+        for s, e in split_sentences(chunk.text):
+            key = (chunk.doc_id, chunk.start + s)
+            if key in seen:  # overlapping chunks repeat a sentence
+                continue
+            seen.add(key)
+            text = chunk.text[s:e]
+            present = set(tokenize(text))
+            overlap = sum(w for t, w in weights.items() if t in present) / total
+            score = overlap + 0.1 / (rank + 1)
+            candidates.append(Candidate(rank, hit, chunk.start + s, chunk.start + e, text, score))
+    candidates.sort(key=lambda c: c.score, reverse=True)
+    return candidates
+
+
+def select_sentences(
+    candidates: list[Candidate], max_sentences: int = 3, max_chars: int = 160, keep_ratio: float = 0.75
+) -> list[Candidate]:
+    """The best sentence, plus up to two more that score nearly as well, within a
+    length budget; returned in reading order (by passage, then position)."""
+    if not candidates:
+        return []
+    best = candidates[0]
+    chosen = [best]
+    used = len(best.text)
+    for cand in candidates[1:]:
+        if len(chosen) >= max_sentences:
+            break
+        if cand.score < keep_ratio * best.score or used + len(cand.text) > max_chars:
+            continue
+        chosen.append(cand)
+        used += len(cand.text)
+    chosen.sort(key=lambda c: (c.hit_rank, c.start))
+    return chosen
+
+
+def compose_answer(chosen: list[Candidate]) -> tuple[str, list[Citation]]:
+    """The answer text with `[n]` after each sentence, and its citations, numbered
+    in order of first appearance."""
+    numbers: dict[int, int] = {}
+    quotes: dict[int, list[tuple[int, int]]] = {}
+    parts = []
+    for cand in chosen:
+        vid = cand.hit.vector_id
+        if vid not in numbers:
+            numbers[vid] = len(numbers) + 1
+            quotes[vid] = []
+        quotes[vid].append((cand.start, cand.end))
+        parts.append(f"{cand.text.strip()}[{numbers[vid]}]")
+    hits = {c.hit.vector_id: c.hit for c in chosen}
+    citations = [
+        Citation(
+            n=n,
+            doc_id=hits[vid].chunk.doc_id,
+            title=hits[vid].chunk.title,
+            section=hits[vid].chunk.section,
+            text=hits[vid].chunk.text,
+            start=hits[vid].chunk.start,
+            end=hits[vid].chunk.end,
+            score=round(hits[vid].score, 6),
+            quotes=quotes[vid],
+            article=hits[vid].chunk.article,
+            page=hits[vid].chunk.page,
+            chunk_id=hits[vid].chunk.chunk_id,
+        )
+        for vid, n in numbers.items()
+    ]
+    return "".join(parts), citations

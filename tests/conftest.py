@@ -1,0 +1,50 @@
+"""Shared fixtures: the real model, a real index of the bundled corpus, a real bot.
+
+The converted model is cached under UNIONQA_HOME (default ~/.cache/unionqa) so
+that it is converted once per machine, not once per test run; indexes are built
+fresh into temporary folders.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from corpus import DEFAULT_CORPUS_DIR  # noqa: E402
+from index.embedder import DEFAULT_MODEL, load_embedder  # noqa: E402
+from index.paths import default_model_cache  # noqa: E402
+from index.store import IndexSettings  # noqa: E402
+
+SETTINGS = IndexSettings(embedding_model=DEFAULT_MODEL, chunk_chars=300, chunk_overlap=1)
+
+
+@pytest.fixture(scope="session")
+def model_cache() -> Path:
+    return default_model_cache()
+
+
+@pytest.fixture(scope="session")
+def embedder(model_cache):
+    return load_embedder(DEFAULT_MODEL, model_cache)
+
+
+@pytest.fixture(scope="session")
+def bundled_index(tmp_path_factory, embedder) -> Path:
+    """A real index (FAISS + BM25) of the bundled default corpus."""
+    from index.build import build_index
+
+    index_dir = tmp_path_factory.mktemp("bundled-index")
+    build_index(DEFAULT_CORPUS_DIR, index_dir, SETTINGS, embedder, progress=False)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def bot(bundled_index, model_cache):
+    from bot.bot import Bot
+
+    return Bot.load(bundled_index, model_cache=model_cache, expected=SETTINGS)

@@ -1,0 +1,32 @@
+"""The chat's own Gradio endpoint, called the way gradio_client users call it."""
+
+from __future__ import annotations
+
+import pytest
+from gradio_client import Client
+
+from ui.config import Config
+from ui.server import bind_socket, create_app, running
+
+
+@pytest.fixture(scope="module")
+def chat_client(bot, tmp_path_factory):
+    config = Config(feedback_log=tmp_path_factory.mktemp("gradio-client") / "feedback.jsonl")
+    with running(create_app(config, bot), bind_socket()) as url:
+        yield Client(url, verbose=False)
+
+
+def test_chat_endpoint_answers_with_citations(chat_client):
+    assert "/chat" in chat_client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    textbox, messages = chat_client.predict("劳模精神的内涵是什么？", api_name="/chat")
+    assert textbox == ""
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    shown = str(messages[1]["content"])
+    assert "爱岗敬业" in shown
+    assert 'class="uq-cite"' in shown and "uq-source" in shown
+
+
+def test_chat_endpoint_escapes_the_question(chat_client):
+    _, messages = chat_client.predict("<img src=x onerror=alert(1)>工匠精神是什么？", api_name="/chat")
+    question = str(messages[-2]["content"])  # the client keeps the session, so earlier turns come first
+    assert "<img" not in question and "&lt;img src=x onerror=alert(1)&gt;" in question

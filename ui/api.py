@@ -1,0 +1,151 @@
+"""The REST API under /api: ask a question, list and read the documents, health."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field
+
+from bot.bot import Bot
+from corpus.records import Document
+from ui.asking import Asker, QuestionError
+
+log = logging.getLogger(__name__)
+
+
+class AskRequest(BaseModel):
+    question: str = Field(description="问题", examples=["劳模精神的内涵是什么？"])
+    history: list[tuple[str, str]] = Field(
+        default_factory=list,
+        description="此前的对话，按时间先后排列的 [问题, 回答] 对，用于理解追问；可省略",
+        examples=[[]],
+    )
+
+
+class CitationOut(BaseModel):
+    n: int = Field(description="答案中的编号 [n]")
+    doc_id: str
+    title: str
+    section: str
+    text: str = Field(description="被引用的段落原文")
+    start: int = Field(description="段落在文档全文中的起始位置（字符）")
+    end: int
+    score: float
+    quotes: list[tuple[int, int]] = Field(description="答案所摘句子在文档全文中的位置 [起, 止)")
+    article: str = ""
+    page: int | None = None
+    chunk_id: str = ""
+
+
+class AnswerOut(BaseModel):
+    text: str = Field(description="答案，含引用编号 [n]")
+    refused: bool = Field(description="知识库中没有相关内容时为 true")
+    citations: list[CitationOut]
+    question: str
+    query: str = Field(description="实际检索的问题（追问补全后）")
+
+
+class DocumentSummary(BaseModel):
+    id: str
+    title: str
+    source: str
+    metadata: dict[str, str]
+    paragraphs: int
+    characters: int
+    chunks: int | None = Field(None, description="索引中的分段数")
+
+
+class ParagraphOut(BaseModel):
+    start: int
+    end: int
+    section: str
+    is_heading: bool
+    page: int | None
+
+
+class DocumentOut(BaseModel):
+    id: str
+    title: str
+    source: str
+    metadata: dict[str, str]
+    text: str = Field(description="文档全文；段落与引用的位置都指向它")
+    paragraphs: list[ParagraphOut]
+
+
+class Health(BaseModel):
+    status: str
+    documents: int
+    chunks: int
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+def api_router(asker: Asker, bot: Bot) -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["api"])
+
+    def chunk_count(doc_id: str) -> int | None:
+        entry = bot.store.manifest.documents.get(doc_id) or {}
+        return entry.get("chunks")
+
+    def summary(doc: Document) -> DocumentSummary:
+        return DocumentSummary(
+            id=doc.doc_id,
+            title=doc.title,
+            source=doc.source,
+            metadata=dict(doc.metadata),
+            paragraphs=len(doc.paragraphs),
+            characters=len(doc.text),
+            chunks=chunk_count(doc.doc_id),
+        )
+
+    @router.post(
+        "/ask",
+        response_model=AnswerOut,
+        summary="提问",
+        description="根据知识库回答问题。答案摘自文档原文，`[n]` 对应 `citations` 中第 n 条引用；"
+        "知识库中没有相关内容时 `refused` 为 true。",
+        responses={422: {"model": ErrorOut, "description": "问题为空或太长"}, 500: {"model": ErrorOut}},
+    )
+    def ask(request: AskRequest) -> AnswerOut:
+        # A plain def: FastAPI runs it in a worker thread, so a slow answer never blocks the server.
+        try:
+            answer = asker.ask(request.question, [tuple(pair) for pair in request.history])
+        except QuestionError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from exc
+        except Exception as exc:
+            log.exception("the bot failed on %r", request.question)
+            raise HTTPException(status_code=500, detail="回答问题时出错，请稍后再试。") from exc
+        return AnswerOut.model_validate(asdict(answer))
+
+    @router.get("/documents", response_model=list[DocumentSummary], summary="知识库中的文档")
+    def documents() -> list[DocumentSummary]:
+        return [summary(doc) for doc in bot.documents.values()]
+
+    @router.get(
+        "/documents/{doc_id:path}",
+        response_model=DocumentOut,
+        summary="一篇文档的全文与段落",
+        responses={404: {"model": ErrorOut}},
+    )
+    def document(doc_id: str) -> DocumentOut:
+        doc = bot.documents.get(doc_id)
+        if doc is None:
+            raise HTTPException(status_code=404, detail="找不到该文档。")
+        return DocumentOut(
+            id=doc.doc_id,
+            title=doc.title,
+            source=doc.source,
+            metadata=dict(doc.metadata),
+            text=doc.text,
+            paragraphs=[ParagraphOut(**asdict(p)) for p in doc.paragraphs],
+        )
+
+    @router.get("/health", response_model=Health, summary="服务状态")
+    def health() -> Health:
+        return Health(status="ok", documents=len(bot.documents), chunks=len(bot.store.chunks))
+
+    return router

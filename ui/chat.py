@@ -1,0 +1,150 @@
+"""The web chat: a Gradio Blocks app, mounted on the FastAPI server at `/`.
+
+Messages are shown as HTML built by `ui.render` (which escapes everything that
+comes from users or documents), with Markdown and LaTeX rendering off so that
+document text is shown exactly as written. The conversation itself (the
+questions and `Answer`s) lives in a `gr.State`; the chat messages are only
+its rendering.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import gradio as gr
+
+from bot.records import Answer
+from corpus.records import Document
+from ui import render
+from ui.asking import Asker, QuestionError, check_question
+from ui.examples import example_questions
+from ui.feedback import FeedbackLog
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+TITLE = "工会知识问答"
+ERROR_MESSAGE = "抱歉，回答这个问题时出错了，请稍后再试。"
+PLACEHOLDER = (
+    "<div class='uq-placeholder'><b>您好！</b>请输入关于工会文件、劳动法律法规的问题。"
+    "<br>回答摘自文件原文，点击 [1] 等编号可查看出处。</div>"
+)
+# System fonts only: the office server is offline, so nothing may be fetched from a font service.
+FONTS = ["PingFang SC", "Microsoft YaHei", "WenQuanYi Micro Hei", "Noto Sans CJK SC", "Source Han Sans SC",
+         "ui-sans-serif", "system-ui", "sans-serif"]
+MONO_FONTS = ["ui-monospace", "Consolas", "monospace"]
+
+Message = dict[str, str]
+
+
+def theme() -> gr.themes.Base:
+    return gr.themes.Default(primary_hue="red", font=FONTS, font_mono=MONO_FONTS)
+
+
+def page_css() -> str:
+    return (STATIC_DIR / "chat.css").read_text(encoding="utf-8")
+
+
+def page_js() -> str:
+    return (STATIC_DIR / "chat.js").read_text(encoding="utf-8")
+
+
+def to_messages(turns: list[Answer], documents: dict[str, Document]) -> list[Message]:
+    messages = []
+    for answer in turns:
+        messages.append({"role": "user", "content": render.question_html(answer.question)})
+        messages.append({"role": "assistant", "content": render.answer_html(answer, documents)})
+    return messages
+
+
+def build_chat(asker: Asker, feedback: FeedbackLog) -> gr.Blocks:
+    documents = asker.bot.documents
+
+    def respond(question: str, turns: list[Answer]) -> Iterator[tuple[str, list[Message], list[Answer]]]:
+        turns = turns or []
+        try:
+            question = check_question(question, asker.max_chars)
+        except QuestionError as exc:
+            gr.Warning(str(exc))
+            yield question, to_messages(turns, documents), turns
+            return
+        # Show the question at once; the answer replaces the "looking" line when it is ready.
+        asked = [{"role": "user", "content": render.question_html(question)}]
+        yield "", to_messages(turns, documents) + asked + [{"role": "assistant", "content": render.pending_html()}], turns
+        history = [(a.question, a.text) for a in turns]
+        try:
+            answer = asker.ask(question, history)
+        except Exception:
+            log.exception("the bot failed on %r", question)
+            yield "", to_messages(turns, documents) + asked + [
+                {"role": "assistant", "content": render.error_html(ERROR_MESSAGE)}
+            ], turns
+            return
+        turns = turns + [answer]
+        yield "", to_messages(turns, documents), turns
+
+    def on_feedback(turns: list[Answer], data: gr.LikeData) -> None:
+        index = data.index if isinstance(data.index, int) else data.index[0]
+        turn = index // 2  # messages alternate: question, answer
+        if 0 <= turn < len(turns or []):
+            rating = "up" if data.liked is True else "down" if data.liked is False else "none"
+            feedback.record(turns[turn], rating)
+            gr.Info("感谢您的反馈！")
+
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as blocks:
+        gr.HTML(
+            f'<div id="uq-header"><h1>{TITLE}</h1>'
+            "<p>根据工会文件与劳动法律法规回答问题，并给出原文出处。</p></div>",
+            elem_id="uq-header-block",
+        )
+        turns = gr.State([])
+        chatbot = gr.Chatbot(
+            show_label=False,
+            elem_id="uq-chat",
+            height="max(360px, calc(100vh - 300px))",  # fills the window, on a phone and in the portal panel too
+            render_markdown=False,  # our HTML is final: no Markdown, no LaTeX, nothing reinterpreted
+            sanitize_html=True,  # defence in depth: we escape, and the browser-side sanitizer runs too
+            latex_delimiters=[],
+            allow_tags=False,
+            buttons=[],
+            feedback_options=("Like", "Dislike"),
+            placeholder=PLACEHOLDER,
+            layout="bubble",
+            autoscroll=True,
+        )
+        with gr.Row(elem_id="uq-ask-row", equal_height=True):
+            question = gr.Textbox(
+                show_label=False,
+                placeholder="请输入您的问题，例如：劳模精神的内涵是什么？",
+                lines=1,
+                max_lines=4,
+                max_length=asker.max_chars,
+                scale=5,
+                min_width=0,
+                container=False,
+                elem_id="uq-question",
+            )
+            ask = gr.Button("提问", variant="primary", scale=0, min_width=72, elem_id="uq-ask")
+        examples = example_questions(documents)
+        with gr.Row(elem_id="uq-tools"):
+            example_buttons = [
+                gr.Button(q, size="sm", scale=0, min_width=0, elem_classes=["uq-example"]) for q in examples
+            ]
+            clear = gr.Button("清空对话", size="sm", variant="secondary", scale=0, min_width=0, elem_id="uq-clear")
+        gr.HTML(
+            '<p class="uq-footnote">回答均摘自知识库中的文件原文，请以原文为准。'
+            "如回答有帮助或有误，欢迎点击回答下方的赞 / 踩图标反馈。</p>",
+            elem_id="uq-footnote-block",
+        )
+
+        outputs = [question, chatbot, turns]
+        question.submit(respond, [question, turns], outputs, api_name="chat")
+        ask.click(respond, [question, turns], outputs, api_visibility="private")
+        for button in example_buttons:
+            button.click(respond, [button, turns], outputs, api_visibility="private")
+        clear.click(lambda: ("", [], []), None, outputs, api_visibility="private")
+        chatbot.clear(lambda: [], None, turns, api_visibility="private")  # the chatbot's own trash icon
+        chatbot.like(on_feedback, [turns], None, api_visibility="private")
+    return blocks

@@ -1,0 +1,56 @@
+"""👍/👎 feedback from the chat, appended to a JSON-lines file."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.records import Answer
+
+
+class FeedbackLog:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def record(self, answer: Answer, rating: str) -> None:
+        """Append one line: question, answer, citations, rating ("up", "down" or "none"), time."""
+        entry = {
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+            "rating": rating,
+            "question": answer.question,
+            "answer": answer.text,
+            "refused": answer.refused,
+            "citations": [
+                {
+                    "n": c.n,
+                    "doc_id": c.doc_id,
+                    "title": c.title,
+                    "section": c.section,
+                    "article": c.article,
+                    "page": c.page,
+                    "start": c.start,
+                    "end": c.end,
+                    "quotes": [list(q) for q in c.quotes],
+                }
+                for c in answer.citations
+            ],
+        }
+        data = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # One O_APPEND write per line, so lines from several server processes never interleave.
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+
+    def read(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        with open(self.path, encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]

@@ -1,0 +1,239 @@
+"""HTML for answers, cited passages and whole documents.
+
+Every piece of text that comes from a document or a user goes through
+`html.escape` first; only then is our own markup added around it. The chat
+shows these strings as HTML, so this module is where injection is stopped.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import quote, urlencode
+
+from bot.records import Answer, Citation
+from corpus.records import Document, Paragraph
+
+MARKER = re.compile(r"\[(\d+)\]")
+EXCERPT_CONTEXT = 30  # characters of a passage kept around its quoted sentences in the list under an answer
+REFUSAL_HINT = "可以换个说法再问，或者询问与工会文件、劳动法律法规相关的问题。"
+
+
+def escape_text(text: str) -> str:
+    """Escape text for HTML and keep its line breaks visible."""
+    return html.escape(text).replace("\r\n", "\n").replace("\n", "<br>")
+
+
+def where(citation: Citation) -> str:
+    """Section, article and page of a citation, as one short line."""
+    parts = [citation.section, citation.article, f"第{citation.page}页" if citation.page else ""]
+    return " · ".join(part for part in parts if part)
+
+
+def document_url(doc_id: str, start: int | None = None, end: int | None = None,
+                 quotes: list[tuple[int, int]] | None = None, anchor: str = "") -> str:
+    """A link to the document view, relative so that it works under any mount path."""
+    params: dict[str, str] = {}
+    if start is not None and end is not None:
+        params = {"start": str(start), "end": str(end)}
+    if quotes:
+        params["q"] = ",".join(f"{s}-{e}" for s, e in quotes)
+    url = "doc/" + quote(doc_id, safe="/")
+    if params:
+        url += "?" + urlencode(params)
+    return url + (f"#{anchor}" if anchor else "")
+
+
+def citation_url(citation: Citation, document: Document | None) -> str:
+    anchor = ""
+    if document is not None:
+        index = first_paragraph_index(document, citation.start, citation.end)
+        anchor = f"p-{index}" if index is not None else ""
+    return document_url(citation.doc_id, citation.start, citation.end, citation.quotes, anchor)
+
+
+def highlight(text: str, offset: int, quotes: list[tuple[int, int]], span: tuple[int, int] | None = None) -> str:
+    """Escape `text`, which starts at document offset `offset`, wrapping the parts
+    inside `quotes` in <mark> and the parts inside `span` in a highlighted span."""
+    end = offset + len(text)
+    ranges = merge_ranges([(max(s, offset), min(e, end)) for s, e in quotes if s < end and e > offset])
+    cuts = {offset, end}
+    for s, e in ranges:
+        cuts.update((s, e))
+    if span is not None:
+        cuts.update(c for c in span if offset < c < end)
+    points = sorted(cuts)
+    pieces = []
+    for a, b in zip(points, points[1:], strict=False):
+        piece = escape_text(text[a - offset : b - offset])
+        if any(s <= a and b <= e for s, e in ranges):
+            piece = f'<mark class="uq-quote">{piece}</mark>'
+        if span is not None and span[0] <= a and b <= span[1]:
+            piece = f'<span class="uq-span">{piece}</span>'
+        pieces.append(piece)
+    return "".join(pieces)
+
+
+def merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for s, e in sorted(r for r in ranges if r[0] < r[1]):
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def first_paragraph_index(document: Document, start: int, end: int) -> int | None:
+    for i, paragraph in enumerate(document.paragraphs):
+        if paragraph.end > start and paragraph.start < end:
+            return i
+    return None
+
+
+def cited_paragraphs(document: Document, citation: Citation) -> list[Paragraph]:
+    return [p for p in document.paragraphs if p.end > citation.start and p.start < citation.end]
+
+
+# ----- the chat ---------------------------------------------------------------------
+
+
+def question_html(question: str) -> str:
+    return f'<div class="uq-question">{escape_text(question)}</div>'
+
+
+def pending_html() -> str:
+    return '<div class="uq-pending">正在查找相关文件……</div>'
+
+
+def error_html(message: str) -> str:
+    return f'<div class="uq-error">{escape_text(message)}</div>'
+
+
+def answer_html(answer: Answer, documents: dict[str, Document]) -> str:
+    """An answer with clickable [n] markers, the list of cited passages, and one
+    hidden source panel per citation that the page script shows on click."""
+    if answer.refused:
+        return (
+            '<div class="uq-answer uq-refused">'
+            f'<p class="uq-refusal">{escape_text(answer.text)}</p>'
+            f'<p class="uq-hint">{escape_text(REFUSAL_HINT)}</p>'
+            "</div>"
+        )
+    numbers = {c.n for c in answer.citations}
+    text = MARKER.sub(lambda m: marker_html(int(m.group(1))) if int(m.group(1)) in numbers else m.group(0),
+                      escape_text(answer.text))
+    parts = ['<div class="uq-answer">', f'<div class="uq-text">{text}</div>']
+    if answer.citations:
+        parts.append('<div class="uq-sources"><div class="uq-sources-title">引用来源</div><ol class="uq-citations">')
+        parts.extend(citation_item_html(c) for c in answer.citations)
+        parts.append("</ol></div>")
+        parts.extend(source_panel_html(c, documents.get(c.doc_id)) for c in answer.citations)
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def marker_html(n: int) -> str:
+    # The href is a fallback; the page script turns a click into showing the panel.
+    return f'<a class="uq-cite" href="#uq-src-{n}" title="查看出处 [{n}]">[{n}]</a>'
+
+
+def citation_item_html(citation: Citation) -> str:
+    location = where(citation)
+    location_html = f' <span class="uq-where">{html.escape(location)}</span>' if location else ""
+    return (
+        f'<li class="uq-citation">{marker_html(citation.n)} '
+        f'<span class="uq-doc-title">《{html.escape(citation.title)}》</span>{location_html}'
+        f'<div class="uq-passage">{excerpt_html(citation)}</div></li>'
+    )
+
+
+def excerpt_html(citation: Citation) -> str:
+    """The cited passage around its quoted sentences, so that the list stays short;
+    the whole paragraphs are in the source panel."""
+    quotes = [(s, e) for s, e in citation.quotes if citation.start <= s < e <= citation.end]
+    if not quotes:
+        return highlight(citation.text, citation.start, [])
+    start = max(citation.start, min(s for s, _ in quotes) - EXCERPT_CONTEXT)
+    end = min(citation.end, max(e for _, e in quotes) + EXCERPT_CONTEXT)
+    text = citation.text[start - citation.start : end - citation.start]
+    before = "…" if start > citation.start else ""
+    after = "…" if end < citation.end else ""
+    return before + highlight(text, start, quotes) + after
+
+
+def source_panel_html(citation: Citation, document: Document | None) -> str:
+    """The whole paragraph(s) around a citation, the cited span highlighted,
+    with a link that opens the full document at that place."""
+    location = where(citation)
+    head = (
+        f'<div class="uq-source-head"><b>[{citation.n}]</b> 《{html.escape(citation.title)}》'
+        + (f' <span class="uq-where">{html.escape(location)}</span>' if location else "")
+        + f'<a class="uq-close" href="#uq-src-{citation.n}" title="关闭">×</a></div>'
+    )
+    paragraphs = cited_paragraphs(document, citation) if document is not None else []
+    if paragraphs:
+        body = "".join(
+            f'<p class="{"uq-heading" if p.is_heading else "uq-para"}">'
+            f"{highlight(document.text[p.start:p.end], p.start, citation.quotes, (citation.start, citation.end))}</p>"
+            for p in paragraphs
+        )
+    else:
+        body = f'<p class="uq-para">{highlight(citation.text, citation.start, citation.quotes)}</p>'
+    link = f'<a class="uq-open" href="{html.escape(citation_url(citation, document))}">在原文中查看 ›</a>'
+    return (
+        f'<div class="uq-source uq-src-{citation.n}" hidden>{head}'
+        f'<div class="uq-source-body">{body}</div>{link}</div>'
+    )
+
+
+# ----- the document view ------------------------------------------------------------
+
+DOCUMENT_CSS = """
+body{margin:0;background:#f7f7f8;color:#1f2328;font:16px/1.8 "PingFang SC","Microsoft YaHei","WenQuanYi Micro Hei","Noto Sans CJK SC",sans-serif}
+main{max-width:820px;margin:0 auto;padding:16px;background:#fff;min-height:100vh;box-sizing:border-box;overflow-wrap:anywhere}
+h1{font-size:1.4em;line-height:1.4;margin:.4em 0}
+.meta{color:#57606a;font-size:.9em;margin:0 0 1em}
+.heading{font-weight:bold;font-size:1.08em;margin:1.2em 0 .4em}
+p{margin:.5em 0}
+.page{color:#8c959f;font-size:.8em;border-top:1px dashed #d0d7de;margin-top:1.2em}
+.uq-span{background:#fff5d6}
+mark{background:#ffd54f;color:inherit;padding:0 1px}
+:target{scroll-margin-top:40vh}
+"""
+
+
+def document_page(document: Document, start: int | None = None, end: int | None = None,
+                  quotes: list[tuple[int, int]] | None = None) -> str:
+    """The whole document as a standalone page; paragraphs have ids p-0, p-1, …"""
+    span = (start, end) if start is not None and end is not None and start < end else None
+    marks = quotes or ([span] if span else [])
+    meta = [f"来源：{document.source}"] + [f"{k}：{v}" for k, v in document.metadata.items() if v]
+    body = []
+    page = None
+    for i, p in enumerate(document.paragraphs):
+        if p.page is not None and p.page != page:
+            page = p.page
+            body.append(f'<div class="page">第 {page} 页</div>')
+        css = "heading" if p.is_heading else "para"
+        body.append(f'<p id="p-{i}" class="{css}">{highlight(document.text[p.start:p.end], p.start, marks, span)}</p>')
+    if not document.paragraphs:
+        body.append(f'<p class="para">{highlight(document.text, 0, marks, span)}</p>')
+    return (
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(document.title)} - 工会知识问答</title><style>{DOCUMENT_CSS}</style></head>"
+        f'<body><main><h1>{html.escape(document.title)}</h1>'
+        f'<p class="meta">{"<br>".join(html.escape(m) for m in meta)}</p>'
+        f'<article>{"".join(body)}</article></main></body></html>'
+    )
+
+
+def parse_quotes(value: str) -> list[tuple[int, int]]:
+    """Read the `q` parameter of a document link ("12-40,50-80"); ignore what does not parse."""
+    quotes = []
+    for part in value.split(","):
+        start, _, end = part.partition("-")
+        if start.strip().isdigit() and end.strip().isdigit():
+            quotes.append((int(start), int(end)))
+    return quotes
