@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.compose import REFUSAL_TEXT, compose_answer, score_sentences, select_sentences
+from bot.compose import REFUSAL_TEXT, compose_answer, definitions_first, score_sentences, select_sentences
+from bot.definition import definition_subject
 from bot.records import Answer
 from bot.retrieve import Evidence, Hit, Retriever
 from corpus.records import Document
@@ -85,6 +86,9 @@ class Bot:
         if not hits or self.refusal.refuses(evidence):
             return Answer(text=REFUSAL_TEXT, refused=True, citations=[], question=question, query=query)
         candidates = score_sentences(evidence.query_tokens, hits, self.store.idf)
+        subject = definition_subject(query)
+        if subject:
+            candidates = definitions_first(candidates, subject, hits + list(evidence.more))
         chosen = select_sentences(candidates)
         if not chosen:
             return Answer(text=REFUSAL_TEXT, refused=True, citations=[], question=question, query=query)

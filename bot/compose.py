@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.definition import definition_strength
 from bot.records import Citation
 from bot.retrieve import Hit
 from index.sentences import split_sentences
@@ -47,6 +48,26 @@ def score_sentences(
             candidates.append(Candidate(rank, hit, chunk.start + s, chunk.start + e, text, score))
     candidates.sort(key=lambda c: c.score, reverse=True)
     return candidates
+
+
+def definitions_first(candidates: list[Candidate], subject: str, pool: list[Hit]) -> list[Candidate]:
+    """For a question asking what `subject` is: the sentences of the pool that
+    define it, best first and ahead of every other candidate."""
+    top = candidates[0].score if candidates else 0.0
+    found: dict[tuple[str, int], Candidate] = {}
+    for rank, hit in enumerate(pool):
+        chunk = hit.chunk
+        for s, e in split_sentences(chunk.text):
+            key = (chunk.doc_id, chunk.start + s)
+            strength = definition_strength(chunk.text[s:e], subject)
+            if strength and key not in found:
+                # the better-ranked passage wins among equally clear definitions
+                score = top + strength + 0.1 / (rank + 1)
+                found[key] = Candidate(rank, hit, chunk.start + s, chunk.start + e, chunk.text[s:e], score)
+    if not found:
+        return candidates
+    rest = [c for c in candidates if (c.hit.chunk.doc_id, c.start) not in found]
+    return sorted(found.values(), key=lambda c: c.score, reverse=True) + rest
 
 
 def select_sentences(

@@ -11,6 +11,7 @@ from index.store import IndexStore
 from index.tokens import tokenize_query
 
 MODES = ("hybrid", "dense", "bm25")
+POOL = 20  # fused candidates kept for the answer to look through, top k included
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class Evidence:
     query_tokens: list[str]
     best_dense: float  # cosine of the best dense hit (0 if none)
     coverage: float  # share of the query's idf mass that the best hits contain
+    # the fused candidates ranked after the top k, for answers that have to look further
+    more: tuple[Hit, ...] = ()
 
 
 def rrf(rankings: list[list[int]], weights: list[float], k: int = 60) -> dict[int, float]:
@@ -81,15 +84,14 @@ class Retriever:
             )
         else:
             fused = dict(dense or lexical)
-        order = sorted(fused, key=lambda i: fused[i], reverse=True)[:top_k]
-        hits = [
+        order = sorted(fused, key=lambda i: fused[i], reverse=True)[: max(top_k, POOL)]
+        ranked = [
             Hit(i, self.store.chunks[i], fused[i], dense_scores.get(i), bm25_scores.get(i)) for i in order
         ]
-        return hits, self._evidence(tokens, hits, dense)
-
-    def _evidence(self, tokens: list[str], hits: list[Hit], dense: list[tuple[int, float]]) -> Evidence:
+        hits = ranked[:top_k]
         best_dense = dense[0][1] if dense else 0.0
-        return Evidence(tokens, best_dense, self.coverage(tokens, hits[:3]))
+        evidence = Evidence(tokens, best_dense, self.coverage(tokens, hits[:3]), tuple(ranked[top_k:]))
+        return hits, evidence
 
     def coverage(self, tokens: list[str], hits: list[Hit]) -> float:
         """The share of the query's idf mass found in the best single hit."""
