@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bot.compose import REFUSAL_TEXT, compose_answer, definitions_first, score_sentences, select_sentences
 from bot.definition import definition_subject
+from bot.followup import resolve
 from bot.records import Answer
 from bot.retrieve import Evidence, Hit, Retriever
 from corpus.records import Document
@@ -78,14 +79,14 @@ class Bot:
         self, question: str, history: list[tuple[str, str]] | None = None, top_k: int | None = None
     ) -> tuple[str, list[Hit], Evidence]:
         """The query actually searched (after follow-up resolution), its hits and the evidence."""
-        query = question.strip()
+        query = resolve(question, history)
         hits, evidence = self.retriever.search(query, top_k or self.top_k)
         return query, hits, evidence
 
     def answer_from(self, question: str, query: str, hits: list[Hit], evidence: Evidence) -> Answer:
         if not hits or self.refusal.refuses(evidence):
             return Answer(text=REFUSAL_TEXT, refused=True, citations=[], question=question, query=query)
-        candidates = score_sentences(evidence.query_tokens, hits, self.store.idf)
+        candidates = score_sentences(evidence.query_tokens, hits, self.store.idf, question=query)
         subject = definition_subject(query)
         if subject:
             candidates = definitions_first(candidates, subject, hits + list(evidence.more))

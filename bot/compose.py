@@ -3,6 +3,8 @@ best answer the question, each followed by the marker of its citation."""
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -13,6 +15,27 @@ from index.sentences import split_sentences
 from index.tokens import tokenize
 
 REFUSAL_TEXT = "知识库中没有找到与该问题相关的内容。"
+# Added to a sentence's score, divided by its passage's rank + 1: the first
+# passage is usually the right one (hit@1 ≈ 0.9 on CMRC 2018). On its tune part
+# answer_hit rose from 0.739 at 0.1 to 0.766 at 0.3; more mostly lengthened answers.
+RANK_BONUS = 0.3
+# Added to a sentence that holds the kind of answer the question asks for
+# (a date for 「何时」, a number for 「多少」): answer_hit 0.766 → 0.774 there.
+ANSWER_TYPE_BONUS = 0.2
+_ASKS_WHEN = re.compile(r"何时|哪一?年|哪一天|几月|什么时候|什么时间|哪个朝代|年份|日期")
+_ASKS_HOW_MUCH = re.compile(r"多少|几[^乎]|多大|多高|多长|多重|多深|多远|多宽|多久|面积|人口|海拔|长度|高度|重量")
+_DATE = re.compile(r"[0-9〇零一二三四五六七八九十]+年|[0-9]+月|[0-9]+日|世纪|朝")
+_NUMBER = re.compile(r"[0-9]|[一二两三四五六七八九十百千万亿]+[个种名次位家所条项人米年岁天公里克吨元]")
+
+
+def expected_answer(question: str) -> re.Pattern | None:
+    """How a sentence answering `question` looks, for the question kinds whose
+    answer has a shape: a date for 「何时」, a number for 「多少」."""
+    if _ASKS_WHEN.search(question):
+        return _DATE
+    if _ASKS_HOW_MUCH.search(question):
+        return _NUMBER
+    return None
 
 
 @dataclass(frozen=True)
@@ -26,14 +49,19 @@ class Candidate:
 
 
 def score_sentences(
-    query_tokens: list[str], hits: list[Hit], idf: Callable[[str], float], passages: int = 3
+    query_tokens: list[str], hits: list[Hit], idf: Callable[[str], float], passages: int = 3, question: str = ""
 ) -> list[Candidate]:
     """Every sentence of the best passages, scored by the share of the query's
-    idf mass it contains, with a small preference for better-ranked passages."""
-    weights = {t: idf(t) for t in set(query_tokens)}
-    total = sum(weights.values()) or 1.0
+    weight it contains, with a preference for better-ranked passages and for
+    sentences holding the kind of answer asked for.
+
+    A query word weighs its idf over the corpus times how rare it is among these
+    sentences: the name the question is about ("尤金袋鼠") is rare in the corpus
+    but in nearly every sentence of its passage, so it cannot tell them apart;
+    the word asking for the fact ("体重") can.
+    """
+    sentences = []
     seen: set[tuple[str, int]] = set()
-    candidates = []
     for rank, hit in enumerate(hits[:passages]):
         chunk = hit.chunk
         for s, e in split_sentences(chunk.text):
@@ -41,11 +69,20 @@ def score_sentences(
             if key in seen:  # overlapping chunks repeat a sentence
                 continue
             seen.add(key)
-            text = chunk.text[s:e]
-            present = set(tokenize(text))
-            overlap = sum(w for t, w in weights.items() if t in present) / total
-            score = overlap + 0.1 / (rank + 1)
-            candidates.append(Candidate(rank, hit, chunk.start + s, chunk.start + e, text, score))
+            sentences.append((rank, hit, s, e, set(tokenize(chunk.text[s:e]))))
+    query = set(query_tokens)
+    spread = {t: sum(t in present for *_, present in sentences) for t in query}
+    weights = {t: idf(t) * math.log(1 + len(sentences) / (1 + spread[t])) for t in query}
+    total = sum(weights.values()) or 1.0
+    wanted = expected_answer(question)
+    candidates = []
+    for rank, hit, s, e, present in sentences:
+        chunk = hit.chunk
+        overlap = sum(w for t, w in weights.items() if t in present) / total
+        score = overlap + RANK_BONUS / (rank + 1)
+        if wanted and wanted.search(chunk.text[s:e]):
+            score += ANSWER_TYPE_BONUS
+        candidates.append(Candidate(rank, hit, chunk.start + s, chunk.start + e, chunk.text[s:e], score))
     candidates.sort(key=lambda c: c.score, reverse=True)
     return candidates
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
 from bot.bot import Bot
-from bot.retrieve import MODES
+from bot.records import Answer
+from bot.retrieve import MODES, Hit
 from corpus.records import Document, Paragraph
 from index.build import add_documents
 from index.embedder import Embedder
@@ -26,6 +28,7 @@ from index.store import IndexSettings, IndexStore
 
 MARKER = re.compile(r"\[\d+\]")
 HOLDOUT_SHARE = 3  # of every 10 articles, by a hash of the title: kept out of tuning
+RANK_DEPTH = 10  # hit@10 and MRR@10 look this deep
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ def load_questions(path: Path) -> list[str]:
 
 
 def build_store(documents: list[Document], settings: IndexSettings, embedder: Embedder) -> tuple[IndexStore, dict]:
+    """A fresh in-memory index of the documents, and how fast it was built."""
+    embedder.encode_passages(["热身"])  # the model's first call is slow; warm it before timing
     started = time.perf_counter()
     store = IndexStore(settings, embedder.dim)
     _, chunks = add_documents(store, documents, embedder, progress=True)
@@ -84,13 +89,22 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+def ask_ranked(bot: Bot, question: str) -> tuple[Answer, list[Hit]]:
+    """The chat's answer (`bot.ask`), plus the ranking RANK_DEPTH deep that the
+    retrieval metrics need: one search serves both."""
+    query, ranked, evidence = bot.retrieve(question, top_k=max(RANK_DEPTH, bot.top_k))
+    hits = ranked[: bot.top_k]
+    # what the chat's own search would have kept after its top k
+    evidence = replace(evidence, more=tuple(ranked[bot.top_k :]) + evidence.more)
+    return bot.answer_from(question, query, hits, evidence), ranked[:RANK_DEPTH]
+
+
 def score_items(bot: Bot, items: list[QAItem], desc: str) -> list[dict]:
     """Ask every item; one record per question with its rank, answer and timing."""
     rows = []
     for item in tqdm(items, desc=desc, unit="问"):
         started = time.perf_counter()
-        query, hits, evidence = bot.retrieve(item.question, top_k=10)
-        answer = bot.answer_from(item.question, query, hits, evidence)
+        answer, hits = ask_ranked(bot, item.question)
         elapsed = time.perf_counter() - started
         rank = next(
             (r for r, h in enumerate(hits, start=1) if any(a in h.chunk.text for a in item.answers)), None
@@ -142,12 +156,20 @@ def evaluate(
     negatives: Path | None = None,
     negatives_store: IndexStore | None = None,
     limit: int | None = None,
+    top_k: int = 5,
 ) -> dict:
-    """Measure every mode on the same chunks, in one run."""
+    """Measure every mode on the same chunks, in one run.
+
+    The dataset's paragraphs are indexed once and every mode searches that one
+    store. The negatives' questions are asked against `negatives_store` when one
+    is given (e.g. the bundled corpus), else against the dataset's store.
+    `top_k` is the number of passages the chat answers from (Config.top_k).
+    """
     for mode in modes:
         if mode not in MODES:
             raise ValueError(f"未知的检索模式 {mode!r}；可选：{', '.join(MODES)}")
-    report: dict = {"settings": {**settings.__dict__}, "modes": {}}
+    report: dict = {"settings": {**settings.__dict__, "top_k": top_k}, "modes": {},
+                    "load_average_at_start": _load_average()}
     store = None
     items: list[QAItem] = []
     if dataset is not None:
@@ -157,32 +179,61 @@ def evaluate(
     negative_questions = load_questions(negatives) if negatives is not None else []
     if negatives is not None:
         report["negatives"] = str(negatives)
+    target = negatives_store if negatives_store is not None else store
+    if negative_questions and target is None:
+        raise ValueError("负例评测需要一个索引（--dataset 或内置语料）")
     for mode in modes:
         result: dict = {}
         if store is not None:
-            bot = Bot(store, embedder, top_k=10, mode=mode)
+            bot = Bot(store, embedder, top_k=top_k, mode=mode)
             bot.ask(items[0].question if items else "热身")  # warm the model and caches before timing
             rows = score_items(bot, items, desc=f"{mode}")
             result.update(summarize(rows))
+            result["index_chunks_per_second"] = report["index"]["chunks_per_second"]
             result["tune"] = summarize([r for r in rows if not r["holdout"]])
             result["holdout"] = summarize([r for r in rows if r["holdout"]])
-            if store is not None and report.get("index"):
-                result["index_chunks_per_second"] = report["index"]["chunks_per_second"]
         if negative_questions:
-            target = store if store is not None else negatives_store
-            if target is None:
-                raise ValueError("负例评测需要一个索引（--dataset 或内置语料）")
-            result["refusal_rate"] = refusal_rate(Bot(target, embedder, mode=mode), negative_questions, f"{mode} 负例")
+            negatives_bot = Bot(target, embedder, top_k=top_k, mode=mode)
+            result["refusal_rate"] = refusal_rate(negatives_bot, negative_questions, f"{mode} 负例")
         report["modes"][mode] = result
+    report["load_average_at_end"] = _load_average()
     return report
 
 
-def format_table(report: dict) -> str:
-    """The report as a Markdown table: modes × metrics."""
-    columns = ["hit@1", "hit@5", "hit@10", "mrr@10", "answer_hit", "mean_answer_chars",
-               "false_refusal_rate", "refusal_rate", "latency_ms_p50", "latency_ms_p95"]
-    present = [c for c in columns if any(c in m for m in report["modes"].values())]
+def _load_average() -> list[float] | None:
+    """The machine's 1/5/15-minute load: latency means little without it."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):  # not on Unix
+        return None
+
+
+COLUMNS = ["hit@1", "hit@5", "hit@10", "mrr@10", "answer_hit", "mean_answer_chars",
+           "false_refusal_rate", "refusal_rate", "latency_ms_p50", "latency_ms_p95", "index_chunks_per_second"]
+
+
+def format_table(report: dict, part: str | None = None) -> str:
+    """The report as a Markdown table: modes × metrics, for all questions or
+    for one `part` ("tune" or "holdout")."""
+    rows = {mode: (metrics.get(part, {}) if part else metrics) for mode, metrics in report["modes"].items()}
+    present = [c for c in COLUMNS if any(c in m for m in rows.values())]
     lines = ["| mode | " + " | ".join(present) + " |", "|---" * (len(present) + 1) + "|"]
-    for mode, metrics in report["modes"].items():
+    for mode, metrics in rows.items():
         lines.append(f"| {mode} | " + " | ".join(str(metrics.get(c, "")) for c in present) + " |")
     return "\n".join(lines)
+
+
+def format_report(report: dict) -> str:
+    """All questions, then the tune and holdout parts, then where it ran."""
+    parts = [format_table(report)]
+    for part in ("tune", "holdout"):
+        if any(part in m for m in report["modes"].values()):
+            count = next(m[part]["questions"] for m in report["modes"].values() if part in m)
+            parts.append(f"{part}（{count} 问）：\n" + format_table(report, part))
+    if report.get("index"):
+        index = report["index"]
+        parts.append(f"索引：{index['documents']} 篇，{index['chunks']} 段，{index['seconds']} 秒")
+    if report.get("machine"):
+        parts.append(f"机器：{report['machine']}；负载 {report.get('load_average_at_start')} → "
+                     f"{report.get('load_average_at_end')}")
+    return "\n\n".join(parts)

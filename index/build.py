@@ -14,8 +14,13 @@ from corpus.records import Document
 from index.chunker import chunk_document
 from index.embedder import Embedder
 from index.records import Chunk
-from index.store import IndexSettings, IndexStore
+from index.store import IndexMissingError, IndexSettings, IndexStore, read_documents, writer_lock
 from index.tokens import tokenize
+
+# Documents added to the index one by one (`unionqa add`, the admin page) have ids
+# with this prefix; they are not in the corpus folder, so a rebuild takes them
+# from the previous index.
+ADDED_PREFIX = "added/"
 
 
 class BuildError(Exception):
@@ -28,6 +33,7 @@ class BuildReport:
     chunks: int = 0
     skipped_unchanged: int = 0
     removed: int = 0
+    kept_added: int = 0  # documents added one by one that a rebuild carried over
     issues: list[LoadIssue] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -35,6 +41,8 @@ class BuildReport:
         parts = [f"{self.documents} 篇文档", f"{self.chunks} 个段落", f"用时 {self.seconds:.1f} 秒"]
         if self.skipped_unchanged:
             parts.append(f"{self.skipped_unchanged} 篇未变化已跳过")
+        if self.kept_added:
+            parts.append(f"含此前单独加入的 {self.kept_added} 篇")
         if self.removed:
             parts.append(f"移除 {self.removed} 篇")
         if self.issues:
@@ -80,17 +88,34 @@ def build_index(
     settings: IndexSettings,
     embedder: Embedder,
     progress: bool = True,
+    keep_added: bool = True,
 ) -> BuildReport:
-    """A full rebuild: load every document of the folder, index it, and save.
-    The previous index stays live until the new one is completely written."""
+    """A full rebuild: every document of the corpus folder, plus (with `keep_added`)
+    the documents added one by one to the previous index, re-chunked and re-embedded
+    with the current settings. The previous index stays live until the new one is
+    completely written."""
     started = time.perf_counter()
     loaded = load_corpus(Path(corpus_dir))
     if not loaded.documents:
         reasons = "；".join(f"{i.path}: {i.reason}" for i in loaded.errors[:5])
         raise BuildError(f"语料目录 {corpus_dir} 中没有可读取的文档{('（' + reasons + '）') if reasons else ''}，索引未改动。")
-    store = IndexStore(settings, embedder.dim)
-    docs, chunks = add_documents(store, loaded.documents, embedder, progress=progress)
-    store.save(Path(index_dir))
+    with writer_lock(Path(index_dir)):
+        added = added_documents(Path(index_dir)) if keep_added else []
+        store = IndexStore(settings, embedder.dim)
+        docs, chunks = add_documents(store, loaded.documents + added, embedder, progress=progress)
+        store.save(Path(index_dir))
     return BuildReport(
-        documents=docs, chunks=chunks, issues=loaded.errors, seconds=time.perf_counter() - started
+        documents=docs,
+        chunks=chunks,
+        kept_added=len(added),
+        issues=loaded.errors,
+        seconds=time.perf_counter() - started,
     )
+
+
+def added_documents(index_dir: Path) -> list[Document]:
+    """The documents added one by one to the live index ([] if there is none)."""
+    try:
+        return [doc for doc in read_documents(index_dir) if doc.doc_id.startswith(ADDED_PREFIX)]
+    except IndexMissingError:
+        return []

@@ -48,6 +48,20 @@ def article_number(paragraph_text: str) -> str:
     return match.group(0) if match else ""
 
 
+def article_at(doc: Document, offset: int) -> str:
+    """The article of a law that the character at `offset` belongs to ("" outside
+    articles): a chunk may pack several short articles, and a citation must name
+    the one its quoted sentence comes from, not the chunk's first."""
+    for paragraph in reversed(doc.paragraphs):
+        if paragraph.start > offset:
+            continue
+        if paragraph.is_heading:
+            return ""
+        if number := article_number(doc.paragraph_text(paragraph)):
+            return number
+    return ""
+
+
 def _units(doc: Document, index: int, max_chars: int) -> list[_Unit]:
     paragraph = doc.paragraphs[index]
     units: list[_Unit] = []

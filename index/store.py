@@ -20,10 +20,13 @@ always sees one complete version.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -36,6 +39,7 @@ from index.records import Chunk
 
 FORMAT_VERSION = 1
 CURRENT_FILE = "CURRENT"
+LOCK_FILE = ".lock"
 KEEP_VERSIONS = 2  # the live one and the one before, for readers still loading it
 
 
@@ -280,6 +284,28 @@ def live_version(index_dir: Path) -> Path:
     if not (folder / "manifest.json").is_file():
         raise IndexMissingError(f"索引不完整：{folder}。请运行 `unionqa build` 重建索引。")
     return folder
+
+
+def read_documents(index_dir: Path) -> list[Document]:
+    """The documents of the live version, without loading its indexes."""
+    with open(live_version(index_dir) / "documents.jsonl", encoding="utf-8") as f:
+        return [_document_from_json(json.loads(line)) for line in f]
+
+
+@contextmanager
+def writer_lock(index_dir: Path) -> Iterator[None]:
+    """Hold the index folder's writer lock for a whole load-change-save, so two
+    writers (a build, `unionqa add`, the admin page) cannot lose each other's
+    changes. Readers need no lock: versions are immutable. The kernel drops the
+    lock when the process dies, so a killed writer never leaves the index locked."""
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / LOCK_FILE, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def read_manifest(index_dir: Path) -> Manifest:

@@ -114,7 +114,18 @@ def tokenize(text: str) -> list[str]:
     return _segment(normalize(text))
 
 
+# Question phrases that jieba keeps as one word ("哪一年", "何时", "第几名") and so
+# slip past the stopword list. Documents never contain them: in a query they only
+# lowered the share of the question's words that a passage can cover. They are cut
+# out of the text before segmenting, because search mode would also emit their
+# sub-words ("一年" from "哪一年"). Queries only: documents keep every word.
+_QUESTION_PHRASE = re.compile(
+    r"什么样子?|什么时候|什么|哪一?[个位些种家部年天月国里儿所条次项类届方面地方]*"
+    r"|第几[名个次届]?|几[个条张类项所股名次届岁年天月]|多少|多长时间|多长|多久|何时|何地|何种|由谁|谁"
+)
+
+
 def tokenize_query(text: str) -> list[str]:
-    """BM25 tokens of a question; question words are stopwords, so "什么是试用期"
-    and "试用期" give the same tokens."""
-    return _segment(normalize(text))
+    """BM25 tokens of a question; question words are stopwords or cut out, so
+    "什么是试用期" and "试用期", or "哪一年成立" and "成立", give the same tokens."""
+    return _segment(_QUESTION_PHRASE.sub(" ", normalize(text)))

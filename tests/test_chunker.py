@@ -395,3 +395,20 @@ def test_short_law_articles_are_packed_together() -> None:
     last = chunks[-1]
     assert last.article == "第十五条"
     assert last.text.startswith("第十五条") and last.text.endswith("只能约定一次试用期。")
+
+
+def test_article_at_names_the_article_of_an_offset() -> None:
+    from index.chunker import article_at
+
+    doc = make_doc(LAW, doc_id="law")
+    spans = article_spans(doc)
+    for paragraph in doc.paragraphs:
+        text = doc.paragraph_text(paragraph)
+        if paragraph.is_heading:
+            assert article_at(doc, paragraph.start) == ""
+        elif number := article_number(text):
+            assert article_at(doc, paragraph.start) == number
+            assert article_at(doc, paragraph.end - 1) == number
+    # a continuation paragraph belongs to the article above it
+    for number, (start, end) in spans.items():
+        assert {article_at(doc, offset) for offset in range(start, end)} == {number}

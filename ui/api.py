@@ -84,14 +84,12 @@ class ErrorOut(BaseModel):
     detail: str
 
 
-def api_router(asker: Asker, bot: Bot) -> APIRouter:
+def api_router(asker: Asker) -> APIRouter:
+    """The routes read `asker.bot` on every request, so they follow the live index."""
     router = APIRouter(prefix="/api", tags=["api"])
 
-    def chunk_count(doc_id: str) -> int | None:
-        entry = bot.store.manifest.documents.get(doc_id) or {}
-        return entry.get("chunks")
-
-    def summary(doc: Document) -> DocumentSummary:
+    def summary(doc: Document, bot: Bot) -> DocumentSummary:
+        entry = bot.store.manifest.documents.get(doc.doc_id) or {}
         return DocumentSummary(
             id=doc.doc_id,
             title=doc.title,
@@ -99,7 +97,7 @@ def api_router(asker: Asker, bot: Bot) -> APIRouter:
             metadata=dict(doc.metadata),
             paragraphs=len(doc.paragraphs),
             characters=len(doc.text),
-            chunks=chunk_count(doc.doc_id),
+            chunks=entry.get("chunks"),
         )
 
     @router.post(
@@ -123,7 +121,8 @@ def api_router(asker: Asker, bot: Bot) -> APIRouter:
 
     @router.get("/documents", response_model=list[DocumentSummary], summary="知识库中的文档")
     def documents() -> list[DocumentSummary]:
-        return [summary(doc) for doc in bot.documents.values()]
+        bot = asker.bot  # once: a swap half-way through must not mix two versions
+        return [summary(doc, bot) for doc in bot.documents.values()]
 
     @router.get(
         "/documents/{doc_id:path}",
@@ -132,7 +131,7 @@ def api_router(asker: Asker, bot: Bot) -> APIRouter:
         responses={404: {"model": ErrorOut}},
     )
     def document(doc_id: str) -> DocumentOut:
-        doc = bot.documents.get(doc_id)
+        doc = asker.bot.documents.get(doc_id)
         if doc is None:
             raise HTTPException(status_code=404, detail="找不到该文档。")
         return DocumentOut(
@@ -146,6 +145,7 @@ def api_router(asker: Asker, bot: Bot) -> APIRouter:
 
     @router.get("/health", response_model=Health, summary="服务状态")
     def health() -> Health:
+        bot = asker.bot
         return Health(status="ok", documents=len(bot.documents), chunks=len(bot.store.chunks))
 
     return router

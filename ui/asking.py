@@ -1,11 +1,24 @@
-"""Checking questions and passing them to the bot, one at a time."""
+"""Checking questions and passing them to the bot, one at a time; swapping in a
+new bot when the index on disk changes."""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+from pathlib import Path
+
+import numpy as np
 
 from bot.bot import Bot
 from bot.records import Answer
+from index.embedder import Embedder
+from index.store import IndexStore
+from index.update import version_name
+
+log = logging.getLogger(__name__)
+
+CHECK_INTERVAL = 1.0  # seconds between looks at the index folder's CURRENT
 
 
 class QuestionError(ValueError):
@@ -22,19 +35,81 @@ def check_question(question: str, max_chars: int) -> str:
 
 
 class Asker:
-    """The one way the chat and the API reach the bot.
+    """The one way the chat, the API and the pages reach the bot.
 
     Questions are answered one at a time: embedding a question already uses
     every core of the small office server, so running two at once would only
     slow both down, and the bot is not documented as thread-safe.
+
+    With an `index_dir`, a new index version saved there (by `unionqa add` in
+    another process, or the admin page) is picked up without a restart: a new
+    Bot over the new version and the same loaded model replaces the old one in
+    one assignment, so a question sees the old index or the new one, never a mix.
     """
 
-    def __init__(self, bot: Bot, max_chars: int):
-        self.bot = bot
+    def __init__(self, bot: Bot, max_chars: int, index_dir: Path | None = None):
+        self._bot = bot
         self.max_chars = max_chars
-        self._lock = threading.Lock()
+        self.index_dir = index_dir
+        self._lock = threading.Lock()  # one question (or embedding batch) at a time
+        self._reload_lock = threading.Lock()
+        self._version = version_name(index_dir) if index_dir else ""
+        self._checked_at = time.monotonic()
+
+    @property
+    def bot(self) -> Bot:
+        """The bot of the live index version."""
+        if self.index_dir is not None and time.monotonic() - self._checked_at >= CHECK_INTERVAL:
+            self._checked_at = time.monotonic()
+            if version_name(self.index_dir) != self._version:
+                self.reload(wait=False)
+        return self._bot
+
+    def reload(self, wait: bool = True) -> None:
+        """Load the live version if it is not the one in use. Without `wait`, a
+        reload already under way in another thread is left to finish instead.
+        A version that fails to load (say, built with other settings) is logged
+        and the old bot kept."""
+        if self.index_dir is None or not self._reload_lock.acquire(blocking=wait):
+            return
+        try:
+            version = version_name(self.index_dir)
+            if version == self._version:
+                return
+            old = self._bot
+            store = IndexStore.load(self.index_dir, expected=old.store.manifest.settings)
+            self._bot = Bot(store, old.embedder, top_k=old.top_k, mode=old.retriever.mode, refusal=old.refusal)
+            self._version = version
+        except Exception:
+            log.exception("could not load index version %r in %s; still answering from the old one", version, self.index_dir)
+            self._version = version  # not retried every second: the next new version is
+        finally:
+            self._reload_lock.release()
 
     def ask(self, question: str, history: list[tuple[str, str]] | None = None) -> Answer:
         question = check_question(question, self.max_chars)
+        bot = self.bot
         with self._lock:
-            return self.bot.ask(question, history or None)
+            return bot.ask(question, history or None)
+
+    def indexing_embedder(self) -> Embedder:
+        """The bot's model, for indexing in this process (the admin page)."""
+        return TakingTurnsEmbedder(self.bot.embedder, self._lock)
+
+
+class TakingTurnsEmbedder(Embedder):
+    """The same loaded model, each batch run under the question lock: the model's
+    tokenizer is not safe to use from two threads at once, and questions still get
+    answered between the batches of a long upload."""
+
+    def __init__(self, embedder: Embedder, lock: threading.Lock):
+        self.__dict__.update(embedder.__dict__)  # share the loaded model, not a copy of it
+        self._turn = lock
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        with self._turn:
+            return super().encode_queries(texts)
+
+    def encode_passages(self, texts: list[str], show_progress: bool = False, batch_size: int = 32) -> np.ndarray:
+        with self._turn:
+            return super().encode_passages(texts, show_progress=show_progress, batch_size=batch_size)

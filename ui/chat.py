@@ -60,7 +60,8 @@ def to_messages(turns: list[Answer], documents: dict[str, Document]) -> list[Mes
 
 
 def build_chat(asker: Asker, feedback: FeedbackLog) -> gr.Blocks:
-    documents = asker.bot.documents
+    def documents() -> dict[str, Document]:
+        return asker.bot.documents  # at call time: the index may have changed since the page was built
 
     def respond(question: str, turns: list[Answer]) -> Iterator[tuple[str, list[Message], list[Answer]]]:
         turns = turns or []
@@ -68,22 +69,22 @@ def build_chat(asker: Asker, feedback: FeedbackLog) -> gr.Blocks:
             question = check_question(question, asker.max_chars)
         except QuestionError as exc:
             gr.Warning(str(exc))
-            yield question, to_messages(turns, documents), turns
+            yield question, to_messages(turns, documents()), turns
             return
         # Show the question at once; the answer replaces the "looking" line when it is ready.
         asked = [{"role": "user", "content": render.question_html(question)}]
-        yield "", to_messages(turns, documents) + asked + [{"role": "assistant", "content": render.pending_html()}], turns
+        yield "", to_messages(turns, documents()) + asked + [{"role": "assistant", "content": render.pending_html()}], turns
         history = [(a.question, a.text) for a in turns]
         try:
             answer = asker.ask(question, history)
         except Exception:
             log.exception("the bot failed on %r", question)
-            yield "", to_messages(turns, documents) + asked + [
+            yield "", to_messages(turns, documents()) + asked + [
                 {"role": "assistant", "content": render.error_html(ERROR_MESSAGE)}
             ], turns
             return
         turns = turns + [answer]
-        yield "", to_messages(turns, documents), turns
+        yield "", to_messages(turns, documents()), turns
 
     def on_feedback(turns: list[Answer], data: gr.LikeData) -> None:
         index = data.index if isinstance(data.index, int) else data.index[0]
@@ -127,7 +128,7 @@ def build_chat(asker: Asker, feedback: FeedbackLog) -> gr.Blocks:
                 elem_id="uq-question",
             )
             ask = gr.Button("提问", variant="primary", scale=0, min_width=72, elem_id="uq-ask")
-        examples = example_questions(documents)
+        examples = example_questions(documents())
         with gr.Row(elem_id="uq-tools"):
             example_buttons = [
                 gr.Button(q, size="sm", scale=0, min_width=0, elem_classes=["uq-example"]) for q in examples

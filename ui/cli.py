@@ -20,17 +20,20 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from index.build import BuildError
     from index.embedder import EmbedderError
     from index.store import StoreError
+    from index.update import DocumentNotFoundError
 
-    return (cfg.ConfigError, LoadError, BuildError, EmbedderError, StoreError)
+    return (cfg.ConfigError, LoadError, BuildError, EmbedderError, StoreError, DocumentNotFoundError)
 
 
-def build(config: cfg.Config, progress: bool = True) -> None:
+def build(config: cfg.Config, progress: bool = True, keep_added: bool = True) -> None:
     from index.build import build_index
     from index.embedder import load_embedder
 
     print(f"正在建立索引：{config.corpus_dir} → {config.index_dir}", file=sys.stderr)
     embedder = load_embedder(config.embedding_model, config.model_cache)
-    report = build_index(config.corpus_dir, config.index_dir, config.index_settings(), embedder, progress=progress)
+    report = build_index(
+        config.corpus_dir, config.index_dir, config.index_settings(), embedder, progress=progress, keep_added=keep_added
+    )
     for issue in report.issues:
         print(f"  未能读取 {issue.path}：{issue.reason}", file=sys.stderr)
     print(f"索引完成：{report.summary()}", file=sys.stderr)
@@ -63,7 +66,7 @@ def format_answer(answer) -> str:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    build(cfg.resolve(args), progress=not args.quiet)
+    build(cfg.resolve(args), progress=not args.quiet, keep_added=not args.corpus_only)
     return 0
 
 
@@ -93,9 +96,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from bot.evaluate import evaluate, format_table
+    from bot.evaluate import evaluate, format_report
     from index.embedder import load_embedder
-    from index.store import IndexStore
+    from index.store import IndexMissingError, IndexStore, live_version
 
     config = cfg.resolve(args)
     if args.dataset is None and args.negatives is None:
@@ -105,8 +108,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise cfg.ConfigError(f"找不到数据文件：{path}")
     embedder = load_embedder(config.embedding_model, config.model_cache)
     negatives_store = None
-    if args.dataset is None:
-        load_bot(config)  # builds the bundled-corpus index if there is none yet
+    if args.negatives is not None and (args.dataset is None or args.negatives_on_corpus):
+        # the live index of the configured corpus (the bundled one by default), built if missing
+        try:
+            live_version(config.index_dir)
+        except IndexMissingError:
+            build(config)
         negatives_store = IndexStore.load(config.index_dir, expected=config.index_settings())
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     try:
@@ -118,11 +125,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
             negatives=Path(args.negatives) if args.negatives else None,
             negatives_store=negatives_store,
             limit=args.limit,
+            top_k=config.top_k,
         )
     except (ValueError, KeyError) as exc:
         raise cfg.ConfigError(f"评测失败：{exc}") from exc
     report["machine"] = machine_description()
-    print(format_table(report))
+    print(format_report(report))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -137,6 +145,67 @@ def machine_description() -> str:
     return f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
 
 
+def cmd_add(args: argparse.Namespace) -> int:
+    from index.embedder import load_embedder
+    from index.update import add_paths
+
+    config = cfg.resolve(args)
+    print(f"正在加入文档：{'、'.join(args.paths)} → {config.index_dir}", file=sys.stderr)
+    embedder = load_embedder(config.embedding_model, config.model_cache)
+    paths = [Path(p).expanduser() for p in args.paths]
+    report = add_paths(config.index_dir, paths, config.index_settings(), embedder, progress=not args.quiet)
+    print_update(report)
+    if report.created:
+        print("（此前没有索引，已新建；其中只有本次加入的文档。要包含文档目录，请运行 `unionqa build` 后再加入。）")
+    # Some unreadable files are reported above and are not a failure; nothing loadable at all is.
+    if len(report.errors) == len(report.results):
+        print("没有加入任何文档。", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from index.update import remove_documents
+
+    config = cfg.resolve(args)
+    print_update(remove_documents(config.index_dir, args.documents, config.index_settings()))
+    return 0
+
+
+def print_update(report) -> None:
+    for result in report.results:
+        print(("  " + result.describe()), file=sys.stderr if result.status == "error" else sys.stdout)
+    print(f"完成：{report.summary()}")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from index.store import read_manifest
+
+    config = cfg.resolve(args)
+    rows = [
+        {"doc_id": doc_id, "title": entry["title"], "chunks": entry["chunks"], "source": entry["source"]}
+        for doc_id, entry in sorted(read_manifest(config.index_dir).documents.items())
+    ]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    table = [("编号", "标题", "段落数", "来源")]
+    table += [(r["doc_id"], r["title"], str(r["chunks"]), r["source"]) for r in rows]
+    widths = [max(display_width(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        cells = [cell + " " * (width - display_width(cell)) for cell, width in zip(row, widths, strict=True)]
+        print("  ".join(cells).rstrip())
+    print(f"共 {len(rows)} 篇文档", file=sys.stderr)
+    return 0
+
+
+def display_width(text: str) -> int:
+    """Columns a terminal gives the text: Chinese characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="unionqa", description="工会知识问答：基于本地文档、带引用的问答")
     sub = p.add_subparsers(dest="command", required=True)
@@ -144,6 +213,9 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="从文档目录重建索引")
     cfg.add_flags(b, INDEX_FLAGS)
     b.add_argument("--quiet", action="store_true", help="不显示进度条")
+    b.add_argument(
+        "--corpus-only", action="store_true", help="只用文档目录重建，丢弃此前用 add 或管理页单独加入的文档"
+    )
     b.set_defaults(func=cmd_build)
 
     a = sub.add_parser("ask", help="提一个问题，打印答案与来源")
@@ -153,10 +225,15 @@ def parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_ask)
 
     e = sub.add_parser("eval", help="在 SQuAD 格式的问答数据上评测检索与回答质量")
-    cfg.add_flags(e, INDEX_FLAGS)
+    cfg.add_flags(e, INDEX_FLAGS + ["top_k"])
     e.add_argument("--dataset", help="SQuAD 格式 JSON，例如 CMRC 2018")
     e.add_argument("--modes", default="hybrid,bm25,dense", help="逗号分隔：hybrid,bm25,dense")
     e.add_argument("--negatives", help="另一份数据的问题，作为知识库无法回答的问题，测拒答率")
+    e.add_argument(
+        "--negatives-on-corpus",
+        action="store_true",
+        help="负例问题改为在文档目录（默认内置语料）的索引上提问，而不是在 --dataset 的索引上",
+    )
     e.add_argument("--limit", type=int, default=None, help="只用前 N 个段落（快速检查）")
     e.add_argument("--out", help="JSON 报告路径")
     e.set_defaults(func=cmd_eval)
@@ -165,9 +242,26 @@ def parser() -> argparse.ArgumentParser:
     cfg.add_flags(
         s,
         INDEX_FLAGS
-        + ["top_k", "host", "port", "max_question_chars", "allowed_origins", "feedback_log", "admin_token"],
+        + ["top_k", "host", "port", "max_question_chars", "allowed_origins", "feedback_log", "admin_token"]
+        + ["max_upload_mb"],
     )
     s.set_defaults(func=cmd_serve)
+
+    ad = sub.add_parser("add", help="把文件或文件夹加入现有索引（未变化的跳过，变化的更新）")
+    cfg.add_flags(ad, INDEX_FLAGS)
+    ad.add_argument("--quiet", action="store_true", help="不显示进度条")
+    ad.add_argument("paths", nargs="+", metavar="PATH", help="文件或文件夹")
+    ad.set_defaults(func=cmd_add)
+
+    rm = sub.add_parser("remove", help="从索引中移除文档")
+    cfg.add_flags(rm, INDEX_FLAGS)
+    rm.add_argument("documents", nargs="+", metavar="DOC_ID|PATH", help="文档编号（见 unionqa list）或文件路径")
+    rm.set_defaults(func=cmd_remove)
+
+    ls = sub.add_parser("list", help="列出索引中的文档")
+    cfg.add_flags(ls, ["index_dir"])
+    ls.add_argument("--json", action="store_true", help="以 JSON 输出")
+    ls.set_defaults(func=cmd_list)
     return p
 
 

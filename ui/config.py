@@ -30,6 +30,7 @@ class Config:
     allowed_origins: tuple[str, ...] = ()
     feedback_log: Path = field(default_factory=lambda: unionqa_home() / "feedback.jsonl")
     admin_token: str = ""  # the admin page is off unless a token is set
+    max_upload_mb: int = 20  # largest file the admin page accepts
 
     def index_settings(self) -> IndexSettings:
         return IndexSettings(self.embedding_model, self.chunk_chars, self.chunk_overlap)
@@ -50,6 +51,7 @@ _OPTIONS = {
     "allowed_origins": ("UNIONQA_ALLOWED_ORIGINS", "--allowed-origins", "允许嵌入本聊天的门户来源，逗号分隔"),
     "feedback_log": ("UNIONQA_FEEDBACK_LOG", "--feedback-log", "反馈日志文件 (JSON lines)"),
     "admin_token": ("UNIONQA_ADMIN_TOKEN", "--admin-token", "管理页口令；不设置则不开启管理页"),
+    "max_upload_mb": ("UNIONQA_MAX_UPLOAD_MB", "--max-upload-mb", "管理页上传文件的大小上限（MB）"),
 }
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, Response
 
-from bot.bot import Bot
 from ui import render
+from ui.asking import Asker
 
 STATIC_DIR = Path(__file__).parent / "static"
 # The document view is our own static HTML: it needs no script at all, so none may run,
@@ -16,12 +16,12 @@ STATIC_DIR = Path(__file__).parent / "static"
 DOCUMENT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'"
 
 
-def pages_router(bot: Bot, frame_ancestors: str) -> APIRouter:
+def pages_router(asker: Asker, frame_ancestors: str) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get("/doc/{doc_id:path}", response_class=HTMLResponse)
     def document(doc_id: str, start: int | None = None, end: int | None = None, q: str = "") -> HTMLResponse:
-        doc = bot.documents.get(doc_id)
+        doc = asker.bot.documents.get(doc_id)  # the live index, read per request
         if doc is None:
             raise HTTPException(status_code=404, detail="找不到该文档。")
         page = render.document_page(doc, start, end, render.parse_quotes(q))

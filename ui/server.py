@@ -1,5 +1,6 @@
 """The web server: the Gradio chat at `/`, the REST API at `/api`, the document
-view at `/doc/…`, `embed.js` for portals, and offline API docs at `/docs`.
+view at `/doc/…`, `embed.js` for portals, offline API docs at `/docs`, and the
+admin page at `/admin` (only with an admin token).
 
 `create_app` builds it (tests run it with uvicorn on a free port); `serve` runs it.
 """
@@ -26,6 +27,7 @@ from fastapi.responses import JSONResponse  # noqa: E402
 from fastapi_offline import FastAPIOffline  # noqa: E402
 
 from bot.bot import Bot  # noqa: E402
+from ui.admin import admin_router  # noqa: E402
 from ui.api import api_router  # noqa: E402
 from ui.asking import Asker  # noqa: E402
 from ui.chat import build_chat, page_css, page_js, theme  # noqa: E402
@@ -48,7 +50,10 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": BAD_REQUEST, "errors": jsonable_encoder(errors)}, status_code=422)
 
 
-def create_app(config: Config, bot: Bot) -> FastAPI:
+def create_app(config: Config, bot: Bot, watch_index: bool = False) -> FastAPI:
+    """The app answering with `bot`. With `watch_index` (what `serve` does) or an
+    admin token, a new version of the index in `config.index_dir` replaces the bot
+    without a restart; tests that serve a bot loaded from elsewhere leave it off."""
     origins = check_origins(config.allowed_origins)
     policy = frame_ancestors(origins)
     # FastAPIOffline serves Swagger UI from files in the package, not from a CDN.
@@ -68,10 +73,12 @@ def create_app(config: Config, bot: Bot) -> FastAPI:
     app.add_middleware(FrameAncestorsMiddleware, policy=policy)
     app.add_exception_handler(RequestValidationError, validation_error)
 
-    asker = Asker(bot, config.max_question_chars)
+    watched = config.index_dir if watch_index or config.admin_token else None
+    asker = Asker(bot, config.max_question_chars, index_dir=watched)
     # Our routes first: the chat is mounted at "/" and would otherwise take every path.
-    app.include_router(api_router(asker, bot))
-    app.include_router(pages_router(bot, policy))
+    app.include_router(api_router(asker))
+    app.include_router(pages_router(asker, policy))
+    app.include_router(admin_router(asker, config))  # every /admin path is a 404 without a token
     gr.mount_gradio_app(
         app,
         build_chat(asker, FeedbackLog(config.feedback_log)),
@@ -92,7 +99,7 @@ def create_app(config: Config, bot: Bot) -> FastAPI:
 
 def serve(config: Config, bot: Bot) -> None:
     """Run the server until interrupted."""
-    app = create_app(config, bot)
+    app = create_app(config, bot, watch_index=True)
     print(f"工会知识问答已启动：http://{config.host}:{config.port}/  （接口文档：/docs）", flush=True)
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
 

@@ -1,0 +1,232 @@
+"""Changing the live index without a full rebuild: add, replace and remove documents.
+
+`add_paths` loads files and folders and puts the new or changed documents into
+the live index; `remove_documents` takes documents out. Both load the live
+version, change it in memory and save a complete new version (IndexStore.save
+switches CURRENT atomically), so readers never need a lock: they see the old
+version or the new one. Writers take an exclusive lock on `index_dir/.lock`
+for the whole load-change-save, so two of them cannot lose each other's changes.
+
+Document ids of added files, stable across runs so that adding a file again
+updates it instead of duplicating it:
+
+- a file given by itself: ``added/<file name without suffix>``
+  (``~/通知/会费.txt`` → ``added/会费``);
+- a file found inside a given folder: ``added/<path relative to that folder,
+  without suffix>`` (``unionqa add ~/通知`` → ``added/2024/会费`` for
+  ``~/通知/2024/会费.txt``); as in the bundled corpus, the suffix is kept when
+  two files of the folder differ only in their suffix.
+
+The ``added/`` prefix keeps them apart from the ids of the corpus folder
+(relative paths such as ``laws/劳动法(2018-12-29)``). A file whose id is
+already in the index replaces that document: this is how a document is updated.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+
+from corpus.loader import LoadError, load_corpus, load_document
+from corpus.records import Document
+from index.build import ADDED_PREFIX, add_documents
+from index.embedder import Embedder
+from index.store import CURRENT_FILE, IndexSettings, IndexStore, StoreError, writer_lock
+
+# FileResult.status values, with how they are shown to users
+STATUS_TEXT = {
+    "added": "已加入",
+    "updated": "已更新",
+    "unchanged": "未变化，已跳过",
+    "removed": "已移除",
+    "error": "未能加入",
+}
+
+
+class DocumentNotFoundError(StoreError):
+    """A document to remove that is not in the index."""
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one file (or, for a removal, one id or path as given)."""
+
+    name: str  # the file's path, or the id/path the user gave
+    doc_id: str  # "" when the file could not be loaded
+    status: str  # a key of STATUS_TEXT
+    reason: str = ""  # why, for "error"
+    chunks: int = 0
+
+    def describe(self) -> str:
+        text = f"{self.name}：{STATUS_TEXT[self.status]}"
+        if self.status == "error":
+            return f"{text}（{self.reason}）"
+        if self.status in ("added", "updated"):
+            return f"{text}（{self.doc_id}，{self.chunks} 个段落）"
+        return f"{text}（{self.doc_id}）"
+
+
+@dataclass
+class UpdateReport:
+    results: list[FileResult] = field(default_factory=list)
+    version: str = ""  # the new live version, "" if nothing changed and nothing was saved
+    created: bool = False  # there was no index: a new one was started
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def errors(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == "error"]
+
+    def summary(self) -> str:
+        parts = [f"{self.count(s)} 篇{STATUS_TEXT[s]}" for s in ("added", "updated", "removed") if self.count(s)]
+        if self.count("unchanged"):
+            parts.append(f"{self.count('unchanged')} 篇未变化已跳过")
+        if self.errors:
+            parts.append(f"{len(self.errors)} 个文件未能读取")
+        parts.append(f"用时 {self.seconds:.1f} 秒")
+        return "，".join(parts)
+
+
+# ----- locking and the live version ----------------------------------------------
+
+
+def version_name(index_dir: Path) -> str:
+    """The name of the live version ("" if there is none): one small read, cheap
+    enough for a server to check for a new version before answering."""
+    try:
+        return (Path(index_dir) / CURRENT_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+
+
+def _open_store(index_dir: Path, settings: IndexSettings, dim: int) -> tuple[IndexStore, bool]:
+    """The live index, or a new empty one if the folder has none yet (True)."""
+    if not (Path(index_dir) / CURRENT_FILE).exists():
+        return IndexStore(settings, dim), True
+    # A CURRENT that points nowhere is a broken index: let load say so rather than start over.
+    return IndexStore.load(Path(index_dir), expected=settings), False
+
+
+# ----- adding ---------------------------------------------------------------------
+
+
+def added_id(path: Path) -> str:
+    """The id `add_paths` gives a file named by itself."""
+    return ADDED_PREFIX + PurePosixPath(Path(path).name).stem
+
+
+def load_paths(paths: Iterable[Path]) -> tuple[list[tuple[str, Document]], list[FileResult]]:
+    """The documents of the given files and folders, each with the name to report it
+    by, and a FileResult for every file that could not be loaded."""
+    loaded: list[tuple[str, Document]] = []
+    errors: list[FileResult] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            result = load_corpus(path)
+            loaded += [(str(path / doc.source), _as_added(doc, doc.doc_id)) for doc in result.documents]
+            errors += [FileResult(str(path / issue.path), "", "error", issue.reason) for issue in result.errors]
+        elif path.is_file():
+            try:
+                doc = load_document(path, path.parent)
+            except LoadError as exc:
+                errors.append(FileResult(str(path), "", "error", str(exc)))
+            except Exception as exc:  # a parser bug on one odd file must not stop the batch
+                errors.append(FileResult(str(path), "", "error", f"读取时出错（{type(exc).__name__}: {exc}）"))
+            else:
+                loaded.append((str(path), _as_added(doc, PurePosixPath(doc.source).stem)))
+        else:
+            errors.append(FileResult(str(path), "", "error", "文件或文件夹不存在"))
+    return _without_duplicate_ids(loaded, errors)
+
+
+def _as_added(doc: Document, relative_id: str) -> Document:
+    return replace(doc, doc_id=ADDED_PREFIX + relative_id)
+
+
+def _without_duplicate_ids(
+    loaded: list[tuple[str, Document]], errors: list[FileResult]
+) -> tuple[list[tuple[str, Document]], list[FileResult]]:
+    """Two files of one batch with the same id (a.txt from two folders) would
+    silently replace each other: the first one wins and the other is reported."""
+    first: dict[str, str] = {}
+    kept = []
+    for name, doc in loaded:
+        if doc.doc_id in first:
+            reason = f"与 {first[doc.doc_id]} 的文档编号 {doc.doc_id} 相同，未加入（请改名后再加入）"
+            errors.append(FileResult(name, "", "error", reason))
+        else:
+            first[doc.doc_id] = name
+            kept.append((name, doc))
+    return kept, errors
+
+
+def add_paths(
+    index_dir: Path,
+    paths: Iterable[Path],
+    settings: IndexSettings,
+    embedder: Embedder,
+    progress: bool = True,
+) -> UpdateReport:
+    """Add the files and folders to the live index (see the module docstring for
+    their ids). Unchanged documents are skipped, changed ones replaced (only their
+    chunks are embedded); files that cannot be loaded are reported and the rest
+    still goes in. Saves a new version only if something changed."""
+    started = time.perf_counter()
+    loaded, errors = load_paths(paths)
+    results: list[FileResult] = []
+    with writer_lock(index_dir):
+        store, created = _open_store(index_dir, settings, embedder.dim)
+        for name, doc in loaded:
+            if store.has_unchanged(doc):
+                results.append(FileResult(name, doc.doc_id, "unchanged"))
+            else:
+                results.append(FileResult(name, doc.doc_id, "updated" if doc.doc_id in store.documents else "added"))
+        add_documents(store, [doc for _, doc in loaded], embedder, progress=progress)
+        changed = any(r.status != "unchanged" for r in results)
+        version = store.save(Path(index_dir)).name if changed else ""
+    results = [_with_chunks(r, store) for r in results]
+    return UpdateReport(results + errors, version, created and changed, time.perf_counter() - started)
+
+
+def _with_chunks(result: FileResult, store: IndexStore) -> FileResult:
+    return replace(result, chunks=store.manifest.documents[result.doc_id]["chunks"])
+
+
+# ----- removing -------------------------------------------------------------------
+
+
+def remove_documents(index_dir: Path, ids_or_paths: Iterable[str], settings: IndexSettings) -> UpdateReport:
+    """Remove documents named by doc_id, by source (as listed by `unionqa list`),
+    or by the path of a file added by itself. If any of them is not in the index,
+    DocumentNotFoundError names it and nothing is removed."""
+    started = time.perf_counter()
+    with writer_lock(index_dir):
+        store = IndexStore.load(Path(index_dir), expected=settings)
+        matches = {item: _matching_ids(store, item) for item in ids_or_paths}
+        missing = [item for item, ids in matches.items() if not ids]
+        if missing:
+            raise DocumentNotFoundError(
+                "索引中找不到这些文档：" + "、".join(missing) + "。可用 `unionqa list` 查看文档编号，索引未改动。"
+            )
+        results = []
+        for item, ids in matches.items():
+            for doc_id in ids:
+                if doc_id in store.documents:  # two names may mean the same document
+                    results.append(FileResult(item, doc_id, "removed", chunks=store.remove(doc_id)))
+        version = store.save(Path(index_dir)).name if results else ""
+    return UpdateReport(results, version, seconds=time.perf_counter() - started)
+
+
+def _matching_ids(store: IndexStore, item: str) -> list[str]:
+    if item in store.documents:
+        return [item]
+    by_source = [doc_id for doc_id, doc in store.documents.items() if doc.source == item]
+    if by_source:
+        return by_source
+    candidate = added_id(Path(item))
+    return [candidate] if candidate in store.documents else []

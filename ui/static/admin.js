@@ -1,0 +1,16 @@
+// The admin page's only script (served from this server, so the page's CSP can forbid
+// inline script): while a form is being processed, which can take a while for a large
+// upload, its button is disabled and the "正在建立索引…" message shows.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!form.classList || !form.classList.contains("uq-busy-form")) return;
+  const question = form.getAttribute("data-confirm");
+  if (question && !window.confirm(question)) {
+    event.preventDefault();
+    return;
+  }
+  const busy = form.querySelector(".busy");
+  if (busy) busy.hidden = false;
+  // After the submission has started: a disabled button would not submit its form.
+  setTimeout(() => form.querySelectorAll("button").forEach((b) => { b.disabled = true; }), 0);
+});
