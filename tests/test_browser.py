@@ -288,3 +288,47 @@ def test_screenshot_for_the_readme(context, chat_url):
     target.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(target))
     assert target.stat().st_size < 300_000
+
+
+@pytest.fixture(scope="module")
+def admin_url(tmp_path_factory, bundled_index, bot):
+    """A chat with the admin page on, over a copy of the bundled index."""
+    import shutil
+
+    from bot.bot import Bot
+    from index.store import IndexStore
+
+    index_dir = tmp_path_factory.mktemp("admin") / "index"
+    shutil.copytree(bundled_index, index_dir)
+    own_bot = Bot(IndexStore.load(index_dir), bot.embedder)
+    config = Config(index_dir=index_dir, admin_token="口令-secret-1", feedback_log=index_dir.parent / "f.jsonl")
+    with running(create_app(config, own_bot), bind_socket()) as url:
+        yield url
+
+
+def test_admin_uploads_a_document_that_the_chat_then_answers_from(context, admin_url, tmp_path):
+    notice = tmp_path / "疗休养通知.md"
+    notice.write_text("# 关于职工疗休养的通知\n\n今年职工疗休养为期五天，名额向一线职工倾斜。", encoding="utf-8")
+    page = context.new_page()
+    page.goto(admin_url + "admin", wait_until="load")
+    page.locator("input[type=password]").fill("wrong")
+    page.locator("input[type=password]").press("Enter")
+    page.get_by_text("口令不正确").wait_for()
+    page.locator("input[type=password]").fill("口令-secret-1")
+    page.locator("input[type=password]").press("Enter")
+    page.get_by_text("知识库中的文档").wait_for()
+
+    page.locator("input[type=file]").set_input_files(str(notice))
+    # requestSubmit runs the page's submit handler at once, then the browser posts the form.
+    busy_shown = page.evaluate(
+        "() => { document.querySelector('.uq-busy-form').requestSubmit();"
+        " return !document.querySelector('.uq-busy-form .busy').hidden; }"
+    )
+    assert busy_shown, "the page shows no progress while the upload is indexed"
+    page.get_by_text("已加入").wait_for(timeout=60_000)
+    assert page.locator("td", has_text="关于职工疗休养的通知").count() == 1
+
+    page.goto(admin_url, wait_until="load")
+    answer = ask(page, "职工疗休养为期几天？")
+    assert "为期五天" in answer.inner_text()
+    assert "关于职工疗休养的通知" in answer.inner_text()

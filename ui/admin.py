@@ -56,7 +56,8 @@ main{max-width:960px;margin:0 auto;padding:16px 20px 40px;background:#fff;min-he
 h1{font-size:22px;color:#b71c1c} h2{font-size:17px;margin-top:28px}
 table{border-collapse:collapse;width:100%;font-size:14px} th,td{border-bottom:1px solid #ddd;padding:6px;text-align:left}
 .ok{color:#1b5e20} .err{color:#b71c1c} .muted{color:#777;font-size:13px}
-.busy{color:#b71c1c;font-weight:bold} button{cursor:pointer}
+.busy{color:#b71c1c;font-weight:bold} button{cursor:pointer;white-space:nowrap}
+td:last-child{width:1%}
 """
 
 
