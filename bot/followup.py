@@ -19,22 +19,22 @@ from bot.definition import definition_subject
 from index.tokens import tokenize_query
 
 _END_PUNCT = "？?。！!；; \t"
-_POLITE = re.compile(r"^(?:请问|那么|那)")
+_OPENING = re.compile(r"^(?:请问|那么|那)")  # words before the topic that say nothing of it
 # 「那工匠精神呢」「工资呢」: a short phrase, no question word of its own, then 呢.
 _WHAT_ABOUT = re.compile(r"^(?:那么|那)?(?P<x>[^，,。？?]{1,12}?)(?:的情况|又)?呢$")
 _QUESTION_WORD = re.compile(r"什么|啥|哪|谁|几|多少|多久|多长|怎么|怎样|如何|为什么|为何|是否|吗")
 # Pronouns that open a follow-up; 这/那 only before a verb, since 「这项规定」 names its own noun.
-_PRONOUN = re.compile(r"^(?:它们|它|他们|他|她|其|(?:这个|那个|这|那|此)(?=是|有|在|的|要|能|可|会|由|从|对|什么|怎么|如何|哪))")
-# Where the topic of a question ends: the first particle, verb or question word after it.
-_TOPIC_END = re.compile(
-    r"的|是|最|在|有|能|可以|应当|需要|怎么|如何|为什么|为何|哪|什么|多|几|吗"
+_PRONOUN = re.compile(
+    r"^(?:它们|它|他们|他|她|其(?!他|中|实|余|次|它)|(?:这个|那个|这|那|此)(?=是|有|在|的|要|能|可|会|由|从|对|什么|怎么|如何|哪))"
 )
+# Where the topic of a question ends: the first particle, verb or question word after it.
+_TOPIC_END = re.compile(r"的|是|最|在|有|能|可以|应当|需要|怎么|如何|为什么|为何|哪|什么|多|几|吗")
 
 
 def topic(question: str) -> str | None:
     """What a question is about: the subject of a definition question, else its
     opening words up to the first particle, verb or question word."""
-    text = _POLITE.sub("", question.strip().rstrip(_END_PUNCT))
+    text = _OPENING.sub("", question.strip().rstrip(_END_PUNCT))
     subject = definition_subject(text)
     if subject:
         return subject.split("的")[0] or subject
