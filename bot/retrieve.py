@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from bot.legal_terms import legal_terms
 from index.embedder import Embedder
 from index.records import Chunk
 from index.store import IndexStore
@@ -122,13 +123,17 @@ class Retriever:
 
     def search(self, query: str, top_k: int) -> tuple[list[Hit], Evidence]:
         tokens = tokenize_query(query)
+        # The legal words for the question's everyday ones widen the lexical search and the
+        # choice of sentences, but not the coverage that decides a refusal: a question is
+        # not better covered because the law words its topic differently.
+        widened = tokens + [t for t in tokenize_query(legal_terms(query)) if t not in tokens]
         dense: list[tuple[int, float]] = []
         lexical: list[tuple[int, float]] = []
         if self.mode in ("hybrid", "dense"):
             vector = encode_query(self.embedder, query)
             dense = self.store.search_dense(vector, self.candidates)
         if self.mode in ("hybrid", "bm25"):
-            lexical = self.store.search_bm25(tokens, self.candidates)
+            lexical = self.store.search_bm25(widened, self.candidates)
 
         dense_scores = dict(dense)
         bm25_scores = dict(lexical)
@@ -148,7 +153,7 @@ class Retriever:
         ]
         hits = ranked[:top_k]
         best_dense = dense[0][1] if dense else 0.0
-        evidence = Evidence(tokens, best_dense, self.coverage(tokens, hits[:3]), tuple(ranked[top_k:]))
+        evidence = Evidence(widened, best_dense, self.coverage(tokens, hits[:3]), tuple(ranked[top_k:]))
         return hits, evidence
 
     def coverage(self, tokens: list[str], hits: list[Hit]) -> float:

@@ -1,0 +1,40 @@
+"""Worker-style questions of the bundled labour-law pack: the answer says it, and
+the citation names the law and the article it comes from."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_bot import check_citations
+
+
+@pytest.mark.parametrize(
+    "question, expected, law, article",
+    [
+        ("试用期最长多久？", "六个月", "劳动合同法", "第十九条"),
+        ("辞职要提前多久通知单位？", "提前三十日", "劳动合同法", "第三十七条"),
+        ("工作满十年年休假有几天？", "年休假10天", "职工带薪年休假条例", "第三条"),
+        ("女职工产假有多少天？", "98天产假", "女职工劳动保护特别规定", "第七条"),
+        ("工会经费从哪里来？", "百分之二", "工会法", "第四十三条"),
+        ("加班工资怎么算？", "百分之一百五十", "劳动法", "第四十四条"),
+        ("怀孕期间单位能辞退我吗？", "不得因女职工怀孕", "女职工劳动保护特别规定", "第五条"),
+        ("哺乳期每天有多少哺乳时间？", "1小时哺乳时间", "女职工劳动保护特别规定", "第九条"),
+        ("解除劳动合同经济补偿怎么算？", "每满一年支付一个月工资", "劳动合同法", "第四十七条"),
+    ],
+)
+def test_worker_questions_are_answered_from_the_right_article(bot, question, expected, law, article):
+    answer = bot.ask(question)
+    assert not answer.refused, question
+    assert expected in answer.text, answer.text
+    check_citations(answer, bot)
+    cited = [(c.title, c.article) for c in answer.citations]
+    assert any(law in title and a == article for title, a in cited), cited
+
+
+def test_a_citation_names_the_article_it_quotes_not_the_first_of_its_chunk(bot):
+    # 第三条 of the leave regulation shares a chunk with 第一条 and 第二条
+    answer = bot.ask("工作满十年年休假有几天？")
+    cited = answer.citations[0]
+    document = bot.documents[cited.doc_id]
+    assert document.text[cited.start : cited.end].startswith("第一条")
+    assert cited.article == "第三条"
