@@ -48,6 +48,23 @@ class Candidate:
     score: float
 
 
+def answer_spans(text: str) -> list[tuple[int, int]]:
+    """Sentence spans of a passage, as candidates for the answer. A sentence that
+    ends with a colon only announces what follows ("工会经费的来源："), so it is
+    kept together with the sentence after it: alone it would answer nothing."""
+    spans = split_sentences(text)
+    merged: list[tuple[int, int]] = []
+    i = 0
+    while i < len(spans):
+        start, end = spans[i]
+        if text[start:end].endswith(("：", ":")) and i + 1 < len(spans):
+            end = spans[i + 1][1]
+            i += 1
+        merged.append((start, end))
+        i += 1
+    return merged
+
+
 def score_sentences(
     query_tokens: list[str], hits: list[Hit], idf: Callable[[str], float], passages: int = 3, question: str = ""
 ) -> list[Candidate]:
@@ -64,7 +81,7 @@ def score_sentences(
     seen: set[tuple[str, int]] = set()
     for rank, hit in enumerate(hits[:passages]):
         chunk = hit.chunk
-        for s, e in split_sentences(chunk.text):
+        for s, e in answer_spans(chunk.text):
             key = (chunk.doc_id, chunk.start + s)
             if key in seen:  # overlapping chunks repeat a sentence
                 continue
@@ -94,7 +111,7 @@ def definitions_first(candidates: list[Candidate], subject: str, pool: list[Hit]
     found: dict[tuple[str, int], Candidate] = {}
     for rank, hit in enumerate(pool):
         chunk = hit.chunk
-        for s, e in split_sentences(chunk.text):
+        for s, e in answer_spans(chunk.text):
             key = (chunk.doc_id, chunk.start + s)
             strength = definition_strength(chunk.text[s:e], subject)
             if strength and key not in found:
