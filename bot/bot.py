@@ -76,11 +76,14 @@ class Bot:
         expected: IndexSettings | None = None,
         top_k: int = 5,
         mode: str = "hybrid",
+        embedder: Embedder | None = None,
     ) -> Bot:
-        """Load the live index and the embedding model it was built with."""
+        """Load the live index and the embedding model it was built with (unless
+        that model is given, already loaded)."""
         store = IndexStore.load(Path(index_dir), expected=expected)
-        cache = Path(model_cache) if model_cache else default_model_cache()
-        embedder = load_embedder(store.manifest.settings.embedding_model, cache)
+        if embedder is None or embedder.name != store.manifest.settings.embedding_model:
+            cache = Path(model_cache) if model_cache else default_model_cache()
+            embedder = load_embedder(store.manifest.settings.embedding_model, cache)
         return cls(store, embedder, top_k=top_k, mode=mode)
 
     @property

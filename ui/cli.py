@@ -25,7 +25,8 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return (cfg.ConfigError, LoadError, BuildError, EmbedderError, StoreError, DocumentNotFoundError)
 
 
-def build(config: cfg.Config, progress: bool = True, keep_added: bool = True) -> None:
+def build(config: cfg.Config, progress: bool = True, keep_added: bool = True):
+    """Rebuild the index; returns the loaded embedding model, for a caller that goes on to answer."""
     from index.build import build_index
     from index.embedder import load_embedder
 
@@ -37,6 +38,7 @@ def build(config: cfg.Config, progress: bool = True, keep_added: bool = True) ->
     for issue in report.issues:
         print(f"  未能读取 {issue.path}：{issue.reason}", file=sys.stderr)
     print(f"索引完成：{report.summary()}", file=sys.stderr)
+    return embedder
 
 
 def load_bot(config: cfg.Config):
@@ -44,12 +46,17 @@ def load_bot(config: cfg.Config):
     from bot.bot import Bot
     from index.store import IndexMissingError, live_version
 
+    embedder = None
     try:
         live_version(config.index_dir)
     except IndexMissingError:
-        build(config)
+        embedder = build(config)
     return Bot.load(
-        config.index_dir, model_cache=config.model_cache, expected=config.index_settings(), top_k=config.top_k
+        config.index_dir,
+        model_cache=config.model_cache,
+        expected=config.index_settings(),
+        top_k=config.top_k,
+        embedder=embedder,
     )
 
 
