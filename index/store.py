@@ -206,7 +206,7 @@ class IndexStore:
             self._write_version(tmp)
             final = index_dir / name
             os.replace(tmp, final)
-            _fsync_dir(index_dir)
+            _fsync(index_dir)
             _write_atomic(index_dir / CURRENT_FILE, name + "\n")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -235,7 +235,7 @@ class IndexStore:
         )
         for path in folder.rglob("*"):
             if path.is_file():
-                _fsync_file(path)
+                _fsync(path)
 
     @classmethod
     def load(cls, index_dir: Path, expected: IndexSettings | None = None) -> IndexStore:
@@ -342,18 +342,11 @@ def _write_atomic(path: Path, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    _fsync(path.parent)
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Flush a file, or a folder's entries (so a rename in it survives a crash), to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
