@@ -41,6 +41,7 @@ FORMAT_VERSION = 1
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = ".lock"
 KEEP_VERSIONS = 2  # the live one and the one before, for readers still loading it
+LOAD_ATTEMPTS = 5  # a reader whose version was deleted under it tries the newer live one
 
 
 class StoreError(Exception):
@@ -239,8 +240,23 @@ class IndexStore:
 
     @classmethod
     def load(cls, index_dir: Path, expected: IndexSettings | None = None) -> IndexStore:
-        folder = live_version(index_dir)
-        manifest = read_manifest(index_dir)
+        """The live version. A writer may switch CURRENT and delete the version being
+        read (it keeps only the newest few): then the newer live version is read instead."""
+        for attempt in range(LOAD_ATTEMPTS):
+            folder = live_version(index_dir)
+            try:
+                return cls._load_version(Path(index_dir), folder, expected)
+            except (OSError, RuntimeError) as exc:  # faiss reports a missing file as RuntimeError
+                if live_version(index_dir) != folder and attempt + 1 < LOAD_ATTEMPTS:
+                    continue
+                raise IndexMismatchError(
+                    f"索引文件缺失或损坏（{exc}）。请运行 `unionqa build` 重建索引（{index_dir}）。"
+                ) from exc
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _load_version(cls, index_dir: Path, folder: Path, expected: IndexSettings | None) -> IndexStore:
+        manifest = _manifest_at(folder)
         if manifest.format_version != FORMAT_VERSION:
             raise IndexMismatchError(
                 f"索引格式版本为 {manifest.format_version}，本程序需要 {FORMAT_VERSION}。"
@@ -309,7 +325,10 @@ def writer_lock(index_dir: Path) -> Iterator[None]:
 
 
 def read_manifest(index_dir: Path) -> Manifest:
-    folder = live_version(index_dir)
+    return _manifest_at(live_version(index_dir))
+
+
+def _manifest_at(folder: Path) -> Manifest:
     try:
         return Manifest.from_json(json.loads((folder / "manifest.json").read_text(encoding="utf-8")))
     except (ValueError, TypeError, KeyError) as exc:

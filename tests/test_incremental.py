@@ -238,3 +238,48 @@ def test_a_rebuild_keeps_documents_added_one_by_one_unless_told(tmp_path, embedd
 
     build_index(corpus, index, SETTINGS, embedder, progress=False, keep_added=False)
     assert set(IndexStore.load(index).documents) == {"dues"}
+
+
+def test_readers_during_updates_see_whole_versions(tmp_path, embedder):
+    """A reader loading the index while a writer adds and removes a document again
+    and again always gets one complete version: the old one or the new one."""
+    import threading
+
+    from index.tokens import tokenize_query
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, text in DOCS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    extra = tmp_path / HANDBOOK[0]
+    extra.write_text(HANDBOOK[1], encoding="utf-8")
+    index = tmp_path / "index"
+    add_paths(index, [folder], SETTINGS, embedder, progress=False)
+    base = set(IndexStore.load(index).documents)
+    states = {frozenset(base), frozenset(base | {"added/handbook"})}
+
+    failures: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            for _ in range(8):
+                add_paths(index, [extra], SETTINGS, embedder, progress=False)
+                remove_documents(index, ["added/handbook"], SETTINGS)
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    loads, seen = 0, set()
+    while writer.is_alive() or loads == 0:
+        store = IndexStore.load(index)
+        documents = frozenset(store.documents)
+        assert documents in states
+        assert store.dense.ntotal == len(store.chunks) == sum(e["chunks"] for e in store.manifest.documents.values())
+        assert store.search_bm25(tokenize_query("借阅期限"), 3)
+        seen.add(documents)
+        loads += 1
+    writer.join()
+    assert not failures, failures
+    assert seen == states, "the reader should have seen both versions while they changed"
+    print(f"\n{loads} loads during 16 updates")
