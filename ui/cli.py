@@ -68,7 +68,7 @@ def format_answer(answer) -> str:
         for c in answer.citations:
             where = " ".join(part for part in (c.section, c.article, f"第{c.page}页" if c.page else "") if part)
             lines.append(f"[{c.n}] 《{c.title}》{(' ' + where) if where else ''}")
-            lines.append(f"    {c.text}")
+            lines.extend(f"    {line}" for line in c.text.splitlines())
     return "\n".join(lines)
 
 
