@@ -124,8 +124,7 @@ class Retriever:
     def search(self, query: str, top_k: int) -> tuple[list[Hit], Evidence]:
         tokens = tokenize_query(query)
         # The legal words for the question's everyday ones widen the lexical search and the
-        # choice of sentences, but not the coverage that decides a refusal: a question is
-        # not better covered because the law words its topic differently.
+        # choice of sentences.
         widened = tokens + [t for t in tokenize_query(legal_terms(query)) if t not in tokens]
         dense: list[tuple[int, float]] = []
         lexical: list[tuple[int, float]] = []
@@ -153,7 +152,9 @@ class Retriever:
         ]
         hits = ranked[:top_k]
         best_dense = dense[0][1] if dense else 0.0
-        evidence = Evidence(widened, best_dense, self.coverage(tokens, hits[:3]), tuple(ranked[top_k:]))
+        # Said in the law's own words, a question may be covered where its everyday words are not.
+        coverage = max(self.coverage(tokens, hits[:3]), self.coverage(widened, hits[:3]))
+        evidence = Evidence(widened, best_dense, coverage, tuple(ranked[top_k:]))
         return hits, evidence
 
     def coverage(self, tokens: list[str], hits: list[Hit]) -> float:

@@ -38,3 +38,11 @@ def test_a_citation_names_the_article_it_quotes_not_the_first_of_its_chunk(bot):
     document = bot.documents[cited.doc_id]
     assert document.text[cited.start : cited.end].startswith("第一条")
     assert cited.article == "第三条"
+
+
+def test_a_question_in_everyday_words_is_answered_from_the_law_not_refused(bot):
+    # 「一天」「最多」 are 「每日」「不得超过」 in the law: few of the question's own words are found
+    answer = bot.ask("一天最多工作几个小时？")
+    assert not answer.refused
+    assert any("劳动" in c.title for c in answer.citations)
+    assert "每日" in answer.text
