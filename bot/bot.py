@@ -5,16 +5,15 @@ Usable without the UI; the UI only calls this.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.compose import REFUSAL_TEXT, compose_answer, definitions_first, score_sentences, select_sentences
 from bot.definition import definition_subject
 from bot.followup import resolve
-from bot.records import Answer, Citation
+from bot.records import Answer
 from bot.retrieve import Evidence, Hit, Retriever
 from corpus.records import Document
-from index.chunker import article_at
 from index.embedder import Embedder, load_embedder
 from index.paths import default_model_cache
 from index.store import IndexSettings, IndexStore
@@ -108,17 +107,8 @@ class Bot:
         chosen = select_sentences(candidates)
         if not chosen:
             return Answer(text=REFUSAL_TEXT, refused=True, citations=[], question=question, query=query)
-        text, citations = compose_answer(chosen)
-        citations = [self._name_quoted_article(c) for c in citations]
+        text, citations = compose_answer(chosen, self.store.documents)
         return Answer(text=text, refused=False, citations=citations, question=question, query=query)
-
-    def _name_quoted_article(self, citation: Citation) -> Citation:
-        """A chunk of a law may pack several short articles: the citation names the
-        article of the first sentence it quotes, not the chunk's first article."""
-        document = self.store.documents.get(citation.doc_id)
-        if document is None or not citation.article or not citation.quotes:
-            return citation
-        return replace(citation, article=article_at(document, citation.quotes[0][0]) or citation.article)
 
     def ask(self, question: str, history: list[tuple[str, str]] | None = None) -> Answer:
         """Answer a question from the indexed documents, citing the passages used,

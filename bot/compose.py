@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from bot.definition import definition_strength
 from bot.records import Citation
 from bot.retrieve import Hit
+from corpus.records import Document
+from index.chunker import article_at
+from index.records import Chunk
 from index.sentences import split_sentences
 from index.tokens import tokenize
 
@@ -145,9 +148,12 @@ def select_sentences(
     return chosen
 
 
-def compose_answer(chosen: list[Candidate]) -> tuple[str, list[Citation]]:
+def compose_answer(chosen: list[Candidate], documents: Mapping[str, Document]) -> tuple[str, list[Citation]]:
     """The answer text with `[n]` after each sentence, and its citations, numbered
-    in order of first appearance."""
+    in order of first appearance.
+
+    A chunk of a law may pack several short articles, so a citation names the
+    article of the first sentence it quotes, not the chunk's first article."""
     numbers: dict[int, int] = {}
     quotes: dict[int, list[tuple[int, int]]] = {}
     parts = []
@@ -170,10 +176,17 @@ def compose_answer(chosen: list[Candidate]) -> tuple[str, list[Citation]]:
             end=hits[vid].chunk.end,
             score=round(hits[vid].score, 6),
             quotes=quotes[vid],
-            article=hits[vid].chunk.article,
+            article=_quoted_article(hits[vid].chunk, quotes[vid][0][0], documents),
             page=hits[vid].chunk.page,
             chunk_id=hits[vid].chunk.chunk_id,
         )
         for vid, n in numbers.items()
     ]
     return "".join(parts), citations
+
+
+def _quoted_article(chunk: Chunk, offset: int, documents: Mapping[str, Document]) -> str:
+    document = documents.get(chunk.doc_id)
+    if document is None or not chunk.article:
+        return chunk.article
+    return article_at(document, offset) or chunk.article
