@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-_END_PUNCT = "？?。！!；; \t"
+QUESTION_END = "？?。！!；; \t"  # stripped from the end of a question before it is read
 _POLITE = re.compile(r"^(?:请问|请介绍一下|请解释一下)")
 _WHAT_IS = re.compile(r"^(?:什么是|何为|何谓|怎样理解|如何理解)")
 _ASKING = re.compile(
@@ -31,7 +31,7 @@ COPULA_STRENGTH = 0.5
 
 def definition_subject(question: str) -> str | None:
     """X when the question asks what X is (or what it consists of), else None."""
-    text = _POLITE.sub("", question.strip().rstrip(_END_PUNCT))
+    text = _POLITE.sub("", question.strip().rstrip(QUESTION_END))
     plain = _WHAT_IS.sub("", text)
     asks_directly = plain != text  # "什么是X" needs no "是什么" at the end
     match = _ASKING.match(plain)

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import re
 
-from bot.definition import definition_subject
+from bot.definition import QUESTION_END, definition_subject
 from index.tokens import tokenize_query
 
-_END_PUNCT = "？?。！!；; \t"
 _OPENING = re.compile(r"^(?:请问|那么|那)")  # words before the topic that say nothing of it
 # 「那工匠精神呢」「工资呢」: a short phrase, no question word of its own, then 呢.
 _WHAT_ABOUT = re.compile(r"^(?:那么|那)?(?P<x>[^，,。？?]{1,12}?)(?:的情况|又)?呢$")
@@ -34,7 +33,7 @@ _TOPIC_END = re.compile(r"的|是|最|在|有|能|可以|应当|需要|怎么|�
 def topic(question: str) -> str | None:
     """What a question is about: the subject of a definition question, else its
     opening words up to the first particle, verb or question word."""
-    text = _OPENING.sub("", question.strip().rstrip(_END_PUNCT))
+    text = _OPENING.sub("", question.strip().rstrip(QUESTION_END))
     subject = definition_subject(text)
     if subject:
         return subject.split("的")[0] or subject
@@ -50,7 +49,7 @@ def _same_kind(a: str, b: str) -> bool:
 
 def _rewrite(question: str, previous: str) -> str:
     """`question` made self-contained using `previous`, an already resolved question."""
-    text = question.strip().rstrip(_END_PUNCT)
+    text = question.strip().rstrip(QUESTION_END)
     subject = topic(previous)
     if not subject:
         return question.strip()

@@ -3,12 +3,7 @@ normalized scores (or, for comparison, by reciprocal-rank fusion)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-
-import numpy as np
-import torch
 
 from bot.legal_terms import legal_terms
 from index.embedder import Embedder
@@ -48,29 +43,6 @@ def rrf(rankings: list[list[int]], weights: list[float], k: int = 60) -> dict[in
         for rank, item in enumerate(ranking, start=1):
             fused[item] = fused.get(item, 0.0) + weight / (k + rank)
     return fused
-
-
-@contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """Run torch on one thread for a while.
-
-    One short question gains nothing from several threads, and on a busy two-core
-    machine torch's threads wait for each other: encoding a question took about
-    30 ms on one thread against 130-360 ms (p95 near 1 s) on two, measured while
-    another test run kept both cores busy. Questions are asked one at a time (see
-    ui.asking.Asker), so switching the global setting back and forth is safe.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def encode_query(embedder: Embedder, query: str) -> np.ndarray:
-    with one_torch_thread():
-        return embedder.encode_queries([query])[0]
 
 
 def fuse_scores(
@@ -129,7 +101,7 @@ class Retriever:
         dense: list[tuple[int, float]] = []
         lexical: list[tuple[int, float]] = []
         if self.mode in ("hybrid", "dense"):
-            vector = encode_query(self.embedder, query)
+            vector = self.embedder.encode_queries([query])[0]
             dense = self.store.search_dense(vector, self.candidates)
         if self.mode in ("hybrid", "bm25"):
             lexical = self.store.search_bm25(widened, self.candidates)

@@ -12,7 +12,9 @@ from corpus.structure import Block
 # Markdown law files keep the promulgation history above this marker.
 PREAMBLE_MARKER = "<!-- INFO END -->"
 
-_ARTICLE = re.compile(r"^第[零〇一二两三四五六七八九十百千]+条(?:之[一二三四五六七八九十]+)?(?:\s|$)")
+# The number must be followed by whitespace (or end the paragraph): prose such as
+# "第三条规定，……" opening a news paragraph is not an article.
+_ARTICLE = re.compile(r"第[零〇一二两三四五六七八九十百千]+条(?:之[一二三四五六七八九十]+)?(?=\s|$)")
 _MIN_ARTICLES = 3
 _STATE_PREFIX = "中华人民共和国"
 _FILE_DATE = re.compile(r"[(（](\d{4}-\d{2}-\d{2})[)）]")
@@ -22,9 +24,15 @@ _APPENDIX = re.compile(r"^(附\s*[录件])\s*[一二三四五六七八九十\d]*
 _SPACE_BETWEEN_HANZI = re.compile(r"(?<=[\u4e00-\u9fff])[ \u3000]+(?=[\u4e00-\u9fff])")
 
 
+def article_number(paragraph_text: str) -> str:
+    """ "第十九条" if the paragraph opens that article of a law, else ""."""
+    match = _ARTICLE.match(paragraph_text.lstrip())
+    return match.group(0) if match else ""
+
+
 def is_article(text: str) -> bool:
     """Whether a paragraph opens an article (第十九条 followed by a space)."""
-    return bool(_ARTICLE.match(text))
+    return bool(article_number(text))
 
 
 def is_law(blocks: Sequence[Block]) -> bool:

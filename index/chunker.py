@@ -8,16 +8,12 @@ whole consecutive articles, or a part of one article that alone exceeds the targ
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
+from corpus.laws import article_number
 from corpus.records import Document, Paragraph
 from index.records import Chunk
 from index.sentences import split_long, split_sentences
-
-# The article number must be followed by whitespace (or end the paragraph): prose
-# such as "第三条规定，……" opening a news paragraph is not an article.
-_ARTICLE = re.compile(r"第[零〇一二两三四五六七八九十百千]+条(?:之[一二三四五六七八九十]+)?(?=\s|$)")
 
 # At a paragraph end, a chunk at least this full (relative to its goal size) is
 # worth closing rather than cutting the next paragraph in two.
@@ -40,12 +36,6 @@ class _Group:
 
     article: str  # "" for ordinary paragraphs
     units: list[_Unit]
-
-
-def article_number(paragraph_text: str) -> str:
-    """ "第十九条" if the paragraph opens that article of a law, else ""."""
-    match = _ARTICLE.match(paragraph_text.lstrip())
-    return match.group(0) if match else ""
 
 
 def article_at(doc: Document, offset: int) -> str:

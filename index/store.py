@@ -290,13 +290,22 @@ class IndexStore:
         return store
 
 
+def version_name(index_dir: Path) -> str:
+    """The name of the live version ("" if there is none): one small read, cheap
+    enough for a server to check for a new version before answering."""
+    try:
+        return (Path(index_dir) / CURRENT_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+
+
 def live_version(index_dir: Path) -> Path:
     """The folder of the live version, or IndexMissingError with what to do."""
     index_dir = Path(index_dir)
-    pointer = index_dir / CURRENT_FILE
-    if not pointer.is_file():
+    name = version_name(index_dir)
+    if not name:
         raise IndexMissingError(f"找不到索引：{index_dir}。请先运行 `unionqa build` 建立索引。")
-    folder = index_dir / pointer.read_text(encoding="utf-8").strip()
+    folder = index_dir / name
     if not (folder / "manifest.json").is_file():
         raise IndexMissingError(f"索引不完整：{folder}。请运行 `unionqa build` 重建索引。")
     return folder

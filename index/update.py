@@ -95,15 +95,6 @@ class UpdateReport:
 # ----- locking and the live version ----------------------------------------------
 
 
-def version_name(index_dir: Path) -> str:
-    """The name of the live version ("" if there is none): one small read, cheap
-    enough for a server to check for a new version before answering."""
-    try:
-        return (Path(index_dir) / CURRENT_FILE).read_text(encoding="utf-8").strip()
-    except OSError:
-        return ""
-
-
 def _open_store(index_dir: Path, settings: IndexSettings, dim: int) -> tuple[IndexStore, bool]:
     """The live index, or a new empty one if the folder has none yet (True)."""
     if not (Path(index_dir) / CURRENT_FILE).exists():

@@ -17,8 +17,8 @@ import pytest
 from bot.bot import Bot
 from index.build import build_index
 from index.embedder import Embedder
-from index.store import LOCK_FILE, IndexStore
-from index.update import DocumentNotFoundError, add_paths, remove_documents, version_name
+from index.store import LOCK_FILE, IndexStore, version_name
+from index.update import DocumentNotFoundError, add_paths, remove_documents
 
 from .conftest import SETTINGS
 

@@ -13,8 +13,7 @@ import numpy as np
 from bot.bot import Bot
 from bot.records import Answer
 from index.embedder import Embedder
-from index.store import IndexStore
-from index.update import version_name
+from index.store import IndexStore, version_name
 
 log = logging.getLogger(__name__)
 
