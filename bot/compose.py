@@ -6,39 +6,48 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 
+import numpy as np
+
+from bot.answerability import LogisticModel, shape_match
 from bot.definition import definition_strength
+from bot.query import Query
 from bot.records import Citation
 from bot.retrieve import Hit
+from corpus.laws import article_number
 from corpus.records import Document
 from index.chunker import article_at
 from index.records import Chunk
 from index.sentences import split_sentences
+from index.store import IndexStore
 from index.tokens import tokenize
 
 REFUSAL_TEXT = "知识库中没有找到与该问题相关的内容。"
-# Added to a sentence's score, divided by its passage's rank + 1: the first
-# passage is usually the right one (hit@1 ≈ 0.9 on CMRC 2018). On its tune part
-# answer_hit rose from 0.739 at 0.1 to 0.766 at 0.3; more mostly lengthened answers.
-RANK_BONUS = 0.3
-# Added to a sentence that holds the kind of answer the question asks for
-# (a date for 「何时」, a number for 「多少」): answer_hit 0.766 → 0.774 there.
-ANSWER_TYPE_BONUS = 0.2
-_ASKS_WHEN = re.compile(r"何时|哪一?年|哪一天|几月|什么时候|什么时间|哪个朝代|年份|日期")
-_ASKS_HOW_MUCH = re.compile(r"多少|几[^乎]|多大|多高|多长|多重|多深|多远|多宽|多久|面积|人口|海拔|长度|高度|重量")
-_DATE = re.compile(r"[0-9〇零一二三四五六七八九十]+年|[0-9]+月|[0-9]+日|世纪|朝")
-_NUMBER = re.compile(r"[0-9]|[一二两三四五六七八九十百千万亿]+[个种名次位家所条项人米年岁天公里克吨元]")
+RELATED_TEXT = "文件中没有直接回答这个问题，以下条款可能相关："
+MAX_SENTENCES = 3  # the most sentences an answer quotes, besides a whole short article
+MAX_CHARS = 160  # sentences beyond the best one are added while the answer stays this short
+# A law article (or a list) this short is quoted whole: the answer to a question about
+# it often needs its conditions and exceptions, which are its other sentences.
+WHOLE_UNIT_CHARS = 250
+# Candidate sentences are scored by a logistic model fitted on questions with known
+# answers (bot/calibrate.py); a sentence the model thinks more likely than not to
+# hold the answer is quoted too.
+KEEP_PROBABILITY = 0.5
 
+# An item of an enumerated list: （三）…, (3)…, 3. …, 三、…
+LIST_ITEM = re.compile(r"^\s*(?:[（(][一二三四五六七八九十\d]+[)）]|\d+[.．、]|[一二三四五六七八九十]+、)")
 
-def expected_answer(question: str) -> re.Pattern | None:
-    """How a sentence answering `question` looks, for the question kinds whose
-    answer has a shape: a date for 「何时」, a number for 「多少」."""
-    if _ASKS_WHEN.search(question):
-        return _DATE
-    if _ASKS_HOW_MUCH.search(question):
-        return _NUMBER
-    return None
+SENTENCE_FEATURES = (
+    "overlap",  # share of the query's weight in the sentence (idf × rarity among the candidates)
+    "cosine",  # the sentence's dense similarity to the question
+    "cosine_gap",  # its cosine minus the best candidate's
+    "passage_rank",  # 1 / (rank of its passage + 1)
+    "shape",  # holds the kind of answer asked for (a number, a ruling…)
+    "definition",  # defines the question's subject (bot/definition.py)
+    "log_chars",
+)
 
 
 @dataclass(frozen=True)
@@ -48,99 +57,79 @@ class Candidate:
     start: int  # offsets in the document text
     end: int
     text: str
-    score: float
+    features: dict[str, float]
+    score: float = 0.0  # probability that the sentence holds the answer
 
 
-def answer_spans(text: str) -> list[tuple[int, int]]:
-    """Sentence spans of a passage, as candidates for the answer. A sentence that
-    ends with a colon only announces what follows ("工会经费的来源："), so it is
-    kept together with the sentence after it: alone it would answer nothing."""
-    spans = split_sentences(text)
-    merged: list[tuple[int, int]] = []
-    i = 0
-    while i < len(spans):
-        start, end = spans[i]
-        if text[start:end].endswith(("：", ":")) and i + 1 < len(spans):
-            end = spans[i + 1][1]
-            i += 1
-        merged.append((start, end))
-        i += 1
-    return merged
-
-
-def score_sentences(
-    query_tokens: list[str], hits: list[Hit], idf: Callable[[str], float], passages: int = 3, question: str = ""
+def candidate_units(
+    query: Query, hits: list[Hit], store: IndexStore, vector: np.ndarray | None, idf: Callable[[str], float]
 ) -> list[Candidate]:
-    """Every sentence of the best passages, scored by the share of the query's
-    weight it contains, with a preference for better-ranked passages and for
-    sentences holding the kind of answer asked for.
-
-    A query word weighs its idf over the corpus times how rare it is among these
-    sentences: the name the question is about ("尤金袋鼠") is rare in the corpus
-    but in nearly every sentence of its passage, so it cannot tell them apart;
-    the word asking for the fact ("体重") can.
-    """
-    sentences = []
+    """Every answer unit (sentence, or colon-introduced item) of the passages, with the
+    features the sentence model reads; in passage order, unscored."""
+    units = []
     seen: set[tuple[str, int]] = set()
-    for rank, hit in enumerate(hits[:passages]):
+    for rank, hit in enumerate(hits):
         chunk = hit.chunk
-        for s, e in answer_spans(chunk.text):
+        spans = store.sentence_spans(hit.vector_id)
+        cosines = store.sentence_vectors(hit.vector_id) @ vector if vector is not None and spans else None
+        for j, (s, e) in enumerate(spans):
             key = (chunk.doc_id, chunk.start + s)
             if key in seen:  # overlapping chunks repeat a sentence
                 continue
             seen.add(key)
-            sentences.append((rank, hit, s, e, set(tokenize(chunk.text[s:e]))))
-    query = set(query_tokens)
-    spread = {t: sum(t in present for *_, present in sentences) for t in query}
-    weights = {t: idf(t) * math.log(1 + len(sentences) / (1 + spread[t])) for t in query}
+            cosine = float(cosines[j]) if cosines is not None else 0.0
+            units.append((rank, hit, s, e, _tokens(chunk.text[s:e]), cosine))
+    if not units:
+        return []
+    # A query word weighs its idf over the corpus times how rare it is among these
+    # sentences: the name the question is about ("尤金袋鼠") is rare in the corpus but
+    # in nearly every sentence of its passage, so it cannot tell them apart; the word
+    # asking for the fact ("体重") can.
+    spread = {t: sum(t in present for *_, present, _ in units) for t in query.terms}
+    weights = {t: w * idf(t) * math.log(1 + len(units) / (1 + spread[t])) for t, w in query.terms.items()}
     total = sum(weights.values()) or 1.0
-    wanted = expected_answer(question)
+    best_cosine = max(u[-1] for u in units)
     candidates = []
-    for rank, hit, s, e, present in sentences:
-        chunk = hit.chunk
-        overlap = sum(w for t, w in weights.items() if t in present) / total
-        score = overlap + RANK_BONUS / (rank + 1)
-        if wanted and wanted.search(chunk.text[s:e]):
-            score += ANSWER_TYPE_BONUS
-        candidates.append(Candidate(rank, hit, chunk.start + s, chunk.start + e, chunk.text[s:e], score))
-    candidates.sort(key=lambda c: c.score, reverse=True)
+    for rank, hit, s, e, present, cosine in units:
+        text = hit.chunk.text[s:e]
+        features = {
+            "overlap": sum(w for t, w in weights.items() if t in present) / total,
+            "cosine": cosine,
+            "cosine_gap": cosine - best_cosine,
+            "passage_rank": 1.0 / (rank + 1),
+            "shape": shape_match(query.kind, [text]),
+            "definition": definition_strength(text, query.subject) if query.subject else 0.0,
+            "log_chars": math.log(len(text) + 1),
+        }
+        candidates.append(Candidate(rank, hit, hit.chunk.start + s, hit.chunk.start + e, text, features))
     return candidates
 
 
-def definitions_first(candidates: list[Candidate], subject: str, pool: list[Hit]) -> list[Candidate]:
-    """For a question asking what `subject` is: the sentences of the pool that
-    define it, best first and ahead of every other candidate."""
-    top = candidates[0].score if candidates else 0.0
-    found: dict[tuple[str, int], Candidate] = {}
-    for rank, hit in enumerate(pool):
-        chunk = hit.chunk
-        for s, e in answer_spans(chunk.text):
-            key = (chunk.doc_id, chunk.start + s)
-            strength = definition_strength(chunk.text[s:e], subject)
-            if strength and key not in found:
-                # the better-ranked passage wins among equally clear definitions
-                score = top + strength + 0.1 / (rank + 1)
-                found[key] = Candidate(rank, hit, chunk.start + s, chunk.start + e, chunk.text[s:e], score)
-    if not found:
-        return candidates
-    rest = [c for c in candidates if (c.hit.chunk.doc_id, c.start) not in found]
-    return sorted(found.values(), key=lambda c: c.score, reverse=True) + rest
+@lru_cache(maxsize=65536)
+def _tokens(sentence: str) -> frozenset[str]:
+    # The same passages come back question after question: segment each sentence once.
+    return frozenset(tokenize(sentence))
+
+
+def rank_units(candidates: list[Candidate], model: LogisticModel) -> list[Candidate]:
+    """The candidates scored by the fitted sentence model, best first."""
+    scored = [replace(c, score=model.probability(c.features)) for c in candidates]
+    return sorted(scored, key=lambda c: (-c.score, c.hit_rank, c.start))
 
 
 def select_sentences(
-    candidates: list[Candidate], max_sentences: int = 3, max_chars: int = 160, keep_ratio: float = 0.75
+    ranked: list[Candidate], max_sentences: int = MAX_SENTENCES, max_chars: int = MAX_CHARS
 ) -> list[Candidate]:
-    """The best sentence, plus up to two more that score nearly as well, within a
-    length budget; returned in reading order (by passage, then position)."""
-    if not candidates:
+    """The best sentence, plus up to two more that the model also believes hold the
+    answer, within a length budget; returned in reading order (by passage, then position)."""
+    if not ranked:
         return []
-    best = candidates[0]
-    chosen = [best]
-    used = len(best.text)
-    for cand in candidates[1:]:
+    chosen = [ranked[0]]
+    used = len(ranked[0].text)
+    for cand in ranked[1:]:
         if len(chosen) >= max_sentences:
             break
-        if cand.score < keep_ratio * best.score or used + len(cand.text) > max_chars:
+        if cand.score < KEEP_PROBABILITY or used + len(cand.text) > max_chars:
             continue
         chosen.append(cand)
         used += len(cand.text)
@@ -148,41 +137,172 @@ def select_sentences(
     return chosen
 
 
-def compose_answer(chosen: list[Candidate], documents: Mapping[str, Document]) -> tuple[str, list[Citation]]:
-    """The answer text with `[n]` after each sentence, and its citations, numbered
-    in order of first appearance.
+@dataclass(frozen=True)
+class Quote:
+    """A stretch of a document that the answer quotes, and what its citation shows."""
+
+    hit: Hit
+    start: int  # the quoted text, in document offsets
+    end: int
+    text: str
+    passage: tuple[int, int]  # the cited passage: the chunk, or the whole article quoted
+    highlights: tuple[tuple[int, int], ...]  # the deciding sentences, marked in the source view
+
+
+def article_span(document: Document, offset: int) -> tuple[int, int] | None:
+    """[start, end) of the law article holding `offset`, from its 第N条 to the next
+    article or heading; None outside articles."""
+    paragraphs = document.paragraphs
+    here = next((i for i, p in enumerate(paragraphs) if p.start <= offset < p.end + 1), None)
+    if here is None:
+        return None
+    first = here
+    while not article_number(document.paragraph_text(paragraphs[first])):
+        if paragraphs[first].is_heading or first == 0:
+            return None
+        first -= 1
+    last = here
+    while (
+        last + 1 < len(paragraphs)
+        and not paragraphs[last + 1].is_heading
+        and not article_number(document.paragraph_text(paragraphs[last + 1]))
+    ):
+        last += 1
+    return paragraphs[first].start, paragraphs[last].end
+
+
+def _paragraph_at(document: Document, offset: int) -> int | None:
+    return next((i for i, p in enumerate(document.paragraphs) if p.start <= offset < p.end + 1), None)
+
+
+def _is_item(document: Document, index: int) -> bool:
+    return bool(LIST_ITEM.match(document.paragraph_text(document.paragraphs[index])))
+
+
+def list_intro(document: Document, offset: int) -> tuple[int, int] | None:
+    """For a list item (（三）…, 3. …), the sentence that announces its list
+    (「有下列情形之一的，劳动者可以解除劳动合同：」): without it an item says nothing."""
+    here = _paragraph_at(document, offset)
+    if here is None or not _is_item(document, here):
+        return None
+    first = here
+    while first > 0 and _is_item(document, first - 1):
+        first -= 1
+    if first == 0:
+        return None
+    intro = document.paragraphs[first - 1]
+    text = document.paragraph_text(intro)
+    if intro.is_heading or not text.rstrip().endswith(("：", ":")):
+        return None
+    sentences = split_sentences(text)
+    return (intro.start + sentences[-1][0], intro.start + sentences[-1][1]) if sentences else None
+
+
+def list_span(document: Document, offset: int) -> tuple[int, int] | None:
+    """[start, end) of the whole list around `offset` (its announcing sentence and
+    every item), when `offset` is in one; None otherwise."""
+    here = _paragraph_at(document, offset)
+    if here is None:
+        return None
+    if not _is_item(document, here):  # the announcing paragraph itself?
+        if here + 1 >= len(document.paragraphs) or not _is_item(document, here + 1):
+            return None
+        here += 1
+    intro = list_intro(document, document.paragraphs[here].start)
+    if intro is None:
+        return None
+    last = here
+    while last + 1 < len(document.paragraphs) and _is_item(document, last + 1):
+        last += 1
+    return intro[0], document.paragraphs[last].end
+
+
+def _whole(best: Candidate, span: tuple[int, int], chosen: list[Candidate], document: Document) -> Quote:
+    inside = tuple((c.start, c.end) for c in chosen
+                   if c.hit.chunk.doc_id == best.hit.chunk.doc_id and span[0] <= c.start < span[1])
+    return Quote(best.hit, span[0], span[1], document.text[span[0] : span[1]], span, inside)
+
+
+def plan_quotes(chosen: list[Candidate], best: Candidate, documents: Mapping[str, Document]) -> list[Quote]:
+    """The chosen sentences as quotes. When the best one lies in a short law article,
+    or in a short list, that whole article or list instead, with the chosen sentences
+    highlighted in it. A list item is quoted with the sentence announcing its list."""
+    document = documents.get(best.hit.chunk.doc_id)
+    if document is not None:
+        for span in (article_span(document, best.start), list_span(document, best.start)):
+            if span is not None and span[1] - span[0] <= WHOLE_UNIT_CHARS:
+                return [_whole(best, span, chosen, document)]
+    quotes: list[Quote] = []
+    quoted: set[tuple[str, int]] = set()
+    for c in chosen:
+        chunk = c.hit.chunk
+        doc = documents.get(chunk.doc_id)
+        intro = list_intro(doc, c.start) if doc is not None else None
+        passage = (chunk.start, chunk.end)
+        if intro is not None and not any(q.start <= intro[0] < q.end for q in quotes):
+            passage = (min(passage[0], intro[0]), passage[1])
+            if (chunk.doc_id, intro[0]) not in quoted and not (c.start <= intro[0] < c.end):
+                quoted.add((chunk.doc_id, intro[0]))
+                quotes.append(Quote(c.hit, intro[0], intro[1], doc.text[intro[0] : intro[1]], passage, (intro,)))
+        quotes.append(Quote(c.hit, c.start, c.end, c.text, passage, ((c.start, c.end),)))
+    return quotes
+
+
+def compose_answer(quotes: list[Quote], documents: Mapping[str, Document]) -> tuple[str, list[Citation]]:
+    """The answer text with `[n]` after each quote, and its citations, numbered in
+    order of first appearance.
 
     A chunk of a law may pack several short articles, so a citation names the
     article of the first sentence it quotes, not the chunk's first article."""
-    numbers: dict[int, int] = {}
-    quotes: dict[int, list[tuple[int, int]]] = {}
+    numbers: dict[tuple[int, tuple[int, int]], int] = {}
+    highlights: dict[tuple[int, tuple[int, int]], list[tuple[int, int]]] = {}
+    first: dict[tuple[int, tuple[int, int]], Quote] = {}
     parts = []
-    for cand in chosen:
-        vid = cand.hit.vector_id
-        if vid not in numbers:
-            numbers[vid] = len(numbers) + 1
-            quotes[vid] = []
-        quotes[vid].append((cand.start, cand.end))
-        parts.append(f"{cand.text.strip()}[{numbers[vid]}]")
-    hits = {c.hit.vector_id: c.hit for c in chosen}
-    citations = [
-        Citation(
+    for quote in quotes:
+        key = (quote.hit.vector_id, quote.passage)
+        if key not in numbers:
+            numbers[key] = len(numbers) + 1
+            highlights[key] = []
+            first[key] = quote
+        highlights[key].extend(quote.highlights)
+        parts.append(f"{quote.text.strip()}[{numbers[key]}]")
+    citations = []
+    for key, n in numbers.items():
+        quote = first[key]
+        chunk = quote.hit.chunk
+        document = documents.get(chunk.doc_id)
+        start, end = quote.passage
+        text = document.text[start:end] if document is not None else chunk.text
+        citations.append(Citation(
             n=n,
-            doc_id=hits[vid].chunk.doc_id,
-            title=hits[vid].chunk.title,
-            section=hits[vid].chunk.section,
-            text=hits[vid].chunk.text,
-            start=hits[vid].chunk.start,
-            end=hits[vid].chunk.end,
-            score=round(hits[vid].score, 6),
-            quotes=quotes[vid],
-            article=_quoted_article(hits[vid].chunk, quotes[vid][0][0], documents),
-            page=hits[vid].chunk.page,
-            chunk_id=hits[vid].chunk.chunk_id,
-        )
-        for vid, n in numbers.items()
-    ]
+            doc_id=chunk.doc_id,
+            title=chunk.title,
+            section=chunk.section,
+            text=text,
+            start=start,
+            end=end,
+            score=round(quote.hit.score, 6),
+            quotes=highlights[key] or [(quote.start, quote.end)],
+            article=_quoted_article(chunk, quote.start, documents),
+            page=chunk.page,
+            chunk_id=chunk.chunk_id,
+        ))
     return "".join(parts), citations
+
+
+def related_answer(hits: list[Hit], documents: Mapping[str, Document], passages: int = 3) -> tuple[str, list[Citation]]:
+    """For evidence near but not decisive: the closest passages, cited, with no claim
+    that they answer. Each is named by its first sentence (or its article's opening)."""
+    quotes = []
+    for hit in hits[:passages]:
+        chunk = hit.chunk
+        first = split_sentences(chunk.text)[:1] or [(0, len(chunk.text))]
+        s, e = first[0]
+        quotes.append(Quote(hit, chunk.start + s, chunk.start + e, chunk.text[s:e], (chunk.start, chunk.end),
+                            ((chunk.start + s, chunk.start + e),)))
+    _, citations = compose_answer(quotes, documents)
+    lines = [RELATED_TEXT] + [f"{quote.text.strip()}[{c.n}]" for quote, c in zip(quotes, citations, strict=False)]
+    return "\n".join(lines), citations
 
 
 def _quoted_article(chunk: Chunk, offset: int, documents: Mapping[str, Document]) -> str:

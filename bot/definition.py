@@ -12,12 +12,18 @@ from __future__ import annotations
 import re
 
 QUESTION_END = "？?。！!；; \t"  # stripped from the end of a question before it is read
-_POLITE = re.compile(r"^(?:请问|请介绍一下|请解释一下)")
-_WHAT_IS = re.compile(r"^(?:什么是|何为|何谓|怎样理解|如何理解)")
+_POLITE = re.compile(r"^(?:请问|请|麻烦)")
+# Openings that ask what X is, with nothing needed after X: 「什么是X」「谈谈X」
+_WHAT_IS = re.compile(
+    r"^(?:什么是|什么叫|啥叫|啥是|何为|何谓|怎样理解|如何理解|怎么理解"
+    r"|(?:谈谈|说说|讲讲|介绍|解释|简述|概括|阐述)(?:一下)?(?:什么是)?)"
+)
 _ASKING = re.compile(
     r"^(?P<x>.{2,20}?)"
     r"(?:的(?:基本)?(?:内涵|含义|定义|内容|主要内容|核心要义|要求|基本要求|特征|特点))?"
-    r"(?:是什么|指什么|是指什么|是啥|包括哪些|包括什么|有哪些|具体是什么)?$"
+    r"(?:是什么|指什么|是指什么|指的是什么|是什么意思|是啥意思|是啥|具体是什么"
+    r"|(?:具体)?(?:包括|包含|有)(?:哪些|哪几点|哪几个|什么)(?:方面|内容)?"
+    r"|该怎么理解|怎么理解|如何理解)?$"
 )
 # Words that make a question about something other than what X is.
 _NOT_DEFINITION = re.compile(r"哪|谁|几|多少|多久|何时|什么时候|怎么|如何|为什么|是否|能否|吗")

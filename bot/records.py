@@ -24,13 +24,27 @@ class Citation:
     chunk_id: str = ""
 
 
+# Answer.status: the three outcomes of a question
+ANSWERED = "answered"  # the documents answer it: quoted sentences with citations
+RELATED = "related"  # near but not decisive evidence: the closest passages, cited, no claim made
+REFUSED = "refused"  # the documents do not cover it
+STATUSES = (ANSWERED, RELATED, REFUSED)
+
+
 @dataclass(frozen=True)
 class Answer:
     text: str
-    refused: bool
+    refused: bool  # kept for API clients: True exactly when status == REFUSED
     citations: list[Citation] = field(default_factory=list)
     question: str = ""
     query: str = ""  # the question after follow-up resolution, as it was retrieved
+    status: str = ""  # ANSWERED, RELATED or REFUSED; "" is read from `refused`
+
+    def __post_init__(self) -> None:
+        if not self.status:
+            object.__setattr__(self, "status", REFUSED if self.refused else ANSWERED)
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown answer status {self.status!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,19 +1,36 @@
 """Hybrid retrieval: dense (FAISS) and lexical (BM25) results fused by their
-normalized scores (or, for comparison, by reciprocal-rank fusion)."""
+normalized scores (or, for comparison, by reciprocal-rank fusion).
+
+The lexical query is weighted: the question's own words count 1, the words the
+domain dictionary adds for them (老板 → 用人单位) and the words that relevance
+feedback takes from the best dense passages count less. Workers ask in everyday
+words and the laws are written in legal ones; the dense model bridges some of
+that gap, and feedback brings the legal words it found back to BM25.
+"""
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass
 
-from bot.legal_terms import legal_terms
+import numpy as np
+
+from bot.query import Query
 from index.embedder import Embedder
 from index.records import Chunk
 from index.store import IndexStore
-from index.tokens import tokenize_query
 
 MODES = ("hybrid", "dense", "bm25")
 FUSIONS = ("scores", "rrf")
 POOL = 20  # fused candidates kept for the answer to look through, top k included
+
+# Pseudo-relevance feedback (RM3), with the usual defaults of Lucene/Anserini's RM3
+# scaled to short passages: terms from the best FEEDBACK_DOCS dense passages, the
+# FEEDBACK_TERMS strongest, together weighing FEEDBACK_WEIGHT of the question's own.
+FEEDBACK_DOCS = 3
+FEEDBACK_TERMS = 10
+FEEDBACK_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -27,13 +44,20 @@ class Hit:
 
 @dataclass(frozen=True)
 class Evidence:
-    """What the retrievers saw for one query, for the refusal rule."""
+    """What the retrievers saw for one query: the raw rankings, for the
+    answerability decision, and the candidates after the top k."""
 
-    query_tokens: list[str]
-    best_dense: float  # cosine of the best dense hit (0 if none)
-    coverage: float  # share of the query's idf mass that the best hits contain
+    query: Query
+    terms: dict[str, float]  # the weighted lexical query actually searched
+    dense: tuple[tuple[int, float], ...] = ()  # (vector id, cosine), best first
+    lexical: tuple[tuple[int, float], ...] = ()  # (vector id, BM25 score), best first
     # the fused candidates ranked after the top k, for answers that have to look further
     more: tuple[Hit, ...] = ()
+    vector: np.ndarray | None = None  # the question's embedding, for scoring sentences
+
+    @property
+    def best_dense(self) -> float:
+        return self.dense[0][1] if self.dense else 0.0
 
 
 def rrf(rankings: list[list[int]], weights: list[float], k: int = 60) -> dict[int, float]:
@@ -68,6 +92,55 @@ def fuse_scores(
     return fused
 
 
+def best_sentence_cosines(store: IndexStore, ids: list[int], vector: np.ndarray) -> dict[int, float]:
+    """Per passage, the cosine of its sentence closest to the question. A passage whose
+    one sentence says exactly what was asked beats one that is vaguely about it all
+    through: on the worker questions (tune part) this third signal, weighted like the
+    other two, lifted hit@1 from 39 to 44 of 67 and hit@5 from 59 to 62."""
+    best = {}
+    for i in ids:
+        vectors = store.sentence_vectors(i)
+        if len(vectors):
+            best[i] = float((vectors @ vector).max())
+    return best
+
+
+def spread(scores: dict[int, float]) -> dict[int, float]:
+    """Scores brought to [0, 1]: the worst candidate 0, the best 1."""
+    if not scores:
+        return {}
+    high, low = max(scores.values()), min(scores.values())
+    return {i: (s - low) / ((high - low) or 1.0) for i, s in scores.items()}
+
+
+def feedback_terms(
+    store: IndexStore, dense: list[tuple[int, float]], known: dict[str, float], docs: int = FEEDBACK_DOCS
+) -> dict[str, float]:
+    """RM3 expansion terms from the best dense passages: a term weighs its share of
+    each passage, times that passage's weight (its cosine, spread like in fusion),
+    times its idf, so that words every passage has ("劳动者") do not crowd out the
+    telling ones. The strongest terms together weigh FEEDBACK_WEIGHT of the query."""
+    if not dense or not known:
+        return {}
+    top = dense[:docs]
+    low = dense[min(len(dense) - 1, 2 * docs)][1]
+    scores: Counter[str] = Counter()
+    for vid, cosine in top:
+        tokens = store.tokens.get(vid) or []
+        if not tokens:
+            continue
+        weight = max(cosine - low, 1e-6)
+        for token, count in Counter(tokens).items():
+            if token not in known and len(token) > 1:
+                scores[token] += weight * count / len(tokens) * store.idf(token)
+    best = scores.most_common(FEEDBACK_TERMS)
+    total = sum(s for _, s in best)
+    if not total:
+        return {}
+    budget = FEEDBACK_WEIGHT * sum(known.values())
+    return {t: budget * s / total for t, s in best}
+
+
 class Retriever:
     def __init__(
         self,
@@ -79,6 +152,8 @@ class Retriever:
         bm25_weight: float = 1.0,
         rrf_k: int = 60,
         fusion: str = "scores",
+        feedback: bool = False,
+        sentence_weight: float = 1.0,
     ):
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}; expected one of {', '.join(MODES)}")
@@ -92,23 +167,24 @@ class Retriever:
         self.bm25_weight = bm25_weight
         self.rrf_k = rrf_k
         self.fusion = fusion
+        self.feedback = feedback
+        self.sentence_weight = sentence_weight
 
-    def search(self, query: str, top_k: int) -> tuple[list[Hit], Evidence]:
-        tokens = tokenize_query(query)
-        # The legal words for the question's everyday ones widen the lexical search and the
-        # choice of sentences.
-        widened = tokens + [t for t in tokenize_query(legal_terms(query)) if t not in tokens]
-        dense: list[tuple[int, float]] = []
-        lexical: list[tuple[int, float]] = []
-        if self.mode in ("hybrid", "dense"):
-            vector = self.embedder.encode_queries([query])[0]
-            dense = self.store.search_dense(vector, self.candidates)
-        if self.mode in ("hybrid", "bm25"):
-            lexical = self.store.search_bm25(widened, self.candidates)
+    def search(self, query: Query, top_k: int) -> tuple[list[Hit], Evidence]:
+        terms = {t: w for t, w in query.terms.items() if telling(self.store, t, w)}
+        # Both rankings are read in every mode: the answer's sentences are chosen, and
+        # answerability judged, on the same evidence; the mode only decides what is fused.
+        vector = self.embedder.encode_queries([query.text])[0]
+        dense = self.store.search_dense(vector, self.candidates)
+        if self.feedback and dense:
+            terms.update(feedback_terms(self.store, dense, terms))
+        lexical = self.store.search_bm25(terms, self.candidates) if terms else []
 
         dense_scores = dict(dense)
         bm25_scores = dict(lexical)
-        if self.mode == "hybrid" and self.fusion == "scores":
+        if self.mode == "bm25":
+            fused = dict(lexical)
+        elif self.mode == "hybrid" and self.fusion == "scores":
             fused = fuse_scores(dense, lexical, self.dense_weight, self.bm25_weight)
         elif self.mode == "hybrid":
             fused = rrf(
@@ -117,28 +193,53 @@ class Retriever:
                 self.rrf_k,
             )
         else:
-            fused = dict(dense or lexical)
+            fused = dict(dense)
+        if self.mode != "bm25" and self.sentence_weight:
+            for i, score in spread(best_sentence_cosines(self.store, list(fused), vector)).items():
+                fused[i] += self.sentence_weight * score
         order = sorted(fused, key=lambda i: fused[i], reverse=True)[: max(top_k, POOL)]
         ranked = [
             Hit(i, self.store.chunks[i], fused[i], dense_scores.get(i), bm25_scores.get(i)) for i in order
         ]
-        hits = ranked[:top_k]
-        best_dense = dense[0][1] if dense else 0.0
-        # Said in the law's own words, a question may be covered where its everyday words are not.
-        coverage = max(self.coverage(tokens, hits[:3]), self.coverage(widened, hits[:3]))
-        evidence = Evidence(widened, best_dense, coverage, tuple(ranked[top_k:]))
-        return hits, evidence
+        evidence = Evidence(query, terms, tuple(dense), tuple(lexical), tuple(ranked[top_k:]), vector)
+        return ranked[:top_k], evidence
 
-    def coverage(self, tokens: list[str], hits: list[Hit]) -> float:
-        """The share of the query's idf mass found in the best single hit."""
-        unique = set(tokens)
-        if not unique or not hits:
-            return 0.0
-        # A token the corpus has never seen is as informative as the rarest known one.
-        weights = {t: self.store.idf(t) or self.store.idf("\0unseen") for t in unique}
-        total = sum(weights.values())
-        best = 0.0
-        for hit in hits:
-            present = set(self.store.tokens[hit.vector_id])
-            best = max(best, sum(w for t, w in weights.items() if t in present) / total)
-        return best
+
+def telling(store: IndexStore, token: str, weight: float = 1.0) -> bool:
+    """Whether a query token can tell passages apart. Not an expansion the corpus never
+    uses, nor a lone character it never uses ("算" left of 怎么算): those match nothing
+    and would only dilute coverage."""
+    if store.idf(token) < store.idf("\0unseen"):
+        return True
+    return weight >= 1.0 and len(token) > 1
+
+
+def coverage(store: IndexStore, terms: dict[str, float], hits: list[Hit]) -> float:
+    """The share of the query's weighted idf mass found in the best single hit."""
+    if not terms or not hits:
+        return 0.0
+    # A token the corpus has never seen is as informative as the rarest known one.
+    unseen = store.idf("\0unseen")
+    weights = {t: w * (store.idf(t) or unseen) for t, w in terms.items()}
+    total = sum(weights.values()) or 1.0
+    best = 0.0
+    for hit in hits:
+        present = set(store.tokens[hit.vector_id])
+        best = max(best, sum(w for t, w in weights.items() if t in present) / total)
+    return best
+
+
+def known_share(store: IndexStore, tokens: tuple[str, ...]) -> float:
+    """The share of the question's idf mass that the corpus knows at all: a question
+    about 个人所得税 over labour laws has words no passage contains."""
+    if not tokens:
+        return 0.0
+    unseen = store.idf("\0unseen")  # what a token in no chunk weighs
+    weights = {t: store.idf(t) for t in set(tokens)}
+    return sum(w for w in weights.values() if w < unseen) / (sum(weights.values()) or 1.0)
+
+
+def log_idf_sum(store: IndexStore, tokens: tuple[str, ...]) -> float:
+    """How much the question says: the idf mass of its words, on a log scale."""
+    unseen = store.idf("\0unseen")
+    return math.log1p(sum(store.idf(t) or unseen for t in set(tokens)))

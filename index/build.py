@@ -14,6 +14,7 @@ from corpus.records import Document
 from index.chunker import chunk_document
 from index.embedder import Embedder
 from index.records import Chunk
+from index.sentences import answer_units
 from index.store import IndexMissingError, IndexSettings, IndexStore, read_documents, writer_lock
 from index.tokens import tokenize
 
@@ -63,23 +64,51 @@ def add_documents(
     batch_size: int = 32,
 ) -> tuple[int, int]:
     """Chunk, tokenize and embed the documents that are new or changed, and put
-    them into the store. Returns (documents added, chunks added)."""
+    them into the store. Returns (documents added, chunks added).
+
+    Both the chunks and their answer units are embedded: the chunks with their
+    title and section, for retrieval; each unit alone, as the bot will quote it,
+    so that the bot can compare the question with every sentence it may quote.
+    """
     todo = [d for d in documents if not store.has_unchanged(d)]
     prepared = [(doc, *prepare(doc, store.manifest.settings)) for doc in todo]
-    total = sum(len(chunks) for _, chunks, _ in prepared)
-    bar = tqdm(total=total, unit="段", desc="向量化", disable=not progress or total == 0)
-    added_chunks = 0
-    for doc, chunks, tokens in prepared:
-        texts = [c.indexed_text() for c in chunks]
-        vectors = []
-        for i in range(0, len(texts), batch_size):
-            vectors.extend(embedder.encode_passages(texts[i : i + batch_size]))
-            bar.update(len(texts[i : i + batch_size]))
-        matrix = np.asarray(vectors, dtype=np.float32).reshape(len(chunks), embedder.dim)
-        store.add(doc, chunks, tokens, matrix)
-        added_chunks += len(chunks)
+    chunks = [chunk for _, doc_chunks, _ in prepared for chunk in doc_chunks]
+    units = [[chunk.text[s:e] for s, e in answer_units(chunk.text)] for chunk in chunks]
+    # The chunk overlap repeats a sentence in two chunks; it is embedded once.
+    distinct_units = list(dict.fromkeys(text for texts in units for text in texts))
+
+    total = len(chunks) + len(distinct_units)
+    bar = tqdm(total=total, unit="段/句", desc="向量化", disable=not progress or total == 0)
+    chunk_vectors = _embed(embedder, [chunk.indexed_text() for chunk in chunks], bar, batch_size)
+    unit_vector = dict(zip(distinct_units, _embed(embedder, distinct_units, bar, batch_size), strict=True))
     bar.close()
-    return len(todo), added_chunks
+
+    first = 0  # the document's chunks are chunks[first:last]
+    for doc, doc_chunks, tokens in prepared:
+        last = first + len(doc_chunks)
+        sentence_vectors = [
+            np.array([unit_vector[text] for text in texts], dtype=np.float32).reshape(-1, embedder.dim)
+            for texts in units[first:last]
+        ]
+        store.add(doc, doc_chunks, tokens, chunk_vectors[first:last], sentence_vectors)
+        first = last
+    return len(todo), len(chunks)
+
+
+def _embed(embedder: Embedder, texts: list[str], bar: tqdm, batch_size: int) -> np.ndarray:
+    """The passage embeddings of `texts`, one row each, in their order.
+
+    A batch is padded to its longest text, so the texts go in order of length:
+    a one-line item beside a long law article would cost as much as the article.
+    One batch at a time, so the bar moves.
+    """
+    longest_first = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    rows = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    for start in range(0, len(texts), batch_size):
+        batch = longest_first[start : start + batch_size]
+        rows[batch] = embedder.encode_passages([texts[i] for i in batch])
+        bar.update(len(batch))
+    return rows
 
 
 def build_index(

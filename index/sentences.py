@@ -102,3 +102,23 @@ def split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[in
             pieces.append(piece)
         start, end = _strip(text, cut, end)
     return pieces
+
+
+def answer_units(text: str) -> list[tuple[int, int]]:
+    """The sentences of `text` that an answer may quote, as [start, end) spans.
+
+    A sentence ending with a colon only announces what follows ("工会经费的来源："),
+    so it is kept together with the sentence after it: alone it would answer nothing.
+    The index embeds each unit, so the bot must quote exactly these spans.
+    """
+    spans = split_sentences(text)
+    units: list[tuple[int, int]] = []
+    i = 0
+    while i < len(spans):
+        start, end = spans[i]
+        if text[start:end].endswith(("：", ":")) and i + 1 < len(spans):
+            end = spans[i + 1][1]
+            i += 1
+        units.append((start, end))
+        i += 1
+    return units

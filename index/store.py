@@ -12,6 +12,7 @@ Layout of an index folder::
         chunks.jsonl     chunk records with their BM25 tokens and FAISS ids
         dense.faiss      IndexIDMap2(IndexFlatIP)
         bm25/            bm25s files
+        sentences.npz    each chunk's answer units (spans in chunk.text) and their embeddings
 
 A save writes a whole new version folder and only then points CURRENT at it,
 so a crash at any moment leaves the previous version loadable, and a reader
@@ -25,7 +26,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,8 +38,10 @@ import numpy as np
 
 from corpus.records import Document, Paragraph
 from index.records import Chunk
+from index.sentences import answer_units
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sentences.npz
+SENTENCES_FILE = "sentences.npz"
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = ".lock"
 KEEP_VERSIONS = 2  # the live one and the one before, for readers still loading it
@@ -108,22 +112,52 @@ class IndexStore:
         self._bm25: bm25s.BM25 | None = None
         self._bm25_ids: np.ndarray = np.zeros(0, dtype=np.int64)  # BM25 row -> vector id
         self._df: dict[str, int] = {}  # token -> number of chunks containing it
+        # The bot ranks a passage's sentences by their similarity to the question;
+        # embedding them at question time is too slow on a small CPU, so they are
+        # embedded with the chunks and kept here, per FAISS vector id.
+        self._units: dict[int, list[tuple[int, int]]] = {}
+        self._unit_vectors: dict[int, np.ndarray] = {}
 
     # ----- changing the contents -------------------------------------------------
 
-    def add(self, document: Document, chunks: list[Chunk], tokens: list[list[str]], vectors: np.ndarray) -> None:
-        """Add (or replace) one document with its chunks, their tokens and embeddings."""
-        if len(chunks) != len(tokens) or len(chunks) != len(vectors):
-            raise ValueError("chunks, tokens and vectors must have the same length")
+    def add(
+        self,
+        document: Document,
+        chunks: list[Chunk],
+        tokens: list[list[str]],
+        vectors: np.ndarray,
+        sentence_vectors: list[np.ndarray],
+    ) -> None:
+        """Add (or replace) one document with its chunks, their tokens and embeddings.
+
+        `sentence_vectors` holds one array per chunk: the unit-length embeddings of
+        the chunk's answer units (`answer_units(chunk.text)`), one row per unit.
+        """
+        if not len(chunks) == len(tokens) == len(vectors) == len(sentence_vectors):
+            raise ValueError(
+                f"chunks, tokens, vectors and sentence_vectors must have the same length "
+                f"(got {len(chunks)}, {len(tokens)}, {len(vectors)}, {len(sentence_vectors)})"
+            )
+        units = [answer_units(chunk.text) for chunk in chunks]
+        unit_vectors = [_frozen_rows(matrix) for matrix in sentence_vectors]
+        for chunk, spans, matrix in zip(chunks, units, unit_vectors, strict=True):
+            expected = (len(spans), self.manifest.embedding_dim)
+            if matrix.shape != expected:
+                raise ValueError(
+                    f"sentence_vectors for {chunk.chunk_id} have shape {matrix.shape}, expected {expected}: "
+                    "one row per answer unit of the chunk"
+                )
         if document.doc_id in self.documents:
             self.remove(document.doc_id)
         ids = np.arange(self.manifest.next_vector_id, self.manifest.next_vector_id + len(chunks), dtype=np.int64)
         self.manifest.next_vector_id += len(chunks)
         if len(chunks):
             self.dense.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
-        for vid, chunk, toks in zip(ids.tolist(), chunks, tokens, strict=True):
+        for vid, chunk, toks, spans, matrix in zip(ids.tolist(), chunks, tokens, units, unit_vectors, strict=True):
             self.chunks[vid] = chunk
             self.tokens[vid] = toks
+            self._units[vid] = spans
+            self._unit_vectors[vid] = matrix
         self.documents[document.doc_id] = document
         self.manifest.documents[document.doc_id] = {
             "hash": document.content_hash,
@@ -141,6 +175,8 @@ class IndexStore:
         for vid in ids:
             del self.chunks[vid]
             del self.tokens[vid]
+            del self._units[vid]
+            del self._unit_vectors[vid]
         self.documents.pop(doc_id, None)
         self.manifest.documents.pop(doc_id, None)
         self._bm25 = None
@@ -172,17 +208,42 @@ class IndexStore:
         scores, ids = self.dense.search(np.asarray(query_vector, dtype=np.float32).reshape(1, -1), k)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
-    def search_bm25(self, query_tokens: list[str], k: int) -> list[tuple[int, float]]:
+    def search_bm25(self, query_tokens: list[str] | Mapping[str, float], k: int) -> list[tuple[int, float]]:
+        """The k best chunks by BM25 as (vector id, score), best first; chunks scoring 0 are left out.
+
+        A list scores each token once per occurrence. A mapping gives each token a
+        weight that multiplies its BM25 score, so a weight of 0 removes the token and
+        weights of 1 score like the list of its keys. Tokens the index lacks are skipped.
+        """
         self._ensure_bm25()
         assert self._bm25 is not None
-        known = [t for t in query_tokens if t in getattr(self._bm25, "vocab_dict", {})]
-        if not known or not len(self._bm25_ids):
+        if isinstance(query_tokens, Mapping):
+            scores = self._weighted_bm25_scores(query_tokens)
+        else:
+            known = [t for t in query_tokens if t in getattr(self._bm25, "vocab_dict", {})]
+            scores = self._bm25.get_scores(known) if known and len(self._bm25_ids) else None
+        if scores is None:
             return []
-        scores = self._bm25.get_scores(known)
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(self._bm25_ids[r]), float(scores[r])) for r in top if scores[r] > 0]
+
+    def _weighted_bm25_scores(self, weights: Mapping[str, float]) -> np.ndarray | None:
+        """Per chunk, the sum of each known token's BM25 score times its weight
+        (None if no token is known). bm25s sums the scores of a token list inside
+        one call, so each token is scored alone and weighted here; the sum runs in
+        the mapping's order and in bm25s's dtype, so weights of 1 give the very
+        numbers the list form gives."""
+        assert self._bm25 is not None
+        vocab = getattr(self._bm25, "vocab_dict", {})
+        known = [(vocab[token], weight) for token, weight in weights.items() if token in vocab]
+        if not known or not len(self._bm25_ids):
+            return None
+        scores = np.zeros(len(self._bm25_ids), dtype=self._bm25.dtype)
+        for token_id, weight in known:
+            scores += self._bm25.get_scores_from_ids([token_id]) * weight
+        return scores
 
     def idf(self, token: str) -> float:
         """Inverse document frequency of a token over the chunks (0 if unknown)."""
@@ -193,6 +254,15 @@ class IndexStore:
 
     def chunk_vector(self, vector_id: int) -> np.ndarray:
         return self.dense.reconstruct(int(vector_id))
+
+    def sentence_spans(self, vector_id: int) -> list[tuple[int, int]]:
+        """The chunk's answer units as [start, end) offsets into chunk.text, in order."""
+        return list(self._units[int(vector_id)])
+
+    def sentence_vectors(self, vector_id: int) -> np.ndarray:
+        """The unit-length embeddings of the chunk's answer units, shape (units, dim),
+        row i for `sentence_spans(vector_id)[i]`. Read-only: it is the store's own copy."""
+        return self._unit_vectors[int(vector_id)]
 
     # ----- saving and loading ---------------------------------------------------
 
@@ -230,6 +300,7 @@ class IndexStore:
             for vid, chunk in sorted(self.chunks.items()):
                 row = {"id": vid, "tokens": self.tokens[vid], **asdict(chunk)}
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._write_sentences(folder / SENTENCES_FILE)
         # The manifest goes last: a folder without one is never taken for an index.
         (folder / "manifest.json").write_text(
             json.dumps(self.manifest.to_json(), ensure_ascii=False, indent=1), encoding="utf-8"
@@ -237,6 +308,22 @@ class IndexStore:
         for path in folder.rglob("*"):
             if path.is_file():
                 _fsync(path)
+
+    def _write_sentences(self, path: Path) -> None:
+        """All chunks' units in one file: chunk i (of `ids`) owns rows
+        offsets[i]:offsets[i+1] of `spans` and `vectors`."""
+        ids = sorted(self.chunks)
+        counts = [len(self._units[vid]) for vid in ids]
+        spans = [span for vid in ids for span in self._units[vid]]
+        vectors = [self._unit_vectors[vid] for vid in ids]
+        with open(path, "wb") as f:
+            np.savez(
+                f,
+                ids=np.asarray(ids, dtype=np.int64),
+                offsets=np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]),
+                spans=np.asarray(spans, dtype=np.int32).reshape(-1, 2),
+                vectors=np.concatenate(vectors) if vectors else np.zeros((0, self.manifest.embedding_dim), np.float32),
+            )
 
     @classmethod
     def load(cls, index_dir: Path, expected: IndexSettings | None = None) -> IndexStore:
@@ -287,7 +374,32 @@ class IndexStore:
             store._df = _document_frequency(store.tokens.values())
         if store.dense.ntotal != len(store.chunks):
             raise IndexMismatchError(f"索引已损坏（向量数与段落数不符）。请运行 `unionqa build` 重建索引（{index_dir}）。")
+        store._read_sentences(folder / SENTENCES_FILE, index_dir)
         return store
+
+    def _read_sentences(self, path: Path, index_dir: Path) -> None:
+        """Load sentences.npz into per-chunk views of one read-only matrix. A missing
+        file raises OSError, which `load` reports (or retries, if a writer deleted the
+        version); a file that does not fit the chunks is a broken index."""
+
+        def broken(reason: object) -> IndexMismatchError:
+            return IndexMismatchError(
+                f"索引已损坏（句子向量与段落不符：{reason}）。请运行 `unionqa build` 重建索引（{index_dir}）。"
+            )
+
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                ids, offsets, spans, vectors = (data[name] for name in ("ids", "offsets", "spans", "vectors"))
+        except (ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise broken(exc) from exc
+        problem = _sentences_problem(self, ids, offsets, spans, vectors)
+        if problem:
+            raise broken(problem)
+        vectors.setflags(write=False)
+        for i, vid in enumerate(ids.tolist()):
+            rows = slice(int(offsets[i]), int(offsets[i + 1]))
+            self._units[vid] = [(int(s), int(e)) for s, e in spans[rows]]
+            self._unit_vectors[vid] = vectors[rows]
 
 
 def version_name(index_dir: Path) -> str:
@@ -342,6 +454,31 @@ def _manifest_at(folder: Path) -> Manifest:
         return Manifest.from_json(json.loads((folder / "manifest.json").read_text(encoding="utf-8")))
     except (ValueError, TypeError, KeyError) as exc:
         raise IndexMismatchError(f"索引清单无法读取（{exc}）。请运行 `unionqa build` 重建索引。") from exc
+
+
+def _sentences_problem(
+    store: IndexStore, ids: np.ndarray, offsets: np.ndarray, spans: np.ndarray, vectors: np.ndarray
+) -> str:
+    """What is wrong with stored sentence data for the store's chunks ("" if nothing)."""
+    if not np.array_equal(ids, np.asarray(sorted(store.chunks), dtype=np.int64)):
+        return "段落编号不符"
+    if offsets.shape != (len(ids) + 1,) or offsets[0] != 0 or np.any(np.diff(offsets) < 0):
+        return "偏移表无效"
+    if spans.shape != (int(offsets[-1]), 2) or vectors.shape != (int(offsets[-1]), store.manifest.embedding_dim):
+        return "句子数或向量维度不符"
+    for i, vid in enumerate(ids.tolist()):
+        rows = spans[int(offsets[i]) : int(offsets[i + 1])]
+        # The bot pairs rows with the units it would cut itself, so they must be the same.
+        if rows.tolist() != [list(span) for span in answer_units(store.chunks[vid].text)]:
+            return f"{store.chunks[vid].chunk_id} 的句子切分不同"
+    return ""
+
+
+def _frozen_rows(matrix: np.ndarray) -> np.ndarray:
+    """A read-only float32 copy, so that a caller of `sentence_vectors` cannot change the store."""
+    rows = np.array(matrix, dtype=np.float32)
+    rows.setflags(write=False)
+    return rows
 
 
 def _document_frequency(token_lists) -> dict[str, int]:

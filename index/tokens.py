@@ -1,13 +1,16 @@
 """Lexical tokens for BM25: normalized text segmented by jieba, minus stopwords.
 
 Documents and queries must go through the same normalization, so that a question
-typed in traditional characters or full-width digits still meets the passage.
+typed in traditional characters or full-width digits still meets the passage, and
+the same segmentation: jieba's dictionary is extended, for both, with the words of
+the bundled domain dictionary (index/domain_dictionary.txt, see index/lexicon.py).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 import unicodedata
 from functools import cache
 from pathlib import Path
@@ -37,14 +40,42 @@ def stopwords() -> frozenset[str]:
     return frozenset(w for w in (line.strip() for line in lines) if w and not w.startswith("#"))
 
 
+# Held while the domain words are added, so that a second thread does not start cutting
+# text with half of them.
+_ADDING_WORDS = threading.Lock()
+
+
+@cache
+def _user_words() -> frozenset[str]:
+    """The words of the bundled domain dictionary, which jieba keeps whole."""
+    # Imported here: index.lexicon uses this module to normalize and tokenize its words.
+    from index.lexicon import load_lexicon
+
+    return load_lexicon().user_words
+
+
 @cache
 def _tokenizer() -> jieba.Tokenizer:
     """jieba's default tokenizer, loaded once (jieba locks its own loading) and
     without the "Building prefix dict..." lines it logs on every first load.
-    Its dictionary cache goes to the system temp dir, which works offline."""
+    Its dictionary cache goes to the system temp dir, which works offline.
+
+    The domain words are added with the frequency jieba's suggest_freq gives
+    (add_word's default): just enough to beat the word's own pieces, so that
+    经济补偿金 stays whole without a frequency so high that it pulls characters
+    from its neighbours. Words jieba already keeps whole keep their frequency."""
     jieba.setLogLevel(logging.WARNING)
     jieba.dt.initialize()
+    with _ADDING_WORDS:
+        for word in sorted(_user_words()):
+            if jieba.dt.lcut(word, HMM=False) != [word]:
+                jieba.dt.add_word(word)
     return jieba.dt
+
+
+def to_simplified(text: str) -> str:
+    """Traditional characters to simplified ones, nothing else: for text that is shown."""
+    return _converter().convert(text)
 
 
 def normalize(text: str) -> str:
@@ -87,16 +118,39 @@ def _clean(token: str) -> str:
     return token[start:end]
 
 
+@cache
+def _long_sub_words(word: str) -> tuple[str, ...]:
+    """The dictionary words of four or more characters inside a longer word."""
+    known = _tokenizer().FREQ
+    found: list[str] = []
+    for length in range(4, len(word)):
+        for start in range(len(word) - length + 1):
+            if known.get(word[start : start + length]):
+                found.append(word[start : start + length])
+    return tuple(found)
+
+
+def _cut_for_search(text: str) -> list[str]:
+    """jieba's search mode: whole words plus their dictionary sub-words of two and
+    three characters. A domain word adds its longer sub-words too: jieba used to cut
+    无固定期限劳动合同 as ...期限 + 劳动合同, and kept whole it must still give 劳动合同."""
+    words: list[str] = []
+    for word in _tokenizer().lcut_for_search(text, HMM=False):
+        if len(word) > 4 and word in _user_words():
+            words.extend(_long_sub_words(word))
+        words.append(word)
+    return words
+
+
 def _segment(text: str) -> list[str]:
-    tokenizer = _tokenizer()
     raw: list[str] = []
     position = 0
     for match in _ATOMIC.finditer(text):
-        raw.extend(tokenizer.lcut_for_search(text[position : match.start()], HMM=False))
+        raw.extend(_cut_for_search(text[position : match.start()]))
         atom = match.group(0)
         raw.append(_reference_token(atom) if atom.startswith("第") else atom)
         position = match.end()
-    raw.extend(tokenizer.lcut_for_search(text[position:], HMM=False))
+    raw.extend(_cut_for_search(text[position:]))
     words = stopwords()
     return [t for t in map(_clean, raw) if t and t not in words]
 
@@ -120,7 +174,7 @@ def tokenize(text: str) -> list[str]:
 # out of the text before segmenting, because search mode would also emit their
 # sub-words ("一年" from "哪一年"). Queries only: documents keep every word.
 _QUESTION_PHRASE = re.compile(
-    r"什么样子?|什么时候|什么|哪一?[个位些种家部年天月国里儿所条次项类届方面地方]*"
+    r"什么样子?|什么时候|什么|哪一?(?:方面|地方|[个位些种家部年天月国里儿所条次项类届])?"
     r"|第几[名个次届]?|几[个条张类项所股名次届岁年天月]|多少|多长时间|多长|多久|何时|何地|何种|由谁|谁"
 )
 

@@ -10,7 +10,7 @@ import pytest
 from corpus.records import Document, Paragraph
 from index.chunker import article_number, chunk_document
 from index.records import Chunk
-from index.sentences import split_long, split_sentences
+from index.sentences import answer_units, split_long, split_sentences
 
 TERMINATORS = set("。！？；…!?;")
 CLOSERS = set("”’」』）》〉】〕\"')]")
@@ -128,6 +128,19 @@ def test_terminator_runs_and_newlines() -> None:
 
 def test_decimal_points_and_commas_do_not_end_sentences() -> None:
     assert texts("增长3.5%，达到1,000人。") == ["增长3.5%，达到1,000人。"]
+
+
+def test_answer_units_keep_a_sentence_ending_with_a_colon_with_the_next() -> None:
+    text = "第四十三条 工会经费的来源：\n（一）工会会员缴纳的会费；\n（二）其他收入。工会经费主要用于为职工服务。"
+    assert [text[s:e] for s, e in answer_units(text)] == [
+        "第四十三条 工会经费的来源：\n（一）工会会员缴纳的会费；",
+        "（二）其他收入。",
+        "工会经费主要用于为职工服务。",
+    ]
+    assert answer_units("下列情形：") == [(0, 5)]
+    assert answer_units("名单如下:\n张三。李四。") == [(0, 9), (9, 12)]
+    text = "职工书屋每周开放六天。借阅期限为三十天！"
+    assert answer_units(text) == split_sentences(text)
 
 
 def random_text(rng: random.Random, length: int) -> str:

@@ -1,8 +1,10 @@
-"""Candidate answer sentences of a passage."""
+"""Candidate answer sentences of a passage, and the whole articles and lists quoted."""
 
 from __future__ import annotations
 
-from bot.compose import answer_spans
+from bot.compose import article_span, list_intro, list_span
+from corpus.records import Document, Paragraph
+from index.sentences import answer_units as answer_spans
 
 
 def test_a_sentence_ending_with_a_colon_keeps_the_sentence_after_it():
@@ -19,3 +21,42 @@ def test_a_colon_at_the_very_end_stays_alone_and_plain_text_is_split_as_usual():
     assert answer_spans("下列情形：") == [(0, 5)]
     text = "职工书屋每周开放六天。借阅期限为三十天！"
     assert [text[s:e] for s, e in answer_spans(text)] == ["职工书屋每周开放六天。", "借阅期限为三十天！"]
+
+
+# ----- whole articles and lists ------------------------------------------------
+
+
+LAW = [
+    ("第一章 总则", True),
+    ("第一条 为了保护劳动者的合法权益，制定本法。", False),
+    ("第二条 用人单位有下列情形之一的，劳动者可以解除劳动合同：", False),
+    ("（一）未按照约定提供劳动保护的；", False),
+    ("（二）未及时足额支付劳动报酬的；", False),
+    ("用人单位违章指挥的，劳动者可以立即解除劳动合同。", False),
+    ("第三条 本法自公布之日起施行。", False),
+]
+
+
+def law() -> Document:
+    paragraphs, pos, lines = [], 0, []
+    for text, heading in LAW:
+        paragraphs.append(Paragraph(pos, pos + len(text), "第一章 总则", is_heading=heading))
+        lines.append(text)
+        pos += len(text) + 1
+    return Document("laws/测试法", "测试法", "测试法.md", "\n".join(lines), tuple(paragraphs))
+
+
+def test_an_article_runs_from_its_number_to_the_next_article():
+    doc = law()
+    start, end = article_span(doc, doc.text.index("未及时足额"))
+    assert doc.text[start:end].startswith("第二条") and doc.text[start:end].endswith("可以立即解除劳动合同。")
+    assert article_span(doc, doc.text.index("总则")) is None  # a heading is in no article
+
+
+def test_a_list_item_is_read_with_the_sentence_that_announces_the_list():
+    doc = law()
+    start, end = list_intro(doc, doc.text.index("未及时足额"))
+    assert doc.text[start:end] == "第二条 用人单位有下列情形之一的，劳动者可以解除劳动合同："
+    start, end = list_span(doc, doc.text.index("未按照约定"))
+    assert doc.text[start:end].endswith("（二）未及时足额支付劳动报酬的；")
+    assert list_intro(doc, doc.text.index("违章指挥")) is None  # not an item

@@ -17,6 +17,7 @@ import pytest
 from bot.bot import Bot
 from index.build import build_index
 from index.embedder import Embedder
+from index.sentences import answer_units
 from index.store import LOCK_FILE, IndexStore, version_name
 from index.update import DocumentNotFoundError, add_paths, remove_documents
 
@@ -74,7 +75,7 @@ def retrieval(store: IndexStore, embedder: Embedder, question: str):
     _, hits, evidence = bot.retrieve(question)
     rows = [(h.chunk.doc_id.removeprefix("added/"), h.chunk.text) for h in hits]
     scores = [(h.score, h.dense or 0.0, h.bm25 or 0.0) for h in hits]
-    return rows, scores, (evidence.coverage, evidence.best_dense), bot.ask(question).text
+    return rows, scores, (evidence.best_dense, evidence.terms), bot.ask(question).text
 
 
 def test_adds_updates_and_removes_end_where_a_full_rebuild_does(tmp_path, embedder):
@@ -110,7 +111,11 @@ def test_adds_updates_and_removes_end_where_a_full_rebuild_does(tmp_path, embedd
     counting.passages = 0
     third = add_paths(index, [docs / "library.txt", other / HANDBOOK[0]], SETTINGS, counting, progress=False)
     assert statuses(third) == {"library.txt": "updated", "handbook.md": "added"}
-    assert counting.passages == sum(r.chunks for r in third.results) == 2
+    assert sum(r.chunks for r in third.results) == 2
+    changed = [c for c in IndexStore.load(index).chunks.values() if c.doc_id in {"added/library", "added/handbook"}]
+    units = {c.text[s:e] for c in changed for s, e in answer_units(c.text)}
+    # Two one-sentence documents: each chunk, and its one sentence alone.
+    assert counting.passages == len(changed) + len(units) == 2 + 2
 
     # Remove one by id and one by the path it was added from.
     assert remove_documents(index, ["added/dues"], SETTINGS).count("removed") == 1
@@ -129,12 +134,18 @@ def test_adds_updates_and_removes_end_where_a_full_rebuild_does(tmp_path, embedd
     full = IndexStore.load(tmp_path / "full", expected=SETTINGS)
 
     assert sorted(c.text for c in incremental.chunks.values()) == sorted(c.text for c in full.chunks.values())
+    full_units = {c.text: (full.sentence_spans(vid), full.sentence_vectors(vid)) for vid, c in full.chunks.items()}
+    for vid, chunk in incremental.chunks.items():
+        spans, vectors = full_units[chunk.text]
+        assert incremental.sentence_spans(vid) == spans
+        assert incremental.sentence_vectors(vid) == pytest.approx(vectors, abs=1e-4)
     for question in QUESTIONS:
         rows, scores, evidence, answer = retrieval(incremental, embedder, question)
         full_rows, full_scores, full_evidence, full_answer = retrieval(full, embedder, question)
         assert rows == full_rows, question
         assert scores == [pytest.approx(s, abs=1e-4) for s in full_scores], question
-        assert evidence == pytest.approx(full_evidence, abs=1e-4)
+        assert evidence[0] == pytest.approx(full_evidence[0], abs=1e-4)
+        assert evidence[1] == pytest.approx(full_evidence[1])
         assert answer == full_answer
     assert "四十五天" in Bot(incremental, embedder).ask(QUESTIONS[0]).text
 

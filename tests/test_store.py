@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.bot import Bot
-from index.build import BuildError, build_index
-from index.store import IndexMismatchError, IndexMissingError, IndexSettings, IndexStore, live_version
+from corpus.loader import document_from_bytes
+from index.build import BuildError, add_documents, build_index, prepare
+from index.sentences import answer_units
+from index.store import (
+    SENTENCES_FILE,
+    IndexMismatchError,
+    IndexMissingError,
+    IndexSettings,
+    IndexStore,
+    live_version,
+)
 
 from .conftest import SETTINGS
 
@@ -138,3 +149,128 @@ def test_a_new_save_switches_atomically_and_keeps_few_versions(tmp_path, embedde
     assert len(versions) <= 2
     assert (index_dir / "CURRENT").read_text().strip() in {p.name for p in versions}
     assert os.path.isfile(live_version(index_dir) / "manifest.json")
+
+
+# ----- answer units and their vectors ------------------------------------------------
+
+# A sentence ending with a colon is one unit with the sentence after it.
+UNITS = {
+    "fund.txt": "工会经费\n工会经费的来源：会员缴纳的会费；企业按工资总额的百分之二拨缴的经费。"
+    "工会经费主要用于为职工服务和工会活动。经费使用情况应当定期向会员大会报告。",
+    **SMALL,
+}
+
+
+def test_answer_units_round_trip_and_match_the_unit_texts_embedded_alone(tmp_path, embedder):
+    store = IndexStore(SETTINGS, embedder.dim)
+    documents = [document_from_bytes(text.encode(), name) for name, text in UNITS.items()]
+    add_documents(store, documents, embedder, progress=False)
+    store.save(tmp_path / "index")
+    loaded = IndexStore.load(tmp_path / "index", expected=SETTINGS)
+
+    assert set(loaded.chunks) == set(store.chunks)
+    assert any("来源：会员缴纳的会费；" in c.text[s:e] for c in loaded.chunks.values() for s, e in answer_units(c.text))
+    for vid, chunk in loaded.chunks.items():
+        spans = loaded.sentence_spans(vid)
+        vectors = loaded.sentence_vectors(vid)
+        assert spans == store.sentence_spans(vid) == answer_units(chunk.text) and spans
+        assert vectors.dtype == np.float32 and vectors.shape == (len(spans), embedder.dim)
+        assert np.array_equal(vectors, store.sentence_vectors(vid))
+        assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+        direct = embedder.encode_passages([chunk.text[s:e] for s, e in spans])
+        assert np.all(np.sum(vectors * direct, axis=1) > 1 - 1e-4), chunk.chunk_id
+        with pytest.raises(ValueError):
+            vectors[0, 0] = 0.0  # the store's own copy
+
+    removed = loaded.remove("fund")
+    assert removed and all(c.doc_id != "fund" for c in loaded.chunks.values())
+    loaded.save(tmp_path / "index")
+    again = IndexStore.load(tmp_path / "index")
+    assert {vid: again.sentence_spans(vid) for vid in again.chunks} == {
+        vid: loaded.sentence_spans(vid) for vid in loaded.chunks
+    }
+
+
+def test_add_checks_one_vector_array_per_chunk_and_one_row_per_unit(embedder):
+    store = IndexStore(SETTINGS, embedder.dim)
+    doc = document_from_bytes(UNITS["fund.txt"].encode(), "fund.txt")
+    chunks, tokens = prepare(doc, SETTINGS)
+    vectors = embedder.encode_passages([c.indexed_text() for c in chunks])
+    units = [embedder.encode_passages([c.text[s:e] for s, e in answer_units(c.text)]) for c in chunks]
+    store.add(doc, chunks, tokens, vectors, units)
+    before = {vid: store.sentence_spans(vid) for vid in store.chunks}
+
+    with pytest.raises(ValueError, match="sentence_vectors must have the same length"):
+        store.add(doc, chunks, tokens, vectors, units[:-1])
+    with pytest.raises(ValueError, match="one row per answer unit"):
+        store.add(doc, chunks, tokens, vectors, [u[:-1] for u in units])
+    with pytest.raises(ValueError, match="one row per answer unit"):
+        store.add(doc, chunks, tokens, vectors, [u[:, :10] for u in units])
+    # A rejected add leaves the document as it was.
+    assert {vid: store.sentence_spans(vid) for vid in store.chunks} == before
+
+
+def test_an_index_of_the_previous_format_is_refused(tmp_path, embedder):
+    index_dir = tmp_path / "index"
+    build_index(write_corpus(tmp_path / "c", SMALL), index_dir, SETTINGS, embedder, progress=False)
+    manifest = live_version(index_dir) / "manifest.json"
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    data["format_version"] = 1
+    manifest.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(IndexMismatchError, match="格式版本为 1.*请运行 `unionqa build` 重建索引"):
+        IndexStore.load(index_dir)
+
+
+def test_missing_or_inconsistent_sentence_data_is_refused(tmp_path, embedder):
+    index_dir = tmp_path / "index"
+    build_index(write_corpus(tmp_path / "c", SMALL), index_dir, SETTINGS, embedder, progress=False)
+    path = live_version(index_dir) / SENTENCES_FILE
+    with np.load(path) as data:
+        arrays = dict(data)
+
+    def load_with(**changes) -> None:
+        with open(path, "wb") as f:
+            np.savez(f, **{**arrays, **changes})
+        IndexStore.load(index_dir)
+
+    load_with()  # written back unchanged, it loads
+    with pytest.raises(IndexMismatchError, match="句子向量与段落不符.*unionqa build"):
+        load_with(ids=arrays["ids"] + 1)
+    with pytest.raises(IndexMismatchError, match="句子向量与段落不符"):
+        load_with(vectors=arrays["vectors"][:-1])
+    with pytest.raises(IndexMismatchError, match="句子向量与段落不符"):
+        load_with(spans=arrays["spans"] + 1)
+    path.write_bytes(b"not an npz file")
+    with pytest.raises(IndexMismatchError, match="unionqa build"):
+        IndexStore.load(index_dir)
+    path.unlink()
+    with pytest.raises(IndexMismatchError, match="索引文件缺失或损坏.*unionqa build"):
+        IndexStore.load(index_dir)
+
+
+# ----- weighted BM25 -----------------------------------------------------------------
+
+
+def test_weighted_bm25_query(tmp_path, embedder):
+    index_dir = tmp_path / "index"
+    build_index(write_corpus(tmp_path / "c", UNITS), index_dir, SETTINGS, embedder, progress=False)
+    store = IndexStore.load(index_dir)
+    vocabulary = {t for toks in store.tokens.values() for t in toks}
+    tokens = ["工会", "会费", "职工"]
+    assert set(tokens) <= vocabulary
+
+    as_list = store.search_bm25(tokens, 5)
+    assert len(as_list) >= 3
+    assert store.search_bm25(dict.fromkeys(tokens, 1.0), 5) == as_list
+    assert store.search_bm25({"工会": 1.0, "会费": 1.0, "职工": 0.0}, 5) == store.search_bm25(["工会", "会费"], 5)
+    assert store.search_bm25({"会费": 1.0, "没有这个词": 3.0}, 5) == store.search_bm25(["会费"], 5)
+    assert store.search_bm25({"没有这个词": 1.0}, 5) == [] == store.search_bm25({"会费": 0.0}, 5)
+
+    # A repeated token in a list counts twice, as it did before weights: the same as a weight of 2.
+    repeated = store.search_bm25(["会费", "会费", "职工"], 5)
+    weighted = store.search_bm25({"会费": 2.0, "职工": 1.0}, 5)
+    assert [vid for vid, _ in repeated] == [vid for vid, _ in weighted]
+    assert [s for _, s in repeated] == pytest.approx([s for _, s in weighted], rel=1e-6)
+    # A weight scales the token's score: the ranking follows the heavier token.
+    by_dues = store.search_bm25({"会费": 10.0, "职工": 0.1}, 1)[0][0]
+    assert "会费" in store.tokens[by_dues]

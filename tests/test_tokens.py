@@ -30,6 +30,17 @@ def test_search_mode_keeps_whole_words_and_sub_words() -> None:
     assert {"用人单位", "用人", "单位", "支付", "经济", "补偿"} <= set(tokens)
 
 
+def test_domain_dictionary_words_are_kept_whole_with_their_sub_words() -> None:
+    # Without the domain dictionary jieba cut these into 无 固定 期限 劳动合同, 经济 补偿,
+    # 竞 业 限制 and 劳务 派遣.
+    tokens = tokenize("订立无固定期限劳动合同，支付经济补偿金，约定竞业限制，劳务派遣")
+    assert {"无固定期限劳动合同", "经济补偿金", "经济补偿", "竞业限制", "竞业", "劳务派遣"} <= set(tokens)
+    # a domain word longer than four characters still gives the four-character words inside it
+    assert {"固定", "期限", "劳动", "合同", "劳动合同", "补偿", "补偿金", "限制", "劳务", "派遣"} <= set(tokens)
+    # documents and questions are cut alike
+    assert set(tokenize_query("无固定期限劳动合同是什么")) == set(tokenize("无固定期限劳动合同"))
+
+
 def test_punctuation_and_whitespace_are_dropped() -> None:
     tokens = tokenize("工会，职工！（劳动）“合同”……\n\u3000 《法律》、：;?  ")
     assert tokens == ["工会", "职工", "劳动", "合同", "法律"]
@@ -94,3 +105,4 @@ def test_first_use_is_quiet() -> None:
     )
     assert result.stderr == ""
     assert "工会" in result.stdout
+

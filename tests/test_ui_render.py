@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.records import Answer, Citation
+from bot.records import RELATED, Answer, Citation
 from corpus.records import Document, Paragraph
 from ui import render
 
@@ -68,3 +68,14 @@ def test_document_page_escapes_everything_and_marks_the_span():
 
 def test_parse_quotes_ignores_garbage():
     assert render.parse_quotes("1-5,x,7-9,-3") == [(1, 5), (7, 9)]
+
+
+def test_related_passages_are_framed_apart_from_an_answer():
+    doc = document()
+    c = citation(doc)
+    text = f"文件中没有直接回答这个问题，以下条款可能相关：\n{c.text}[1]"
+    related = render.answer_html(Answer(text, False, [c], "问", "问", status=RELATED), {doc.doc_id: doc})
+    answered = render.answer_html(Answer(f"{c.text}[1]", False, [c], "问", "问"), {doc.doc_id: doc})
+    assert '<div class="uq-answer uq-related">' in related and "文件中没有直接回答这个问题" in related
+    assert "uq-related" not in answered
+    assert '<a class="uq-cite" href="#uq-src-1"' in related  # its passages are still cited and clickable

@@ -41,7 +41,11 @@ class CitationOut(BaseModel):
 
 class AnswerOut(BaseModel):
     text: str = Field(description="答案，含引用编号 [n]")
-    refused: bool = Field(description="知识库中没有相关内容时为 true")
+    refused: bool = Field(description="知识库中没有相关内容时为 true（即 status 为 refused）")
+    status: str = Field(
+        description="answered：文件回答了问题；related：文件没有直接回答，列出可能相关的条款，不作断言；"
+        "refused：知识库中没有相关内容"
+    )
     citations: list[CitationOut]
     question: str
     query: str = Field(description="实际检索的问题（追问补全后）")

@@ -77,7 +77,8 @@ class Asker:
                 return
             old = self._bot
             store = IndexStore.load(self.index_dir, expected=old.store.manifest.settings)
-            self._bot = Bot(store, old.embedder, top_k=old.top_k, mode=old.retriever.mode, refusal=old.refusal)
+            self._bot = Bot(store, old.embedder, top_k=old.top_k, mode=old.retriever.mode,
+                            calibration=old.calibration, lexicon=old.lexicon)
             self._version = version
         except Exception:
             log.exception("could not load index version %r in %s; still answering from the old one", version, self.index_dir)

@@ -16,13 +16,16 @@ INDEX_FLAGS = ["corpus_dir", "index_dir", "model_cache", "embedding_model", "chu
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
+    from bot.answerability import CalibrationError
     from corpus.loader import LoadError
     from index.build import BuildError
     from index.embedder import EmbedderError
+    from index.lexicon import LexiconError
     from index.store import StoreError
     from index.update import DocumentNotFoundError
 
-    return (cfg.ConfigError, LoadError, BuildError, EmbedderError, StoreError, DocumentNotFoundError)
+    return (cfg.ConfigError, LoadError, BuildError, EmbedderError, StoreError, DocumentNotFoundError,
+            LexiconError, CalibrationError)
 
 
 def build(config: cfg.Config, progress: bool = True, keep_added: bool = True):
@@ -44,6 +47,7 @@ def build(config: cfg.Config, progress: bool = True, keep_added: bool = True):
 def load_bot(config: cfg.Config):
     """Load the bot, building the index first if there is none yet."""
     from bot.bot import Bot
+    from index.lexicon import load_lexicon
     from index.store import IndexMissingError, live_version
 
     embedder = None
@@ -57,6 +61,7 @@ def load_bot(config: cfg.Config):
         expected=config.index_settings(),
         top_k=config.top_k,
         embedder=embedder,
+        lexicon=load_lexicon(config.dictionary),
     )
 
 
@@ -104,44 +109,147 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from bot.evaluate import evaluate, format_report
+    from bot.qa_eval import format_qa_report, load_qa
+    from bot.retrieve import MODES
     from index.embedder import load_embedder
     from index.store import IndexMissingError, IndexStore, live_version
 
     config = cfg.resolve(args)
-    if args.dataset is None and args.negatives is None:
-        raise cfg.ConfigError("请给出 --dataset 或 --negatives。")
-    for path in (args.dataset, args.negatives):
+    qa_paths = [Path(p) for p in args.qa or []]
+    if args.dataset is None and args.negatives is None and not qa_paths:
+        raise cfg.ConfigError("请给出 --dataset、--negatives 或 --qa。")
+    for path in (args.dataset, args.negatives, *qa_paths):
         if path is not None and not Path(path).is_file():
             raise cfg.ConfigError(f"找不到数据文件：{path}")
-    embedder = load_embedder(config.embedding_model, config.model_cache)
-    negatives_store = None
-    if args.negatives is not None and (args.dataset is None or args.negatives_on_corpus):
-        # the live index of the configured corpus (the bundled one by default), built if missing
-        try:
-            live_version(config.index_dir)
-        except IndexMissingError:
-            build(config)
-        negatives_store = IndexStore.load(config.index_dir, expected=config.index_settings())
+    if len({p.stem for p in qa_paths}) < len(qa_paths):
+        raise cfg.ConfigError("几个 --qa 文件同名：报告按文件名区分它们，请改名后再评测。")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise cfg.ConfigError(f"未知的检索模式 {'、'.join(unknown) or '（空）'}；可选：{', '.join(MODES)}")
+    # read the dev files before the model loads, so that a malformed one fails at once
     try:
-        report = evaluate(
-            embedder,
-            config.index_settings(),
-            modes,
-            dataset=Path(args.dataset) if args.dataset else None,
-            negatives=Path(args.negatives) if args.negatives else None,
-            negatives_store=negatives_store,
-            limit=args.limit,
-            top_k=config.top_k,
-        )
-    except (ValueError, KeyError) as exc:
-        raise cfg.ConfigError(f"评测失败：{exc}") from exc
+        qa_sets = [load_qa(p) for p in qa_paths]
+    except ValueError as exc:
+        raise cfg.ConfigError(str(exc)) from exc
+
+    embedder = load_embedder(config.embedding_model, config.model_cache)
+    report: dict = {"settings": {**config.index_settings().__dict__, "top_k": config.top_k}}
+    if args.dataset is not None or args.negatives is not None:
+        negatives_store = None
+        if args.negatives is not None and (args.dataset is None or args.negatives_on_corpus):
+            # the live index of the configured corpus (the bundled one by default), built if missing
+            try:
+                live_version(config.index_dir)
+            except IndexMissingError:
+                build(config)
+            negatives_store = IndexStore.load(config.index_dir, expected=config.index_settings())
+        try:
+            report = evaluate(
+                embedder,
+                config.index_settings(),
+                modes,
+                dataset=Path(args.dataset) if args.dataset else None,
+                negatives=Path(args.negatives) if args.negatives else None,
+                negatives_store=negatives_store,
+                limit=args.limit,
+                top_k=config.top_k,
+            )
+        except (ValueError, KeyError) as exc:
+            raise cfg.ConfigError(f"评测失败：{exc}") from exc
+    if qa_sets:
+        report["qa_index"], report["qa"] = _evaluate_qa_sets(config, embedder, qa_sets, modes)
     report["machine"] = machine_description()
-    print(format_report(report))
+
+    printed = [format_report(report)] if "modes" in report else [f"机器：{report['machine']}"]
+    if qa_sets:
+        index = report["qa_index"]
+        printed.append(f"## 职工问题评测集（{index['corpus']}：{index['documents']} 篇，{index['chunks']} 段）")
+        for stem, entry in report["qa"].items():
+            for mode, result in entry["modes"].items():
+                printed.append(format_qa_report(result, title=f"{stem}（{mode}）"))
+    print("\n\n".join(printed))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
         print(f"报告已写入 {args.out}", file=sys.stderr)
+    return 0
+
+
+def _evaluate_qa_sets(config: cfg.Config, embedder, qa_sets: list, modes: list[str]) -> tuple[dict, dict]:
+    """Every dev set in every mode, on a fresh in-memory index of the configured
+    corpus: not the live index, where documents a user added would change the figures."""
+    from bot.bot import Bot
+    from bot.evaluate import _load_average, build_store
+    from bot.qa_eval import evaluate_qa
+    from corpus.loader import load_corpus
+    from index.lexicon import load_lexicon
+
+    print(f"正在为职工问题评测建立内存索引：{config.corpus_dir}", file=sys.stderr)
+    loaded = load_corpus(config.corpus_dir)
+    for issue in loaded.errors:
+        print(f"  未能读取 {issue.path}：{issue.reason}", file=sys.stderr)
+    if not loaded.documents:
+        raise cfg.ConfigError(f"文档目录中没有可读取的文档：{config.corpus_dir}")
+    store, index = build_store(loaded.documents, config.index_settings(), embedder)
+    load_at_start = _load_average()
+    results: dict = {qa.path.stem: {"file": str(qa.path), "modes": {}} for qa in qa_sets}
+    lexicon = load_lexicon(config.dictionary)
+    for mode in modes:
+        bot = Bot(store, embedder, top_k=config.top_k, mode=mode, lexicon=lexicon)
+        for qa in qa_sets:
+            results[qa.path.stem]["modes"][mode] = evaluate_qa(bot, qa)
+    # latency means little without the machine's load while the questions were asked
+    index.update(corpus=str(config.corpus_dir), load_average_at_start=load_at_start,
+                 load_average_at_end=_load_average())
+    return index, results
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from bot.answerability import user_calibration_path
+    from bot.calibrate import calibrate
+    from bot.evaluate import build_store, load_squad
+    from bot.qa_eval import load_qa
+    from corpus.loader import load_corpus
+    from index.embedder import load_embedder
+    from index.lexicon import load_lexicon
+
+    config = cfg.resolve(args)
+    qa_paths = [Path(p) for p in args.qa or []]
+    if not qa_paths:
+        raise cfg.ConfigError("请用 --qa 给出至少一份职工问题评测集（answerable、refuse、dialogues 格式）。")
+    for path in [*qa_paths, *([Path(args.squad)] if args.squad else [])]:
+        if not path.is_file():
+            raise cfg.ConfigError(f"找不到数据文件：{path}")
+    try:
+        for path in qa_paths:
+            load_qa(path)  # a malformed file fails before the model loads
+    except ValueError as exc:
+        raise cfg.ConfigError(str(exc)) from exc
+    lexicon = load_lexicon(config.dictionary)
+    embedder = load_embedder(config.embedding_model, config.model_cache)
+    loaded = load_corpus(config.corpus_dir)
+    if not loaded.documents:
+        raise cfg.ConfigError(f"文档目录中没有可读取的文档：{config.corpus_dir}")
+    print(f"正在为校准建立内存索引：{config.corpus_dir}", file=sys.stderr)
+    store, _ = build_store(loaded.documents, config.index_settings(), embedder)
+    squad_store = squad_items = None
+    if args.squad:
+        documents, squad_items = load_squad(Path(args.squad))
+        print(f"正在为校准建立内存索引：{args.squad}", file=sys.stderr)
+        squad_store, _ = build_store(documents, config.index_settings(), embedder)
+    command = "unionqa calibrate " + " ".join(f"--qa {p}" for p in qa_paths)
+    command += f" --squad {args.squad}" if args.squad else ""
+    try:
+        calibration = calibrate(store, embedder, qa_paths, squad_store, squad_items, top_k=config.top_k,
+                                notes={"command": command, "corpus": str(config.corpus_dir)}, lexicon=lexicon)
+    except ValueError as exc:
+        raise cfg.ConfigError(str(exc)) from exc
+    out = Path(args.out) if args.out else user_calibration_path(config.embedding_model)
+    calibration.save(out)
+    print(f"回答阈值 {calibration.answer_threshold}，相关阈值 {calibration.related_threshold}；"
+          f"样本：{json.dumps(calibration.fitted.get('examples', {}), ensure_ascii=False)}")
+    print(f"校准文件已写入 {out}（问答服务重启后生效）", file=sys.stderr)
     return 0
 
 
@@ -226,14 +334,20 @@ def parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_build)
 
     a = sub.add_parser("ask", help="提一个问题，打印答案与来源")
-    cfg.add_flags(a, INDEX_FLAGS + ["top_k"])
+    cfg.add_flags(a, INDEX_FLAGS + ["top_k", "dictionary"])
     a.add_argument("--json", action="store_true", help="以 JSON 输出 Answer")
     a.add_argument("question", nargs="+", help="问题")
     a.set_defaults(func=cmd_ask)
 
-    e = sub.add_parser("eval", help="在 SQuAD 格式的问答数据上评测检索与回答质量")
-    cfg.add_flags(e, INDEX_FLAGS + ["top_k"])
+    e = sub.add_parser("eval", help="在 SQuAD 格式的问答数据或职工问题评测集上评测检索与回答质量")
+    cfg.add_flags(e, INDEX_FLAGS + ["top_k", "dictionary"])
     e.add_argument("--dataset", help="SQuAD 格式 JSON，例如 CMRC 2018")
+    e.add_argument(
+        "--qa",
+        action="append",
+        metavar="FILE",
+        help="职工问题评测集 JSON（answerable、refuse、dialogues），在文档目录的内存索引上提问；可重复",
+    )
     e.add_argument("--modes", default="hybrid,bm25,dense", help="逗号分隔：hybrid,bm25,dense")
     e.add_argument("--negatives", help="另一份数据的问题，作为知识库无法回答的问题，测拒答率")
     e.add_argument(
@@ -245,12 +359,22 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="JSON 报告路径")
     e.set_defaults(func=cmd_eval)
 
+    c = sub.add_parser(
+        "calibrate",
+        help="用有标准答案的问题重新拟合回答/相关/拒答的判定和句子打分（写入 UNIONQA_HOME/calibration/）",
+    )
+    cfg.add_flags(c, INDEX_FLAGS + ["top_k", "dictionary"])
+    c.add_argument("--qa", action="append", metavar="FILE", help="职工问题评测集 JSON；只用其调优部分；可重复")
+    c.add_argument("--squad", help="可选：SQuAD 格式 JSON（如 CMRC 2018），其问题在自身段落上作正例、在文档目录上作负例")
+    c.add_argument("--out", help="校准文件路径（默认 UNIONQA_HOME/calibration/<模型>.json）")
+    c.set_defaults(func=cmd_calibrate)
+
     s = sub.add_parser("serve", help="启动网页聊天（Gradio）与 REST API")
     cfg.add_flags(
         s,
         INDEX_FLAGS
         + ["top_k", "host", "port", "max_question_chars", "allowed_origins", "feedback_log", "admin_token"]
-        + ["max_upload_mb"],
+        + ["max_upload_mb", "dictionary"],
     )
     s.set_defaults(func=cmd_serve)
 

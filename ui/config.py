@@ -31,6 +31,8 @@ class Config:
     feedback_log: Path = field(default_factory=lambda: unionqa_home() / "feedback.jsonl")
     admin_token: str = ""  # the admin page is off unless a token is set
     max_upload_mb: int = 20  # largest file the admin page accepts
+    # a union's own domain dictionary, added to the bundled one (docs/dictionary.md)
+    dictionary: Path | None = None
 
     def index_settings(self) -> IndexSettings:
         return IndexSettings(self.embedding_model, self.chunk_chars, self.chunk_overlap)
@@ -52,6 +54,7 @@ _OPTIONS = {
     "feedback_log": ("UNIONQA_FEEDBACK_LOG", "--feedback-log", "反馈日志文件 (JSON lines)"),
     "admin_token": ("UNIONQA_ADMIN_TOKEN", "--admin-token", "管理页口令；不设置则不开启管理页"),
     "max_upload_mb": ("UNIONQA_MAX_UPLOAD_MB", "--max-upload-mb", "管理页上传文件的大小上限（MB）"),
+    "dictionary": ("UNIONQA_DICTIONARY", "--dictionary", "本单位的领域词典文件（格式见 docs/dictionary.md），与内置词典合用"),
 }
 
 

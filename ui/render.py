@@ -11,7 +11,7 @@ import html
 import re
 from urllib.parse import quote, urlencode
 
-from bot.records import Answer, Citation
+from bot.records import RELATED, Answer, Citation
 from corpus.records import Document, Paragraph
 
 MARKER = re.compile(r"\[(\d+)\]")
@@ -121,9 +121,11 @@ def answer_html(answer: Answer, documents: dict[str, Document]) -> str:
             "</div>"
         )
     numbers = {c.n for c in answer.citations}
+    # "related" passages are not an answer, and must not look like one
+    kind = "uq-answer uq-related" if answer.status == RELATED else "uq-answer"
     text = MARKER.sub(lambda m: marker_html(int(m.group(1))) if int(m.group(1)) in numbers else m.group(0),
                       escape_text(answer.text))
-    parts = ['<div class="uq-answer">', f'<div class="uq-text">{text}</div>']
+    parts = [f'<div class="{kind}">', f'<div class="uq-text">{text}</div>']
     if answer.citations:
         parts.append('<div class="uq-sources"><div class="uq-sources-title">引用来源</div><ol class="uq-citations">')
         parts.extend(citation_item_html(c) for c in answer.citations)

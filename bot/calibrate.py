@@ -1,0 +1,259 @@
+"""Fitting the two small models the bot decides with (`unionqa calibrate`):
+
+- the sentence model (bot/compose.py), which scores the candidate sentences of
+  the retrieved passages: fitted on questions with known answers, a sentence that
+  holds a gold string being a positive;
+- the answerability model (bot/answerability.py): fitted on the evidence of
+  questions the documents answer (positives: their gold string is in the passages
+  an answer is composed from) and of questions they cannot answer (negatives: the
+  `refuse` lists, and questions of another corpus asked against this one).
+
+Only the tune part of each file is used (bot/qa_eval.is_holdout, and for SQuAD
+files the article split of bot/evaluate.is_holdout), so the holdout part stays a
+fair test. The worker questions weigh as much as the SQuAD ones in total;
+see `_weights`: the few worker questions are not drowned by a thousand
+encyclopaedia questions.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from tqdm import tqdm
+
+from bot import evaluate, qa_eval
+from bot.answerability import EVIDENCE_PASSAGES, FEATURES, Calibration, LogisticModel
+from bot.bot import Bot
+from bot.compose import SENTENCE_FEATURES
+from index.embedder import Embedder
+from index.lexicon import Lexicon
+from index.store import IndexStore
+
+# What showing related passages instead of an answer costs an answerable question,
+# against 1 for refusing it: the reader still finds the answer, with some reading.
+RELATED_COST_ANSWERABLE = 0.5
+SQUAD = "squad"  # the source name of SQuAD questions
+# L2 regularization of both models (scikit-learn's default strength)
+REGULARIZATION_C = 1.0
+
+
+@dataclass(frozen=True)
+class Example:
+    """One question's evidence: its answerability features, its candidate sentences
+    with their labels, and whether the documents answer it (None: unknown)."""
+
+    source: str
+    features: dict[str, float]
+    answerable: bool | None
+    sentences: list[tuple[dict[str, float], bool]]
+
+
+def bootstrap_calibration(embedding_model: str) -> Calibration:
+    """A neutral calibration to run the pipeline before anything is fitted: every
+    question is answered, and sentences are ranked by word overlap and cosine."""
+    weights = {"overlap": 4.0, "cosine_gap": 20.0, "passage_rank": 1.0, "definition": 2.0}
+    sentences = LogisticModel(
+        SENTENCE_FEATURES, (0.0,) * len(SENTENCE_FEATURES), (1.0,) * len(SENTENCE_FEATURES),
+        tuple(weights.get(f, 0.0) for f in SENTENCE_FEATURES), 0.0,
+    )
+    answerability = LogisticModel(FEATURES, (0.0,) * len(FEATURES), (1.0,) * len(FEATURES), (0.0,) * len(FEATURES), 0.0)
+    return Calibration(embedding_model, answerability, 0.0, 0.0, sentences)
+
+
+def holds_gold(sentence: str, golds: tuple[str, ...]) -> bool:
+    """A sentence holds the answer when it contains a gold string, or is itself part
+    of a long one (a gold clause spanning two sentences)."""
+    text = qa_eval.plain(sentence)
+    return any(
+        (g := qa_eval.plain(gold)) and (g in text or (len(text) >= 6 and text in g)) for gold in golds
+    )
+
+
+def _example(bot: Bot, source: str, question: str, history, gold_sets, answerable: bool) -> Example:
+    _, hits, evidence = bot.retrieve(question, history)
+    _, candidates, features = bot.assess(hits, evidence)
+    if not answerable:
+        return Example(source, features, False, [])
+    passages = [h.chunk.text for h in hits[:EVIDENCE_PASSAGES]]
+    found = [g for g in gold_sets if _all_in(g, passages)]
+    if not found:  # the answer is not in what the bot reads: nothing to learn here
+        return Example(source, features, None, [])
+    golds = tuple(s for g in found for s in g)
+    return Example(source, features, True, [(c.features, holds_gold(c.text, golds)) for c in candidates])
+
+
+def _all_in(golds: tuple[str, ...], passages: list[str]) -> bool:
+    texts = [qa_eval.plain(p) for p in passages]
+    return all(any(qa_eval.plain(g) in t for t in texts) for g in golds)
+
+
+def collect(
+    corpus_store: IndexStore,
+    embedder: Embedder,
+    calibration: Calibration,
+    qa_paths: list[Path],
+    squad_store: IndexStore | None = None,
+    squad_items: list[evaluate.QAItem] | None = None,
+    top_k: int = 5,
+    progress: bool = True,
+    lexicon: Lexicon | None = None,
+) -> list[Example]:
+    """The tune part's examples: dev questions against the corpus, SQuAD questions
+    against their own paragraphs (positives) and against the corpus (negatives)."""
+    bot = Bot(corpus_store, embedder, top_k=top_k, calibration=calibration, lexicon=lexicon)
+    jobs = []  # (bot, source, question, history, gold sets, answerable)
+    for path in qa_paths:
+        qa = qa_eval.load_qa(path)
+        source = Path(path).stem
+        jobs += [(bot, source, i.question, None, i.golds, True) for i in qa.answerable if not i.holdout]
+        jobs += [(bot, source, r.question, None, (), False) for r in qa.refuse if not r.holdout]
+        for d in qa.dialogues:
+            if not d.holdout:
+                first, second = d.turns
+                jobs.append((bot, source, second.question, [(first.question, "")], second.golds, True))
+    if squad_store is not None and squad_items:
+        squad_bot = Bot(squad_store, embedder, top_k=top_k, calibration=calibration, lexicon=lexicon)
+        tune = [i for i in squad_items if not i.holdout]
+        jobs += [(squad_bot, SQUAD, i.question, None, (i.answers,), True) for i in tune]
+        jobs += [(bot, SQUAD, i.question, None, (), False) for i in tune]
+    examples = []
+    for job in tqdm(jobs, desc="校准样本", unit="问", disable=not progress):
+        bot_, source, question, history, gold_sets, answerable = job
+        if answerable and source == SQUAD:
+            # a SQuAD question is answered by any one of its answer strings
+            gold_sets = tuple((a,) for a in gold_sets[0])
+        examples.append(_example(bot_, source, question, history, gold_sets, answerable))
+    return examples
+
+
+def _weights(groups: list[tuple[str, bool]]) -> np.ndarray:
+    """Sample weights that sum to 1. The worker questions (every source but "squad") and
+    the SQuAD questions weigh half each. Each worker question counts once, as it would
+    in use, whether answerable or not; SQuAD's answerable questions and their unrelated
+    copies (asked against the corpus) weigh the same, since that balance is made up."""
+    squad = np.array([source == SQUAD for source, _ in groups])
+    weights = np.zeros(len(groups))
+    shares = {"dev": 0.5 if squad.any() else 1.0, SQUAD: 0.5 if (~squad).any() else 1.0}
+    if (~squad).any():
+        weights[~squad] = shares["dev"] / (~squad).sum()
+    for label in (True, False):
+        chosen = squad & np.array([lab == label for _, lab in groups])
+        if chosen.any():
+            labels = len({lab for (source, lab) in groups if source == SQUAD})
+            weights[chosen] = shares[SQUAD] / labels / chosen.sum()
+    return weights
+
+
+def fit_logistic(rows: list[dict[str, float]], labels: list[bool], weights: np.ndarray, names: tuple[str, ...]) -> LogisticModel:
+    x = np.array([[r[f] for f in names] for r in rows], dtype=float)
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale == 0] = 1.0
+    model = LogisticRegression(C=REGULARIZATION_C, max_iter=2000)
+    model.fit((x - mean) / scale, np.array(labels, dtype=int), sample_weight=weights * len(weights))
+    return LogisticModel(
+        names,
+        tuple(round(float(v), 6) for v in mean),
+        tuple(round(float(v), 6) for v in scale),
+        tuple(round(float(v), 6) for v in model.coef_[0]),
+        round(float(model.intercept_[0]), 6),
+    )
+
+
+def fit_sentences(examples: list[Example]) -> LogisticModel:
+    """Each question's candidates weigh 1 in all, each source the same in total."""
+    rows, labels, groups, per_question = [], [], [], []
+    for ex in examples:
+        if not ex.sentences or not any(lab for _, lab in ex.sentences):
+            continue
+        for features, label in ex.sentences:
+            rows.append(features)
+            labels.append(label)
+            groups.append((ex.source, label))
+            per_question.append(1.0 / len(ex.sentences))
+    if not rows or all(labels) or not any(labels):
+        raise ValueError("校准数据不足：没有一个问题的答案出现在检索到的段落里，无法拟合句子打分。")
+    weights = _weights(groups) * np.array(per_question)
+    return fit_logistic(rows, labels, weights / weights.sum(), SENTENCE_FEATURES)
+
+
+def outcome_costs(examples: list[Example]) -> np.ndarray:
+    """Per example, the cost of answering, of showing related passages, and of refusing.
+
+    A wrong answer and a refused answerable question cost 1. Related passages cost an
+    answerable question half (it still has to read them); for a question the dev files
+    list as out of scope they are the right outcome (near, not decisive); for another
+    corpus's question they are noise, as bad as an answer."""
+    costs = []
+    for ex in examples:
+        if ex.answerable:
+            costs.append((0.0, RELATED_COST_ANSWERABLE, 1.0))
+        elif ex.source == SQUAD:
+            costs.append((1.0, 1.0, 0.0))
+        else:
+            costs.append((1.0, 0.0, 0.0))
+    return np.array(costs)
+
+
+def choose_thresholds(probabilities: np.ndarray, costs: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """The answer and related thresholds with the least weighted cost, searched over
+    percentiles of the fitted probabilities."""
+    grid = np.unique(np.concatenate([np.quantile(probabilities, np.linspace(0, 1, 101)), [0.0, 1.0 + 1e-9]]))
+    best = (np.inf, 0.5, 0.5)
+    for answer in grid:
+        answered = probabilities >= answer
+        for related in grid[grid <= answer]:
+            outcome = np.where(answered, 0, np.where(probabilities >= related, 1, 2))
+            cost = float((weights * costs[np.arange(len(costs)), outcome]).sum())
+            if cost < best[0] - 1e-12:
+                best = (cost, float(answer), float(related))
+    return round(best[1], 4), round(best[2], 4)
+
+
+def fit(examples: list[Example], embedding_model: str, sentences: LogisticModel, notes: dict) -> Calibration:
+    known = [ex for ex in examples if ex.answerable is not None]
+    labels = np.array([bool(ex.answerable) for ex in known])
+    if labels.all() or not labels.any():
+        raise ValueError("校准数据不足：调优部分需要既有文件能回答的问题（答案在检索到的段落里），"
+                         "也有文件不能回答的问题（refuse，或加 --squad）。")
+    weights = _weights([(ex.source, bool(ex.answerable)) for ex in known])
+    model = fit_logistic([ex.features for ex in known], list(labels), weights, FEATURES)
+    probabilities = np.array([model.probability(ex.features) for ex in known])
+    costs = outcome_costs(known)
+    answer_t, related_t = choose_thresholds(probabilities, costs, weights)
+    counts: dict[str, dict[str, int]] = {}
+    for ex in examples:
+        key = {True: "answerable", False: "unanswerable", None: "answer_not_retrieved"}[ex.answerable]
+        counts.setdefault(ex.source, {}).setdefault(key, 0)
+        counts[ex.source][key] += 1
+    outcome = np.where(probabilities >= answer_t, 0, np.where(probabilities >= related_t, 1, 2))
+    cost = float((weights * costs[np.arange(len(costs)), outcome]).sum() / weights.sum())
+    fitted = {**notes, "examples": counts, "weighted_cost_on_tune": round(cost, 4),
+              "fitted_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+    return Calibration(embedding_model, model, answer_t, related_t, sentences, fitted)
+
+
+def calibrate(
+    corpus_store: IndexStore,
+    embedder: Embedder,
+    qa_paths: list[Path],
+    squad_store: IndexStore | None = None,
+    squad_items: list[evaluate.QAItem] | None = None,
+    top_k: int = 5,
+    notes: dict | None = None,
+    progress: bool = True,
+    lexicon: Lexicon | None = None,
+) -> Calibration:
+    """Fit the sentence model, then, with it, the answerability model."""
+    model_name = corpus_store.manifest.settings.embedding_model
+    start = bootstrap_calibration(model_name)
+    examples = collect(corpus_store, embedder, start, qa_paths, squad_store, squad_items, top_k, progress, lexicon)
+    sentences = fit_sentences(examples)
+    # the answerability features read the best sentences, so collect them again with the fitted ranking
+    ranked = Calibration(model_name, start.answerability, 0.0, 0.0, sentences)
+    examples = collect(corpus_store, embedder, ranked, qa_paths, squad_store, squad_items, top_k, progress, lexicon)
+    return fit(examples, model_name, sentences, notes or {})

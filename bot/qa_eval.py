@@ -1,0 +1,451 @@
+"""Measuring the bot on worker-question dev sets: questions a union member would
+ask, each with the verbatim strings a right answer must quote.
+
+A dev file is JSON with four parts:
+
+- `answerable`: `{q, a, kind, style, doc?, article?, also?}`. `a` holds one to
+  three gold strings, all of which a right answer must contain; `also` lists
+  other provisions (`{doc, article, a}`) whose own strings answer equally well.
+- `refuse`: questions the documents cannot answer.
+- `dialogues`: `{turns: [turn1, turn2]}`, where the second turn only makes sense
+  after the first (each turn is an answerable item without kind and style).
+- `about`: what the file is.
+
+`load_qa` reads such a file, `evaluate_qa` asks every question through the
+public Bot API (`ask` and `retrieve`) and returns the figures per group (all,
+tune, holdout, per kind, per style), and `format_qa_report` prints them as
+Markdown tables. This module only needs the answer records, so that other
+commands can import `load_qa` and `is_holdout` without loading the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from tqdm import tqdm
+
+from bot.records import ANSWERED, REFUSED, RELATED, Answer
+
+MARKER = re.compile(r"\[\d+\]")
+WHITESPACE = re.compile(r"\s+")
+RANK_DEPTH = 10  # hit@10 looks this deep
+HOLDOUT_MODULUS = 3  # one question in three, by a hash of its text, is kept out of tuning
+
+Fail = Callable[[str, str], ValueError]  # (where in the file, what is wrong) -> the error to raise
+
+
+class QABot(Protocol):
+    """What the evaluation uses of `bot.bot.Bot`; tests pass a small fake."""
+
+    def ask(self, question: str, history: list[tuple[str, str]] | None = None) -> Answer: ...
+
+    def retrieve(
+        self, question: str, history: list[tuple[str, str]] | None = None, top_k: int | None = None
+    ) -> tuple[str, list[Any], Any]: ...
+
+
+@dataclass(frozen=True)
+class QAItem:
+    """One answerable question. `golds` are alternative gold sets, the file's
+    `a` first, then each `also[i].a`; an answer is right when it contains every
+    string of any one set."""
+
+    question: str
+    golds: tuple[tuple[str, ...], ...]
+    kind: str = ""
+    style: str = ""
+    doc: str = ""
+    article: str = ""
+    holdout: bool = False
+
+
+@dataclass(frozen=True)
+class RefuseItem:
+    """A question the documents cannot answer."""
+
+    question: str
+    holdout: bool = False
+
+
+@dataclass(frozen=True)
+class Dialogue:
+    """Two turns; the second is asked with the first turn and the bot's answer
+    to it as history. The split follows the first turn's question."""
+
+    turns: tuple[QAItem, QAItem]
+    holdout: bool = False
+
+
+@dataclass(frozen=True)
+class QASet:
+    path: Path
+    about: str
+    answerable: tuple[QAItem, ...]
+    refuse: tuple[RefuseItem, ...]
+    dialogues: tuple[Dialogue, ...]
+
+
+def is_holdout(question: str) -> bool:
+    """The tune / holdout split: about a third of the questions, chosen by a hash
+    of the text so that it never changes between runs or machines."""
+    digest = hashlib.sha1(question.strip().encode("utf-8")).hexdigest()
+    return int(digest, 16) % HOLDOUT_MODULUS == 0
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_qa(path: Path | str) -> QASet:
+    """Read a dev file; a malformed one raises ValueError saying what is wrong where."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"无法读取问答文件 {path}：{exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"问答文件 {path} 不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列）") from exc
+
+    def fail(where: str, what: str) -> ValueError:
+        return ValueError(f"问答文件 {path} 格式有误：{where} {what}")
+
+    if not isinstance(data, dict):
+        raise fail("顶层", "应是一个对象（含 answerable、refuse、dialogues）")
+    about = data.get("about", "")
+    if not isinstance(about, str):
+        raise fail("about", "应是字符串")
+    answerable = _list(data, "answerable", fail, required=True)
+    refuse = _list(data, "refuse", fail)
+    dialogues = _list(data, "dialogues", fail)
+
+    items = tuple(_item(raw, f"answerable[{i}]", fail) for i, raw in enumerate(answerable))
+    refuse_items = []
+    for i, question in enumerate(refuse):
+        if not isinstance(question, str) or not question.strip():
+            raise fail(f"refuse[{i}]", "应是非空的问题字符串")
+        refuse_items.append(RefuseItem(question.strip(), is_holdout(question)))
+    dialogue_items = []
+    for i, raw in enumerate(dialogues):
+        turns = raw.get("turns") if isinstance(raw, dict) else None
+        if not isinstance(turns, list) or len(turns) != 2:
+            raise fail(f"dialogues[{i}]", "应是 {\"turns\": [第一轮, 第二轮]}，恰好两轮")
+        first, second = (_item(turn, f"dialogues[{i}].turns[{t}]", fail) for t, turn in enumerate(turns))
+        dialogue_items.append(Dialogue((first, second), first.holdout))
+    if not items and not refuse_items and not dialogue_items:
+        raise fail("answerable、refuse、dialogues", "都是空的，没有可以评测的问题")
+    return QASet(path, about, items, tuple(refuse_items), tuple(dialogue_items))
+
+
+def _list(data: dict, key: str, fail: Fail, required: bool = False) -> list:
+    if key not in data and not required:
+        return []
+    value = data.get(key)
+    if not isinstance(value, list):
+        raise fail(key, "应是列表" if key in data else "缺失（应是列表）")
+    return value
+
+
+def _item(raw: Any, where: str, fail: Fail) -> QAItem:
+    if not isinstance(raw, dict):
+        raise fail(where, "应是一个对象 {q, a, …}")
+    question = raw.get("q")
+    if not isinstance(question, str) or not question.strip():
+        raise fail(where, "缺少问题 q（非空字符串）")
+    golds = [_golds(raw.get("a"), f"{where}.a", fail)]
+    also = raw.get("also", [])
+    if not isinstance(also, list):
+        raise fail(f"{where}.also", "应是列表")
+    for j, other in enumerate(also):
+        if not isinstance(other, dict):
+            raise fail(f"{where}.also[{j}]", "应是一个对象 {doc, article, a}")
+        golds.append(_golds(other.get("a"), f"{where}.also[{j}].a", fail))
+    for key in ("kind", "style", "doc", "article"):
+        if not isinstance(raw.get(key, ""), str):
+            raise fail(f"{where}.{key}", "应是字符串")
+    return QAItem(
+        question=question.strip(),
+        golds=tuple(golds),
+        kind=raw.get("kind", ""),
+        style=raw.get("style", ""),
+        doc=raw.get("doc", ""),
+        article=raw.get("article", ""),
+        holdout=is_holdout(question),
+    )
+
+
+def _golds(raw: Any, where: str, fail: Fail) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise fail(where, "应是至少含一个答案原文的列表")
+    if not all(isinstance(s, str) and plain(s) for s in raw):
+        raise fail(where, "中的每个答案原文都应是非空字符串")
+    return tuple(raw)
+
+
+# ---------------------------------------------------------------- matching
+
+
+def plain(text: str) -> str:
+    """Text as the gold strings are compared with it: without `[n]` markers and
+    without whitespace, so that a line break inside a passage or a marker between
+    two quoted sentences does not hide a gold string."""
+    return WHITESPACE.sub("", MARKER.sub("", text))
+
+
+def gold_set_matches(golds: Sequence[str], answer_text: str, cited_texts: Sequence[str]) -> bool:
+    """Every string of the set is in the answer and in one of its cited passages:
+    an answer that happens to say it without the passage behind it is not right."""
+    answer = plain(answer_text)
+    cited = [plain(t) for t in cited_texts]
+    return all(plain(g) in answer and any(plain(g) in c for c in cited) for g in golds)
+
+
+def answer_matches(item: QAItem, answer: Answer) -> bool:
+    cited = [c.text for c in answer.citations]
+    return any(gold_set_matches(golds, answer.text, cited) for golds in item.golds)
+
+
+def answered_right(item: QAItem, answer: Answer) -> bool:
+    """A claim was made (not just related passages shown) and it holds a gold set."""
+    return answer.status == ANSWERED and answer_matches(item, answer)
+
+
+def gold_rank(item: QAItem, passages: Sequence[str]) -> int | None:
+    """The smallest k such that each string of some gold set is in one of the
+    first k passages (the strings may sit in different passages), or None."""
+    texts = [plain(p) for p in passages]
+    best = None
+    for golds in item.golds:
+        firsts = [next((k for k, t in enumerate(texts, start=1) if plain(g) in t), None) for g in golds]
+        if None not in firsts:
+            rank = max(firsts)
+            best = rank if best is None else min(best, rank)
+    return best
+
+
+# ---------------------------------------------------------------- asking
+
+
+def _ask(bot: QABot, question: str, history: list[tuple[str, str]] | None) -> tuple[Answer, float]:
+    """The chat's answer and how long it took, in milliseconds: only `ask` is
+    timed, the ranking done for hit@k is extra work the chat does not do."""
+    started = time.perf_counter()
+    answer = bot.ask(question, history)
+    return answer, (time.perf_counter() - started) * 1000
+
+
+def _ranked_passages(bot: QABot, question: str, history: list[tuple[str, str]] | None) -> list[str]:
+    _, hits, _ = bot.retrieve(question, history, top_k=RANK_DEPTH)
+    return [hit.chunk.text for hit in hits[:RANK_DEPTH]]
+
+
+def _row(part: str, question: str, answer: Answer, ms: float, holdout: bool, item: QAItem | None = None,
+         rank: int | None = None) -> dict:
+    """One asked question, with what the figures and the failure lists need."""
+    return {
+        "part": part,  # "answerable", "refuse", "turn1" or "turn2"
+        "q": question,
+        "kind": item.kind if item else "",
+        "style": item.style if item else "",
+        "holdout": holdout,
+        "status": answer.status,
+        "right": answered_right(item, answer) if item else None,
+        "rank": rank,
+        "chars": len(MARKER.sub("", answer.text)),
+        "ms": ms,
+        "answer": answer.text,
+        "query": answer.query,
+        "expected": [list(g) for g in item.golds] if item else [],
+        "cited": [f"《{c.title}》{c.article}".strip() for c in answer.citations],
+    }
+
+
+def ask_all(bot: QABot, qa_set: QASet, progress: bool = True) -> list[dict]:
+    """Ask every question of the set once; one row per `ask`."""
+    rows = []
+    total = len(qa_set.answerable) + len(qa_set.refuse) + 2 * len(qa_set.dialogues)
+    bar = tqdm(total=total, desc=qa_set.path.stem, unit="问", disable=not progress)
+    for item in qa_set.answerable:
+        # asked before the ranking search, so that no cache it fills makes `ask` look faster
+        answer, ms = _ask(bot, item.question, None)
+        rank = gold_rank(item, _ranked_passages(bot, item.question, None))
+        rows.append(_row("answerable", item.question, answer, ms, item.holdout, item, rank))
+        bar.update()
+    for refuse in qa_set.refuse:
+        answer, ms = _ask(bot, refuse.question, None)
+        rows.append(_row("refuse", refuse.question, answer, ms, refuse.holdout))
+        bar.update()
+    for dialogue in qa_set.dialogues:
+        history: list[tuple[str, str]] = []
+        for part, turn in zip(("turn1", "turn2"), dialogue.turns, strict=True):
+            asked_with = list(history) or None  # a copy: the list grows after this turn
+            answer, ms = _ask(bot, turn.question, asked_with)
+            rank = gold_rank(turn, _ranked_passages(bot, turn.question, asked_with))
+            rows.append(_row(part, turn.question, answer, ms, dialogue.holdout, turn, rank))
+            # the chat sends the answer text as shown, markers included
+            history.append((turn.question, answer.text))
+            bar.update()
+    bar.close()
+    return rows
+
+
+# ---------------------------------------------------------------- figures
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile, the rule bot.evaluate uses, so latencies compare
+    with the CMRC tables."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def _rate(figures: dict, key: str, count: int, total: int) -> None:
+    """A rate and its count, e.g. 0.318 and "28/88"; no rate when nothing was asked."""
+    figures[key] = round(count / total, 3) if total else None
+    figures[f"{key}_n"] = f"{count}/{total}"
+
+
+def summarize(rows: list[dict]) -> dict:
+    """The figures of one group of rows. Every group has every key, so that the
+    tables line up; a figure about a part the group does not hold is None."""
+    answerable = [r for r in rows if r["part"] == "answerable"]
+    refuse = [r for r in rows if r["part"] == "refuse"]
+    first_turns = [r for r in rows if r["part"] == "turn1"]
+    followups = [r for r in rows if r["part"] == "turn2"]
+    n = len(answerable)
+
+    def ranked_within(k: int) -> int:
+        return sum(1 for r in answerable if r["rank"] is not None and r["rank"] <= k)
+
+    def with_status(group: list[dict], *statuses: str) -> int:
+        return sum(1 for r in group if r["status"] in statuses)
+
+    figures: dict = {"questions": n}
+    _rate(figures, "answered_right", sum(r["right"] for r in answerable), n)
+    for k in (1, 5, 10):
+        _rate(figures, f"hit@{k}", ranked_within(k), n)
+    _rate(figures, "answerable_refused", with_status(answerable, REFUSED), n)
+    _rate(figures, "answerable_related", with_status(answerable, RELATED), n)
+    figures["oos_questions"] = len(refuse)
+    _rate(figures, "oos_refused", with_status(refuse, REFUSED), len(refuse))
+    _rate(figures, "oos_related", with_status(refuse, RELATED), len(refuse))
+    _rate(figures, "oos_answered", with_status(refuse, ANSWERED), len(refuse))
+    _rate(figures, "oos_refused_or_related", with_status(refuse, REFUSED, RELATED), len(refuse))
+    figures["followup_turns"] = len(followups)
+    _rate(figures, "followup_first_right", sum(r["right"] for r in first_turns), len(first_turns))
+    _rate(figures, "followup_right", sum(r["right"] for r in followups), len(followups))
+    answered = [r["chars"] for r in rows if r["status"] == ANSWERED]
+    figures["mean_answer_chars"] = round(statistics.mean(answered), 1) if answered else None
+    latencies = [r["ms"] for r in rows]
+    figures["asks"] = len(rows)
+    figures["latency_ms_p50"] = round(_percentile(latencies, 0.5), 1)
+    figures["latency_ms_p95"] = round(_percentile(latencies, 0.95), 1)
+    return figures
+
+
+def _by(rows: list[dict], key: str) -> dict[str, dict]:
+    answerable = [r for r in rows if r["part"] == "answerable"]
+    values = sorted({r[key] for r in answerable})
+    return {value or "（未标注）": summarize([r for r in answerable if r[key] == value]) for value in values}
+
+
+def _failure(row: dict) -> dict:
+    return {key: row[key] for key in ("q", "status", "answer", "expected", "rank", "cited", "kind", "style",
+                                      "holdout")}
+
+
+def evaluate_qa(bot: QABot, qa_set: QASet, progress: bool = True) -> dict:
+    """Ask the whole set and return its figures, per group, with the misses.
+
+    `groups` holds all / tune / holdout; `by_kind` and `by_style` the answerable
+    questions only. `failures` lists the answerable questions not answered right,
+    `followup_failures` the second turns not answered right (with the first turn),
+    `oos_answered` the questions to refuse that got an answer.
+    """
+    first = next(iter([*qa_set.answerable, *qa_set.refuse]), None)
+    if first is not None:
+        bot.ask(first.question)  # the model's first call is slow: warm it before timing
+    rows = ask_all(bot, qa_set, progress=progress)
+    dialogues = []
+    followup_failures = []
+    first_turns = [r for r in rows if r["part"] == "turn1"]
+    second_turns = [r for r in rows if r["part"] == "turn2"]
+    for first_turn, second_turn in zip(first_turns, second_turns, strict=True):
+        dialogues.append({
+            "turns": [first_turn["q"], second_turn["q"]],
+            "holdout": first_turn["holdout"],
+            "first_right": first_turn["right"],
+            "followup_right": second_turn["right"],
+            "followup_query": second_turn["query"],
+        })
+        if not second_turn["right"]:
+            followup_failures.append({
+                **_failure(second_turn),
+                "query": second_turn["query"],
+                "first": {"q": first_turn["q"], "status": first_turn["status"], "answer": first_turn["answer"]},
+            })
+    return {
+        "file": str(qa_set.path),
+        "about": qa_set.about,
+        "groups": {
+            "all": summarize(rows),
+            "tune": summarize([r for r in rows if not r["holdout"]]),
+            "holdout": summarize([r for r in rows if r["holdout"]]),
+        },
+        "by_kind": _by(rows, "kind"),
+        "by_style": _by(rows, "style"),
+        "dialogues": dialogues,
+        "failures": [_failure(r) for r in rows if r["part"] == "answerable" and not r["right"]],
+        "followup_failures": followup_failures,
+        "oos_answered": [
+            {"q": r["q"], "answer": r["answer"], "cited": r["cited"], "holdout": r["holdout"]}
+            for r in rows if r["part"] == "refuse" and r["status"] == ANSWERED
+        ],
+    }
+
+
+# ---------------------------------------------------------------- printing
+
+SUMMARY_COLUMNS = ["answered_right", "hit@1", "hit@5", "hit@10", "answerable_refused", "answerable_related",
+                   "oos_refused", "oos_related", "oos_answered", "followup_first_right", "followup_right",
+                   "mean_answer_chars", "latency_ms_p50", "latency_ms_p95"]
+PART_COLUMNS = ["questions", "answered_right", "hit@1", "hit@5", "hit@10", "answerable_refused",
+                "answerable_related", "mean_answer_chars"]
+
+
+def _cell(figures: dict, column: str) -> str:
+    value = figures.get(column)
+    count = figures.get(f"{column}_n")
+    if value is None:
+        return "–"
+    return f"{value} ({count})" if count else str(value)
+
+
+def _table(first: str, groups: dict[str, dict], columns: list[str]) -> str:
+    lines = [f"| {first} | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for name, figures in groups.items():
+        lines.append(f"| {name} | " + " | ".join(_cell(figures, c) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def format_qa_report(report: dict, title: str | None = None) -> str:
+    """The figures of `evaluate_qa` as Markdown: all / tune / holdout, then per
+    kind and per style. Rates are followed by their counts."""
+    groups = report["groups"]
+    heading = title or Path(report["file"]).stem
+    sizes = "，".join(f"{name} {g['questions']} 问 + {g['oos_questions']} 拒答 + {g['followup_turns']} 追问"
+                     for name, g in groups.items())
+    parts = [f"### {heading}", f"（{sizes}）", _table("part", groups, SUMMARY_COLUMNS)]
+    if report["by_kind"]:
+        parts.append("按 kind：\n" + _table("kind", report["by_kind"], PART_COLUMNS))
+    if report["by_style"]:
+        parts.append("按 style：\n" + _table("style", report["by_style"], PART_COLUMNS))
+    return "\n\n".join(parts)

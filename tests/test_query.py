@@ -1,0 +1,77 @@
+"""The question as the whole pipeline reads it: normalized once at the entrance."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.query import is_english, make_query, question_kind
+from index.tokens import to_simplified
+
+
+@pytest.mark.parametrize(
+    "traditional, simplified",
+    [
+        ("什麼是勞模精神？", "什么是劳模精神？"),
+        ("公司能不能強制我們加班？不加就扣錢", "公司能不能强制我们加班？不加就扣钱"),
+        ("對仲裁結果不服，幾天內要去法院起訴？", "对仲裁结果不服，几天内要去法院起诉？"),
+    ],
+)
+def test_a_traditional_question_is_read_as_its_simplified_form(traditional, simplified):
+    a, b = make_query(traditional), make_query(simplified)
+    assert (a.text, a.tokens, a.kind, a.subject, a.terms) == (b.text, b.tokens, b.kind, b.subject, b.terms)
+    assert a.question == traditional
+
+
+def test_full_width_digits_and_letters_are_folded_for_searching():
+    assert make_query("工作满１０年年休假几天？").tokens == make_query("工作满10年年休假几天?").tokens
+
+
+@pytest.mark.parametrize(
+    "question, kind",
+    [
+        ("年假几天？", "number"),
+        ("试用期工资最少能给多少？", "number"),
+        ("最低工资标准是谁定的？", "who"),
+        ("工匠精神是什么时候提出的？", "when"),
+        ("劳动者依法享有哪些劳动权利？", "list"),
+        ("厂里拖欠工资，工会能怎么替大家出头？", "procedure"),
+        ("入职的时候人事说要押我的身份证原件，这样可以吗？", "yesno"),
+        ("什么是工匠精神？", "definition"),
+        ("谈谈劳动精神。", "definition"),
+        ("为什么说劳动精神是另外两种精神的根基？", "why"),
+    ],
+)
+def test_the_kind_of_question_is_read_from_its_question_words(question, kind):
+    assert make_query(question).kind == kind
+
+
+def test_a_question_without_question_words_is_other():
+    assert question_kind("劳动合同法第十九条") == "other"
+
+
+def test_english_questions_are_recognized_even_with_a_chinese_term():
+    assert is_english('According to the article, what does the "spirit of labor" (劳动精神) consist of?')
+    assert not is_english("工会法第3条说了什么？")
+
+
+def test_everyday_words_are_widened_with_the_dictionary_at_lower_weight():
+    query = make_query("老板不给交社保怎么办？")
+    assert query.terms["老板"] == 1.0
+    assert 0 < query.terms["用人单位"] < 1.0
+    assert 0 < query.terms["社会保险"] < 1.0
+
+
+def test_a_follow_up_is_resolved_after_normalizing_both_turns():
+    history = [("什麼是勞模精神？", "……")]
+    assert make_query("那工匠精神呢？", history).text == "什么是工匠精神？"
+
+
+@pytest.mark.parametrize(
+    "traditional", ["什麼是勞模精神？", "對仲裁結果不服，幾天內要去法院起訴？", "基層工會委員會一屆任期幾年？"]
+)
+def test_traditional_and_simplified_questions_get_the_same_answer(bot, traditional):
+    simplified = to_simplified(traditional)
+    assert simplified != traditional
+    a, b = bot.ask(traditional), bot.ask(simplified)
+    assert (a.status, a.text, a.citations) == (b.status, b.text, b.citations)
+    assert a.question == traditional
