@@ -200,9 +200,11 @@ def test_refusal_is_clear(context, chat_url):
 def test_documents_and_questions_are_shown_as_text(context, xss_url):
     page = context.new_page()
     page.goto(xss_url, wait_until="load")
-    answer = ask(page, '职工之家的开放时间是什么？<img src=x onerror="window.__pwned=1">')
-    assert "<script>window.__pwned=1</script>" in answer.inner_text()
+    # a question with markup in it is shown as text, whatever the answer
+    ask(page, '职工之家<img src=x onerror="window.__pwned=1">')
     assert page.locator(".uq-question").last.inner_text().endswith('<img src=x onerror="window.__pwned=1">')
+    answer = ask(page, "职工之家的开放时间是什么？")
+    assert "<script>window.__pwned=1</script>" in answer.inner_text()
     answer.locator(".uq-text a.uq-cite").first.click()
     panel = answer.locator(".uq-source:not([hidden])")
     panel.wait_for()
