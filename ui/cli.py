@@ -112,7 +112,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from bot.qa_eval import format_qa_report, load_qa
     from bot.retrieve import MODES
     from index.embedder import load_embedder
-    from index.store import IndexMissingError, IndexStore, live_version
 
     config = cfg.resolve(args)
     qa_paths = [Path(p) for p in args.qa or []]
@@ -135,15 +134,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     embedder = load_embedder(config.embedding_model, config.model_cache)
     report: dict = {"settings": {**config.index_settings().__dict__, "top_k": config.top_k}}
+    corpus_store = None
     if args.dataset is not None or args.negatives is not None:
         negatives_store = None
         if args.negatives is not None and (args.dataset is None or args.negatives_on_corpus):
-            # the live index of the configured corpus (the bundled one by default), built if missing
-            try:
-                live_version(config.index_dir)
-            except IndexMissingError:
-                build(config)
-            negatives_store = IndexStore.load(config.index_dir, expected=config.index_settings())
+            # a fresh in-memory index of the configured corpus (the bundled one by default),
+            # not the live index, where documents a user added would change the figure
+            corpus_store = corpus_store or _corpus_store(config, embedder)
+            negatives_store = corpus_store[0]
         try:
             report = evaluate(
                 embedder,
@@ -158,7 +156,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         except (ValueError, KeyError) as exc:
             raise cfg.ConfigError(f"评测失败：{exc}") from exc
     if qa_sets:
-        report["qa_index"], report["qa"] = _evaluate_qa_sets(config, embedder, qa_sets, modes)
+        corpus_store = corpus_store or _corpus_store(config, embedder)
+        report["qa_index"], report["qa"] = _evaluate_qa_sets(config, embedder, qa_sets, modes, corpus_store)
     report["machine"] = machine_description()
 
     printed = [format_report(report)] if "modes" in report else [f"机器：{report['machine']}"]
@@ -176,22 +175,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate_qa_sets(config: cfg.Config, embedder, qa_sets: list, modes: list[str]) -> tuple[dict, dict]:
-    """Every dev set in every mode, on a fresh in-memory index of the configured
-    corpus: not the live index, where documents a user added would change the figures."""
-    from bot.bot import Bot
-    from bot.evaluate import _load_average, build_store
-    from bot.qa_eval import evaluate_qa
+def _corpus_store(config: cfg.Config, embedder):
+    """A fresh in-memory index of the configured corpus, and how it was built."""
+    from bot.evaluate import build_store
     from corpus.loader import load_corpus
-    from index.lexicon import load_lexicon
 
-    print(f"正在为职工问题评测建立内存索引：{config.corpus_dir}", file=sys.stderr)
+    print(f"正在为评测建立内存索引：{config.corpus_dir}", file=sys.stderr)
     loaded = load_corpus(config.corpus_dir)
     for issue in loaded.errors:
         print(f"  未能读取 {issue.path}：{issue.reason}", file=sys.stderr)
     if not loaded.documents:
         raise cfg.ConfigError(f"文档目录中没有可读取的文档：{config.corpus_dir}")
-    store, index = build_store(loaded.documents, config.index_settings(), embedder)
+    return build_store(loaded.documents, config.index_settings(), embedder)
+
+
+def _evaluate_qa_sets(config: cfg.Config, embedder, qa_sets: list, modes: list[str], corpus_store) -> tuple[dict, dict]:
+    """Every dev set in every mode, on the fresh in-memory index of the configured corpus."""
+    from bot.bot import Bot
+    from bot.evaluate import _load_average
+    from bot.qa_eval import evaluate_qa
+    from index.lexicon import load_lexicon
+
+    store, index = corpus_store
+    index = dict(index)
     load_at_start = _load_average()
     results: dict = {qa.path.stem: {"file": str(qa.path), "modes": {}} for qa in qa_sets}
     lexicon = load_lexicon(config.dictionary)
@@ -210,7 +216,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from bot.calibrate import calibrate
     from bot.evaluate import build_store, load_squad
     from bot.qa_eval import load_qa
-    from corpus.loader import load_corpus
     from index.embedder import load_embedder
     from index.lexicon import load_lexicon
 
@@ -228,15 +233,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise cfg.ConfigError(str(exc)) from exc
     lexicon = load_lexicon(config.dictionary)
     embedder = load_embedder(config.embedding_model, config.model_cache)
-    loaded = load_corpus(config.corpus_dir)
-    if not loaded.documents:
-        raise cfg.ConfigError(f"文档目录中没有可读取的文档：{config.corpus_dir}")
-    print(f"正在为校准建立内存索引：{config.corpus_dir}", file=sys.stderr)
-    store, _ = build_store(loaded.documents, config.index_settings(), embedder)
+    store, _ = _corpus_store(config, embedder)
     squad_store = squad_items = None
     if args.squad:
         documents, squad_items = load_squad(Path(args.squad))
-        print(f"正在为校准建立内存索引：{args.squad}", file=sys.stderr)
+        print(f"正在为评测建立内存索引：{args.squad}", file=sys.stderr)
         squad_store, _ = build_store(documents, config.index_settings(), embedder)
     command = "unionqa calibrate " + " ".join(f"--qa {p}" for p in qa_paths)
     command += f" --squad {args.squad}" if args.squad else ""
