@@ -29,12 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from bot.records import ANSWERED, REFUSED, RELATED
-from bot.retrieve import Evidence, Hit, coverage, known_share, log_idf_sum, telling
+from bot.retrieve import Evidence, Hit, telling
 from index.embedder import DEFAULT_MODEL
 from index.lexicon import Lexicon
 from index.paths import unionqa_home
-from index.store import IndexStore
-from index.tokens import tokenize
+from index.store import IndexStore, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,7 @@ EVIDENCE_PASSAGES = 3  # the passages an answer is composed from
 FEATURES = (
     "dense_top",  # cosine of the best dense passage
     "dense_gap",  # how far it is ahead of the fifth
-    "sentence_top",  # cosine of the best single sentence of the evidence passages
+    "sentence_top",  # cosine of the sentence the sentence model ranks first
     "coverage",  # share of the question's idf mass in the best passage, own words
     "coverage_expanded",  # the same with the dictionary's and feedback's words
     "known_share",  # share of the question's idf mass the corpus knows at all
@@ -83,8 +82,8 @@ def evidence_features(
     best_sentences: list[str],
     lexicon: Lexicon,
 ) -> dict[str, float]:
-    """The features of one question's evidence; `best_sentence` is the best cosine of
-    a sentence of the evidence passages, `best_sentences` the best-scored sentences."""
+    """The features of one question's evidence; `best_sentence` is the cosine of the
+    sentence the sentence model ranks first, `best_sentences` the best-ranked ones."""
     query = evidence.query
     dense = evidence.dense
     lexical = evidence.lexical
@@ -111,6 +110,34 @@ def evidence_features(
     }
 
 
+def coverage(store: IndexStore, terms: dict[str, float], hits: list[Hit]) -> float:
+    """The share of the query's weighted idf mass found in the best single hit."""
+    if not terms or not hits:
+        return 0.0
+    # store.idf gives a token the corpus has never seen the weight of the rarest
+    weights = {t: w * store.idf(t) for t, w in terms.items()}
+    total = sum(weights.values()) or 1.0
+    best = 0.0
+    for hit in hits:
+        present = set(store.tokens[hit.vector_id])
+        best = max(best, sum(w for t, w in weights.items() if t in present) / total)
+    return best
+
+
+def known_share(store: IndexStore, tokens: tuple[str, ...]) -> float:
+    """The share of the question's idf mass that the corpus knows at all: a question
+    about 个人所得税 over labour laws has words no passage contains."""
+    if not tokens:
+        return 0.0
+    weights = {t: store.idf(t) for t in set(tokens)}
+    return sum(w for t, w in weights.items() if store.knows(t)) / (sum(weights.values()) or 1.0)
+
+
+def log_idf_sum(store: IndexStore, tokens: tuple[str, ...]) -> float:
+    """How much the question says: the idf mass of its words, on a log scale."""
+    return math.log1p(sum(store.idf(t) for t in set(tokens)))
+
+
 def rarest_found(store: IndexStore, tokens: tuple[str, ...], hits: list[Hit], lexicon: Lexicon) -> float:
     """1 when the question's rarest word, or a synonym of it, is in one of the passages:
     a question about 婚假 over laws that speak of 年休假 and 产假 shares all its other
@@ -121,8 +148,7 @@ def rarest_found(store: IndexStore, tokens: tuple[str, ...], hits: list[Hit], le
     present = set().union(*(store.tokens[h.vector_id] for h in hits))
     if rarest in present:
         return 1.0
-    synonyms = {t for word in lexicon.synonyms(rarest) for t in tokenize(word)}
-    return 1.0 if synonyms & present else 0.0
+    return 1.0 if lexicon.synonym_tokens(rarest) & present else 0.0
 
 
 @dataclass(frozen=True)
@@ -185,9 +211,7 @@ class Calibration:
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        write_atomic(path, json.dumps(self.to_json(), ensure_ascii=False, indent=1) + "\n")
 
 
 class CalibrationError(Exception):

@@ -76,9 +76,13 @@ class Bot:
         hits, evidence = self.retriever.search(query, top_k or self.top_k)
         return query.text, hits, evidence
 
-    def assess(self, hits: list[Hit], evidence: Evidence) -> tuple[Decision, list[Candidate], dict[str, float]]:
+    def assess(
+        self, hits: list[Hit], evidence: Evidence, calibration: Calibration | None = None
+    ) -> tuple[Decision, list[Candidate], dict[str, float]]:
         """The answerability decision, the candidate sentences ranked best first, and
-        the features the decision read."""
+        the features the decision read; by the bot's own calibration unless another is
+        given (`unionqa calibrate` ranks the same retrievals by successive fits)."""
+        calibration = calibration or self.calibration
         query = evidence.query
         pool = hits[:EVIDENCE_PASSAGES]
         if query.subject:
@@ -87,7 +91,7 @@ class Bot:
             pool = hits + list(evidence.more)
         vector = evidence.vector
         candidates = rank_units(
-            candidate_units(query, pool, self.store, vector, self.store.idf), self.calibration.sentences
+            candidate_units(query, pool, self.store, vector, self.store.idf), calibration.sentences
         )
         best = candidates[0].features["cosine"] if candidates and vector is not None else 0.0
         features = evidence_features(
@@ -95,7 +99,7 @@ class Bot:
         )
         if not hits or not candidates:
             return Decision(REFUSED, 0.0), candidates, features
-        return self.calibration.decide(features), candidates, features
+        return calibration.decide(features), candidates, features
 
     def answer_from(self, question: str, query: str, hits: list[Hit], evidence: Evidence) -> Answer:
         decision, candidates, _ = self.assess(hits, evidence)

@@ -29,6 +29,7 @@ from bot import evaluate, qa_eval
 from bot.answerability import EVIDENCE_PASSAGES, FEATURES, Calibration, LogisticModel
 from bot.bot import Bot
 from bot.compose import SENTENCE_FEATURES
+from bot.retrieve import Evidence, Hit
 from index.embedder import Embedder
 from index.lexicon import Lexicon
 from index.store import IndexStore
@@ -73,38 +74,34 @@ def holds_gold(sentence: str, golds: tuple[str, ...]) -> bool:
     )
 
 
-def _example(bot: Bot, source: str, question: str, history, gold_sets, answerable: bool) -> Example:
-    _, hits, evidence = bot.retrieve(question, history)
-    _, candidates, features = bot.assess(hits, evidence)
-    if not answerable:
-        return Example(source, features, False, [])
-    passages = [h.chunk.text for h in hits[:EVIDENCE_PASSAGES]]
-    found = [g for g in gold_sets if _all_in(g, passages)]
-    if not found:  # the answer is not in what the bot reads: nothing to learn here
-        return Example(source, features, None, [])
-    golds = tuple(s for g in found for s in g)
-    return Example(source, features, True, [(c.features, holds_gold(c.text, golds)) for c in candidates])
+@dataclass(frozen=True)
+class Asked:
+    """One tune question, retrieved: what the models are fitted on."""
+
+    bot: Bot  # the bot over the question's corpus (the corpus, or SQuAD's own paragraphs)
+    source: str
+    gold_sets: tuple[tuple[str, ...], ...]
+    answerable: bool
+    hits: list[Hit]
+    evidence: Evidence
 
 
-def _all_in(golds: tuple[str, ...], passages: list[str]) -> bool:
-    texts = [qa_eval.plain(p) for p in passages]
-    return all(any(qa_eval.plain(g) in t for t in texts) for g in golds)
-
-
-def collect(
+def ask_tune_questions(
     corpus_store: IndexStore,
     embedder: Embedder,
-    calibration: Calibration,
     qa_paths: list[Path],
     squad_store: IndexStore | None = None,
     squad_items: list[evaluate.QAItem] | None = None,
     top_k: int = 5,
     progress: bool = True,
     lexicon: Lexicon | None = None,
-) -> list[Example]:
-    """The tune part's examples: dev questions against the corpus, SQuAD questions
-    against their own paragraphs (positives) and against the corpus (negatives)."""
-    bot = Bot(corpus_store, embedder, top_k=top_k, calibration=calibration, lexicon=lexicon)
+) -> list[Asked]:
+    """The tune part's questions, each retrieved once: dev questions against the corpus,
+    SQuAD questions against their own paragraphs (positives) and against the corpus
+    (negatives). Retrieval does not depend on the models being fitted, so both fits
+    reuse it."""
+    neutral = bootstrap_calibration(corpus_store.manifest.settings.embedding_model)
+    bot = Bot(corpus_store, embedder, top_k=top_k, calibration=neutral, lexicon=lexicon)
     jobs = []  # (bot, source, question, history, gold sets, answerable)
     for path in qa_paths:
         qa = qa_eval.load_qa(path)
@@ -116,18 +113,41 @@ def collect(
                 first, second = d.turns
                 jobs.append((bot, source, second.question, [(first.question, "")], second.golds, True))
     if squad_store is not None and squad_items:
-        squad_bot = Bot(squad_store, embedder, top_k=top_k, calibration=calibration, lexicon=lexicon)
+        squad_bot = Bot(squad_store, embedder, top_k=top_k, calibration=neutral, lexicon=lexicon)
         tune = [i for i in squad_items if not i.holdout]
-        jobs += [(squad_bot, SQUAD, i.question, None, (i.answers,), True) for i in tune]
+        # a SQuAD question is answered by any one of its answer strings
+        jobs += [(squad_bot, SQUAD, i.question, None, tuple((a,) for a in i.answers), True) for i in tune]
         jobs += [(bot, SQUAD, i.question, None, (), False) for i in tune]
-    examples = []
-    for job in tqdm(jobs, desc="校准样本", unit="问", disable=not progress):
-        bot_, source, question, history, gold_sets, answerable = job
-        if answerable and source == SQUAD:
-            # a SQuAD question is answered by any one of its answer strings
-            gold_sets = tuple((a,) for a in gold_sets[0])
-        examples.append(_example(bot_, source, question, history, gold_sets, answerable))
-    return examples
+    asked = []
+    for bot_, source, question, history, gold_sets, answerable in tqdm(
+        jobs, desc="校准样本", unit="问", disable=not progress
+    ):
+        _, hits, evidence = bot_.retrieve(question, history)
+        asked.append(Asked(bot_, source, gold_sets, answerable, hits, evidence))
+    return asked
+
+
+def examples(asked: list[Asked], calibration: Calibration) -> list[Example]:
+    """The questions' features and labelled candidate sentences, ranked by `calibration`'s
+    sentence model (the answerability features read the best-ranked sentences)."""
+    return [_example(a, calibration) for a in asked]
+
+
+def _example(asked: Asked, calibration: Calibration) -> Example:
+    _, candidates, features = asked.bot.assess(asked.hits, asked.evidence, calibration)
+    if not asked.answerable:
+        return Example(asked.source, features, False, [])
+    passages = [h.chunk.text for h in asked.hits[:EVIDENCE_PASSAGES]]
+    found = [g for g in asked.gold_sets if _all_in(g, passages)]
+    if not found:  # the answer is not in what the bot reads: nothing to learn here
+        return Example(asked.source, features, None, [])
+    golds = tuple(s for g in found for s in g)
+    return Example(asked.source, features, True, [(c.features, holds_gold(c.text, golds)) for c in candidates])
+
+
+def _all_in(golds: tuple[str, ...], passages: list[str]) -> bool:
+    texts = [qa_eval.plain(p) for p in passages]
+    return all(any(qa_eval.plain(g) in t for t in texts) for g in golds)
 
 
 def _weights(groups: list[tuple[str, bool]]) -> np.ndarray:
@@ -237,23 +257,10 @@ def fit(examples: list[Example], embedding_model: str, sentences: LogisticModel,
     return Calibration(embedding_model, model, answer_t, related_t, sentences, fitted)
 
 
-def calibrate(
-    corpus_store: IndexStore,
-    embedder: Embedder,
-    qa_paths: list[Path],
-    squad_store: IndexStore | None = None,
-    squad_items: list[evaluate.QAItem] | None = None,
-    top_k: int = 5,
-    notes: dict | None = None,
-    progress: bool = True,
-    lexicon: Lexicon | None = None,
-) -> Calibration:
-    """Fit the sentence model, then, with it, the answerability model."""
-    model_name = corpus_store.manifest.settings.embedding_model
+def calibrate(asked: list[Asked], notes: dict | None = None) -> Calibration:
+    """Fit the sentence model, then, with it ranking the candidates, the answerability model."""
+    model_name = asked[0].bot.store.manifest.settings.embedding_model if asked else ""
     start = bootstrap_calibration(model_name)
-    examples = collect(corpus_store, embedder, start, qa_paths, squad_store, squad_items, top_k, progress, lexicon)
-    sentences = fit_sentences(examples)
-    # the answerability features read the best sentences, so collect them again with the fitted ranking
+    sentences = fit_sentences(examples(asked, start))
     ranked = Calibration(model_name, start.answerability, 0.0, 0.0, sentences)
-    examples = collect(corpus_store, embedder, ranked, qa_paths, squad_store, squad_items, top_k, progress, lexicon)
-    return fit(examples, model_name, sentences, notes or {})
+    return fit(examples(asked, ranked), model_name, sentences, notes or {})

@@ -153,7 +153,7 @@ def article_span(document: Document, offset: int) -> tuple[int, int] | None:
     """[start, end) of the law article holding `offset`, from its 第N条 to the next
     article or heading; None outside articles."""
     paragraphs = document.paragraphs
-    here = next((i for i, p in enumerate(paragraphs) if p.start <= offset < p.end + 1), None)
+    here = _paragraph_at(document, offset)
     if here is None:
         return None
     first = here

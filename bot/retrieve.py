@@ -10,7 +10,6 @@ that gap, and feedback brings the legal words it found back to BM25.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass
 
@@ -209,37 +208,6 @@ def telling(store: IndexStore, token: str, weight: float = 1.0) -> bool:
     """Whether a query token can tell passages apart. Not an expansion the corpus never
     uses, nor a lone character it never uses ("算" left of 怎么算): those match nothing
     and would only dilute coverage."""
-    if store.idf(token) < store.idf("\0unseen"):
+    if store.knows(token):
         return True
     return weight >= 1.0 and len(token) > 1
-
-
-def coverage(store: IndexStore, terms: dict[str, float], hits: list[Hit]) -> float:
-    """The share of the query's weighted idf mass found in the best single hit."""
-    if not terms or not hits:
-        return 0.0
-    # A token the corpus has never seen is as informative as the rarest known one.
-    unseen = store.idf("\0unseen")
-    weights = {t: w * (store.idf(t) or unseen) for t, w in terms.items()}
-    total = sum(weights.values()) or 1.0
-    best = 0.0
-    for hit in hits:
-        present = set(store.tokens[hit.vector_id])
-        best = max(best, sum(w for t, w in weights.items() if t in present) / total)
-    return best
-
-
-def known_share(store: IndexStore, tokens: tuple[str, ...]) -> float:
-    """The share of the question's idf mass that the corpus knows at all: a question
-    about 个人所得税 over labour laws has words no passage contains."""
-    if not tokens:
-        return 0.0
-    unseen = store.idf("\0unseen")  # what a token in no chunk weighs
-    weights = {t: store.idf(t) for t in set(tokens)}
-    return sum(w for w in weights.values() if w < unseen) / (sum(weights.values()) or 1.0)
-
-
-def log_idf_sum(store: IndexStore, tokens: tuple[str, ...]) -> float:
-    """How much the question says: the idf mass of its words, on a log scale."""
-    unseen = store.idf("\0unseen")
-    return math.log1p(sum(store.idf(t) or unseen for t in set(tokens)))

@@ -99,6 +99,10 @@ class Lexicon:
     def synonyms(self, word: str) -> list[str]:
         return list(self._related.get(normalize(word), ()))
 
+    def synonym_tokens(self, word: str) -> set[str]:
+        """The BM25 tokens of the words `word` expands to."""
+        return {t for related in self._related.get(normalize(word), ()) for t in _tokens_of(related)}
+
     def find_words(self, question: str) -> list[str]:
         text = normalize(question)
         taken = [False] * len(text)

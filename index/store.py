@@ -252,6 +252,11 @@ class IndexStore:
         n = len(self.chunks)
         return float(np.log(1 + (n - df + 0.5) / (df + 0.5))) if n else 0.0
 
+    def knows(self, token: str) -> bool:
+        """Whether any chunk has the token."""
+        self._ensure_bm25()
+        return self._df.get(token, 0) > 0
+
     def chunk_vector(self, vector_id: int) -> np.ndarray:
         return self.dense.reconstruct(int(vector_id))
 
@@ -278,7 +283,7 @@ class IndexStore:
             final = index_dir / name
             os.replace(tmp, final)
             _fsync(index_dir)
-            _write_atomic(index_dir / CURRENT_FILE, name + "\n")
+            write_atomic(index_dir / CURRENT_FILE, name + "\n")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -500,7 +505,8 @@ def _document_from_json(data: dict) -> Document:
     return Document(**data)
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """Replace a small text file whole: a reader sees the old content or the new, never part."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)

@@ -213,7 +213,7 @@ def _evaluate_qa_sets(config: cfg.Config, embedder, qa_sets: list, modes: list[s
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from bot.answerability import user_calibration_path
-    from bot.calibrate import calibrate
+    from bot.calibrate import ask_tune_questions, calibrate
     from bot.evaluate import build_store, load_squad
     from bot.qa_eval import load_qa
     from index.embedder import load_embedder
@@ -242,8 +242,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     command = "unionqa calibrate " + " ".join(f"--qa {p}" for p in qa_paths)
     command += f" --squad {args.squad}" if args.squad else ""
     try:
-        calibration = calibrate(store, embedder, qa_paths, squad_store, squad_items, top_k=config.top_k,
-                                notes={"command": command, "corpus": str(config.corpus_dir)}, lexicon=lexicon)
+        asked = ask_tune_questions(store, embedder, qa_paths, squad_store, squad_items, config.top_k, lexicon=lexicon)
+        calibration = calibrate(asked, notes={"command": command, "corpus": str(config.corpus_dir)})
     except ValueError as exc:
         raise cfg.ConfigError(str(exc)) from exc
     out = Path(args.out) if args.out else user_calibration_path(config.embedding_model)
