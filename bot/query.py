@@ -41,7 +41,7 @@ class Query:
 
     question: str  # as the user typed it
     text: str  # normalized (NFKC, simplified characters), follow-up resolved: what is searched
-    tokens: tuple[str, ...]  # BM25 tokens of `text`
+    tokens: tuple[str, ...]  # BM25 tokens of `text` (of `subject`, for a definition question)
     kind: str  # one of the QUESTION_KINDS names, or "other"
     english: bool  # written mostly in Latin letters: the lexical side cannot read it
     subject: str | None = None  # X for a question asking what X is
@@ -73,9 +73,13 @@ def make_query(
     # is kept, since the resolved question is shown back (tokens are normalized further).
     earlier = [(to_simplified(q), a) for q, a in history or []]
     text = resolve(to_simplified(question), earlier)
-    tokens = tuple(tokenize_query(text))
     subject = definition_subject(text)
     kind = question_kind(text)
+    # A definition question's content is its subject: "指的是什么", "谈谈" and "的内涵"
+    # are the grammar of asking, which the sentence defining X does not repeat; counted
+    # as query words they would only lower the coverage of the passage that defines it.
+    asked = subject or text
+    tokens = tuple(tokenize_query(asked))
     return Query(
         question=question,
         text=text,
@@ -83,5 +87,5 @@ def make_query(
         kind="definition" if subject and kind == "other" else kind,
         english=is_english(text),
         subject=subject,
-        terms=(lexicon or load_lexicon()).expand_question(text, list(tokens)),
+        terms=(lexicon or load_lexicon()).expand_question(asked, list(tokens)),
     )

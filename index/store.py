@@ -40,7 +40,7 @@ from corpus.records import Document, Paragraph
 from index.records import Chunk
 from index.sentences import answer_units
 
-FORMAT_VERSION = 2  # 2: sentences.npz
+FORMAT_VERSION = 3  # 2: sentences.npz; 3: law articles chunked one by one
 SENTENCES_FILE = "sentences.npz"
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = ".lock"

@@ -75,3 +75,17 @@ def test_traditional_and_simplified_questions_get_the_same_answer(bot, tradition
     a, b = bot.ask(traditional), bot.ask(simplified)
     assert (a.status, a.text, a.citations) == (b.status, b.text, b.citations)
     assert a.question == traditional
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["什么是集体合同？", "集体合同指的是什么？", "请问集体合同是指什么", "谈谈集体合同。", "集体合同的含义是什么？"],
+)
+def test_a_definition_question_searches_its_subject_not_the_words_that_ask(question):
+    # The sentence that defines X does not repeat 指/谈谈/含义: as query words they would
+    # only lower the coverage of the passage that defines it, so every phrasing of
+    # "what is X" searches the same words.
+    query = make_query(question)
+    assert query.subject == "集体合同"
+    assert query.terms == make_query("集体合同").terms
+    assert query.tokens == make_query("集体合同").tokens
