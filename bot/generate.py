@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -154,7 +155,7 @@ class Generator:
         except LLMError as exc:
             self.breaker.failure()
             reason = FALLBACK_TIMEOUT if exc.reason == TIMEOUT else FALLBACK_ERROR
-            log.warning("LLM answer failed after %.1f s (%s); the extractive answer is shown", 
+            log.warning("LLM answer failed after %.1f s (%s); the extractive answer is shown",
                         time.perf_counter() - started, exc)
             yield _fallback(extractive, reason, checked=len(checks), dropped=sum(not c.passed for c in checks))
             return
@@ -162,33 +163,32 @@ class Generator:
         yield self.finish(extractive, passages, check_answer(text, checkable, complete=complete))
 
     def finish(self, extractive: Answer, passages: list[Citation], check: AnswerCheck) -> Answer:
-        """The generated answer, renumbered to the passages it cites, when enough of it
-        passed the check; the extractive answer otherwise."""
+        """The generated answer with the passages it cites, when enough of it passed
+        the check; the extractive answer otherwise."""
         kept, total = check.kept, len(check.sentences)
         if not kept or len(kept) < self.min_kept_share * total:
             return _fallback(extractive, FALLBACK_CHECK_FAILED, checked=total, dropped=total - len(kept))
-        text, citations = renumber(kept, passages)
+        text, citations = cited_passages(kept, passages)
         return replace(extractive, text=text, citations=citations, generated=True, fallback="", notice="",
                        sentences_checked=total, sentences_dropped=total - len(kept))
 
     def answer(self, extractive: Answer, hits: Sequence[Hit], documents: Mapping[str, Document],
                history: Sequence[tuple[str, str]] | None = None) -> Answer:
-        final = extractive
-        for final in self.stream(extractive, hits, documents, history):
-            pass
-        return final
+        return last(self.stream(extractive, hits, documents, history))
 
 
-def renumber(kept: list[SentenceCheck], passages: list[Citation]) -> tuple[str, list[Citation]]:
-    """The kept sentences with their markers numbered 1, 2, … in order of first use,
-    and the cited passages under those numbers (uncited passages are left out)."""
-    order: dict[int, int] = {}
-    for sentence in kept:
-        for n in sentence.cited:
-            order.setdefault(n, len(order) + 1)
-    text = "".join(_MARKER.sub(lambda m: f"[{order[int(m.group(1))]}]", s.text) for s in kept).strip()
-    citations = [replace(passages[old - 1], n=new) for old, new in order.items()]
-    return text, citations
+def cited_passages(kept: list[SentenceCheck], passages: list[Citation]) -> tuple[str, list[Citation]]:
+    """The kept sentences and the passages they cite. The markers keep the numbers of
+    the prompt (a gap such as [1][3] may show), so that the sentences streamed while the
+    model wrote and the final answer carry the same markers."""
+    used = sorted({n for sentence in kept for n in sentence.cited})
+    return "".join(s.text for s in kept).strip(), [passages[n - 1] for n in used]
+
+
+def last(stream: Iterator[Partial | Answer]) -> Answer:
+    """The final Answer of a stream, the partials read and forgotten."""
+    (final,) = deque(stream, maxlen=1)
+    return final
 
 
 def _partial(checks: list[SentenceCheck], pending: str) -> Partial:

@@ -32,7 +32,9 @@ QUANTITY_AFTER = "日天个月年周岁时倍元人名次条款章项级%"
 _PERCENT_CN = re.compile(rf"百分之([{NUMERAL}]+|\d+(?:\.\d+)?)")
 _ORDINAL_CN = re.compile(rf"第([{NUMERAL}]+)")
 _QUANTITY_CN = re.compile(rf"([{NUMERAL}]+)(?=[{QUANTITY_AFTER}]|小时|工作日)")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?%?")
+# 第19 (an ordinal: article, chapter, item) is told apart from 19 (a quantity): a chapter
+# number in a passage's heading must not vouch for "19 days".
+_NUMBER = re.compile(r"第?\d+(?:\.\d+)?%?")
 _MARKER = re.compile(r"\[(\d+)\]")
 _SPACE = re.compile(r"\s+")
 # Quoted phrases must be in a cited passage word for word (after normalization).
@@ -80,8 +82,19 @@ def normalize(text: str) -> str:
 
 
 def numbers(normalized: str) -> set[str]:
-    """The numbers of a normalized text: '150%', '30', '2024' (a percentage keeps its sign)."""
-    return {n.lstrip("0") or "0" for n in _NUMBER.findall(normalized)}
+    """The numbers of a normalized text: '150%', '30', '第19', '0.5%' (a percentage keeps
+    its sign, an ordinal its 第)."""
+    return {_canonical(n) for n in _NUMBER.findall(normalized)}
+
+
+def _canonical(number: str) -> str:
+    ordinal, rest = ("第", number[1:]) if number.startswith("第") else ("", number)
+    percent = "%" if rest.endswith("%") else ""
+    value = rest.rstrip("%")
+    if "." in value:
+        value = value.rstrip("0").rstrip(".")
+    value = value.lstrip("0") or "0"
+    return ordinal + ("0" + value if value.startswith(".") else value) + percent
 
 
 # ---------------------------------------------------------------- sentences

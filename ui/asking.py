@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.bot import Bot
-from bot.generate import Partial
+from bot.generate import Partial, last
 from bot.records import Answer
 from index.embedder import Embedder
 from index.store import IndexStore, version_name
@@ -89,10 +89,7 @@ class Asker:
             self._reload_lock.release()
 
     def ask(self, question: str, history: list[tuple[str, str]] | None = None) -> Answer:
-        answer = None
-        for answer in self.ask_stream(question, history):
-            pass
-        return answer
+        return last(self.ask_stream(question, history))
 
     def ask_stream(self, question: str, history: list[tuple[str, str]] | None = None) -> Iterator[Partial | Answer]:
         """`Partial`s of a generated answer as the LLM writes it, then the Answer.
