@@ -54,6 +54,8 @@ def first_sentence(text: str) -> str:
 
 def good_answer(request: dict) -> str:
     found = passages(request)
+    if not found:  # not one of our questions (`unionqa llm check`): a plain short reply
+        return "好"
     sentences = [f"根据文件，{first_sentence(found[0]).rstrip('。；')}[1]。"]
     if len(found) > 1:
         sentences.append(f"{first_sentence(found[1]).rstrip('。；')}[2]。")

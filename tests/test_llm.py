@@ -189,3 +189,25 @@ def test_the_openai_client_lists_models_and_completes(server):
         assert client.complete([{"role": "user", "content": "好？"}]) == "好"
     finally:
         server.script = "good"
+
+
+def test_eval_reports_the_llm_figures(llm_bot, server, tmp_path):
+    """`unionqa eval --qa FILE --llm`: the usual figures plus the check pass rate,
+    the fallback rate and the latency, from the same asks."""
+    import json
+
+    from bot.qa_eval import evaluate_qa, format_qa_report, load_qa
+
+    path = tmp_path / "mini.json"
+    path.write_text(json.dumps({
+        "answerable": [{"q": "试用期最长多久？", "a": ["试用期不得超过一个月"]},
+                       {"q": "劳动合同期限三个月以上不满一年的，试用期多长？", "a": ["试用期不得超过一个月"]}],
+        "refuse": ["今天天气怎么样？"],
+    }, ensure_ascii=False), encoding="utf-8")
+    server.script = "wrong_number"  # 2 of 3 sentences pass in every generated answer
+    report = evaluate_qa(llm_bot(), load_qa(path), progress=False)
+    llm = report["llm"]
+    assert llm["llm_questions"] == 2 and llm["generated_n"] == "2/2" and llm["fallback_n"] == "0/2"
+    assert llm["sentences_passed_n"] == "4/6"
+    assert llm["llm_latency_ms_p95"] > 0
+    assert "通过引用核对 0.667 (4/6)" in format_qa_report(report)

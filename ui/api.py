@@ -55,6 +55,8 @@ class AnswerOut(BaseModel):
     generated: bool = Field(False, description="答案由大模型根据引用段落生成，且每句都已核对出处")
     fallback: str = Field("", description="配置了大模型却给出原文摘录的原因：timeout、error、circuit_open、check_failed")
     notice: str = Field("", description="给用户看的简短说明（大模型不可用时）")
+    sentences_checked: int = Field(0, description="大模型生成并经过核对的句数")
+    sentences_dropped: int = Field(0, description="其中未通过核对、没有显示的句数")
 
 
 class DocumentSummary(BaseModel):
