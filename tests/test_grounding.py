@@ -99,7 +99,9 @@ def test_a_truncated_last_sentence_is_dropped():
 
 def test_checking_costs_under_5_ms_p95_per_answer():
     """The target of issue 9: checking adds at most 5 ms (p95) to an answer. A
-    realistic answer: five sentences with numbers and a quote, five passages."""
+    realistic answer: five sentences with numbers and a quote, five passages. Timed
+    in this thread's CPU time: on the shared 2-core machine, wall time mostly measures
+    how long the scheduler let other processes run."""
     answer = ("延长工作时间的，支付不低于工资的百分之一百五十的工资报酬[1]。"
               "休息日安排工作又不能安排补休的，支付不低于工资的200%的工资报酬[1]。"
               "劳动合同期限三个月以上不满一年的，试用期不得超过1个月[2]。"
@@ -108,10 +110,10 @@ def test_checking_costs_under_5_ms_p95_per_answer():
     timings = []
     for i in range(300):
         # fresh text every time (the normalizer caches), as a new answer would be
+        started = time.thread_time()  # normalizing the passages is part of the cost
         passages = Passages([t + f"（第{i}次）" for t in PASSAGES.texts])
-        started = time.perf_counter()
         check = check_answer(answer + f"另见第{i}条[1]。", passages)
-        timings.append((time.perf_counter() - started) * 1000)
+        timings.append((time.thread_time() - started) * 1000)
         assert len(check.kept) == 6  # the last one cites 第i条, which passage [1] now holds
     p95 = sorted(timings)[int(0.95 * len(timings))]
     assert p95 <= 5.0, f"checking took {p95:.2f} ms at p95"
