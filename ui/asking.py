@@ -99,7 +99,8 @@ class Asker:
         bot = self.bot
         if bot.generator is None:
             with self._lock:
-                yield bot.ask(question, history or None)
+                answer = bot.ask(question, history or None)
+            yield answer  # outside the lock: the caller may send it to a slow client first
             return
         with self._lock:
             extractive, hits = bot.extract(question, history or None)
