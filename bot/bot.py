@@ -5,6 +5,7 @@ Usable without the UI; the UI only calls this.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from bot.answerability import EVIDENCE_PASSAGES, Calibration, Decision, evidence_features, load_calibration
@@ -18,6 +19,7 @@ from bot.compose import (
     related_answer,
     select_sentences,
 )
+from bot.generate import Generator, Partial
 from bot.query import make_query
 from bot.records import ANSWERED, REFUSED, RELATED, Answer
 from bot.retrieve import Evidence, Hit, Retriever
@@ -37,6 +39,7 @@ class Bot:
         mode: str = "hybrid",
         calibration: Calibration | None = None,
         lexicon: Lexicon | None = None,
+        generator: Generator | None = None,
     ):
         self.store = store
         self.embedder = embedder
@@ -44,6 +47,8 @@ class Bot:
         self.retriever = Retriever(store, embedder, mode=mode)
         self.calibration = calibration or load_calibration(store.manifest.settings.embedding_model)
         self.lexicon = lexicon or load_lexicon()
+        # With an LLM configured, answered questions get a generated, checked answer.
+        self.generator = generator
 
     @classmethod
     def load(
@@ -55,6 +60,7 @@ class Bot:
         mode: str = "hybrid",
         embedder: Embedder | None = None,
         lexicon: Lexicon | None = None,
+        generator: Generator | None = None,
     ) -> Bot:
         """Load the live index and the embedding model it was built with (unless
         that model is given, already loaded)."""
@@ -62,7 +68,7 @@ class Bot:
         if embedder is None or embedder.name != store.manifest.settings.embedding_model:
             cache = Path(model_cache) if model_cache else default_model_cache()
             embedder = load_embedder(store.manifest.settings.embedding_model, cache)
-        return cls(store, embedder, top_k=top_k, mode=mode, lexicon=lexicon)
+        return cls(store, embedder, top_k=top_k, mode=mode, lexicon=lexicon, generator=generator)
 
     @property
     def documents(self) -> dict[str, Document]:
@@ -118,6 +124,23 @@ class Bot:
     def ask(self, question: str, history: list[tuple[str, str]] | None = None) -> Answer:
         """Answer a question from the indexed documents, citing the passages used;
         show the closest passages when they are related but do not answer it; or
-        refuse plainly when the documents do not cover it."""
+        refuse plainly when the documents do not cover it. With an LLM, an answered
+        question gets a generated answer whose every sentence was checked."""
+        extractive, hits = self.extract(question, history)
+        if self.generator is None:
+            return extractive
+        return self.generator.answer(extractive, hits, self.store.documents, history)
+
+    def extract(self, question: str, history: list[tuple[str, str]] | None = None) -> tuple[Answer, list[Hit]]:
+        """The extractive answer and the hits it came from (the CPU-bound part of `ask`)."""
         query, hits, evidence = self.retrieve(question, history)
-        return self.answer_from(question, query, hits, evidence)
+        return self.answer_from(question, query, hits, evidence), hits
+
+    def generate(self, extractive: Answer, hits: list[Hit],
+                 history: list[tuple[str, str]] | None = None) -> Iterator[Partial | Answer]:
+        """`Partial`s while the LLM writes, then the final Answer; just the extractive
+        answer without an LLM (or for a question it did not answer)."""
+        if self.generator is None:
+            yield extractive
+            return
+        yield from self.generator.stream(extractive, hits, self.store.documents, history)

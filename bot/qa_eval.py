@@ -263,6 +263,11 @@ def _row(part: str, question: str, answer: Answer, ms: float, holdout: bool, ite
         "query": answer.query,
         "expected": [list(g) for g in item.golds] if item else [],
         "cited": [f"《{c.title}》{c.article}".strip() for c in answer.citations],
+        # with an LLM (unionqa eval --llm): how the answer was made
+        "generated": answer.generated,
+        "fallback": answer.fallback,
+        "sentences_checked": answer.sentences_checked,
+        "sentences_dropped": answer.sentences_dropped,
     }
 
 
@@ -351,6 +356,27 @@ def summarize(rows: list[dict]) -> dict:
     return figures
 
 
+def llm_figures(rows: list[dict]) -> dict | None:
+    """With an LLM: of the questions it was asked (those the decision answered), the
+    share shown as a generated answer, the fallbacks by reason, the share of generated
+    sentences that passed the citation check, and the latency of those questions.
+    None when no question went to an LLM."""
+    asked = [r for r in rows if r.get("generated") or r.get("fallback")]
+    if not asked:
+        return None
+    figures: dict = {"llm_questions": len(asked)}
+    _rate(figures, "generated", sum(bool(r["generated"]) for r in asked), len(asked))
+    _rate(figures, "fallback", sum(bool(r["fallback"]) for r in asked), len(asked))
+    reasons = sorted({r["fallback"] for r in asked if r["fallback"]})
+    figures["fallback_reasons"] = {reason: sum(r["fallback"] == reason for r in asked) for reason in reasons}
+    checked = sum(r["sentences_checked"] for r in asked)
+    _rate(figures, "sentences_passed", checked - sum(r["sentences_dropped"] for r in asked), checked)
+    latencies = [r["ms"] for r in asked]
+    figures["llm_latency_ms_p50"] = round(_percentile(latencies, 0.5), 1)
+    figures["llm_latency_ms_p95"] = round(_percentile(latencies, 0.95), 1)
+    return figures
+
+
 def _by(rows: list[dict], key: str) -> dict[str, dict]:
     answerable = [r for r in rows if r["part"] == "answerable"]
     values = sorted({r[key] for r in answerable})
@@ -392,7 +418,7 @@ def evaluate_qa(bot: QABot, qa_set: QASet, progress: bool = True) -> dict:
                 "query": second_turn["query"],
                 "first": {"q": first_turn["q"], "status": first_turn["status"], "answer": first_turn["answer"]},
             })
-    return {
+    report = {
         "file": str(qa_set.path),
         "about": qa_set.about,
         "groups": {
@@ -410,6 +436,10 @@ def evaluate_qa(bot: QABot, qa_set: QASet, progress: bool = True) -> dict:
             for r in rows if r["part"] == "refuse" and r["status"] == ANSWERED
         ],
     }
+    llm = llm_figures(rows)
+    if llm is not None:
+        report["llm"] = llm
+    return report
 
 
 # ---------------------------------------------------------------- printing
@@ -444,6 +474,14 @@ def format_qa_report(report: dict, title: str | None = None) -> str:
     sizes = "，".join(f"{name} {g['questions']} 问 + {g['oos_questions']} 拒答 + {g['followup_turns']} 追问"
                      for name, g in groups.items())
     parts = [f"### {heading}", f"（{sizes}）", _table("part", groups, SUMMARY_COLUMNS)]
+    if report.get("llm"):
+        llm = report["llm"]
+        reasons = "，".join(f"{k} {v}" for k, v in llm["fallback_reasons"].items()) or "无"
+        parts.append(
+            f"大模型：{llm['llm_questions']} 问交给大模型；生成回答 {_cell(llm, 'generated')}，"
+            f"回退为原文摘录 {_cell(llm, 'fallback')}（{reasons}）；"
+            f"生成的句子通过引用核对 {_cell(llm, 'sentences_passed')}；"
+            f"用时 p50 / p95 {llm['llm_latency_ms_p50']} / {llm['llm_latency_ms_p95']} 毫秒")
     if report["by_kind"]:
         parts.append("按 kind：\n" + _table("kind", report["by_kind"], PART_COLUMNS))
     if report["by_style"]:

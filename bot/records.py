@@ -39,6 +39,14 @@ class Answer:
     question: str = ""
     query: str = ""  # the question after follow-up resolution, as it was retrieved
     status: str = ""  # ANSWERED, RELATED or REFUSED; "" is read from `refused`
+    # With an LLM configured (bot/generate.py): whether the text was generated (and
+    # checked sentence by sentence), or why the extractive answer was shown instead
+    # ("timeout", "error", "circuit_open", "check_failed"), with a short notice for users.
+    generated: bool = False
+    fallback: str = ""
+    notice: str = ""
+    sentences_checked: int = 0  # generated sentences checked against their passages
+    sentences_dropped: int = 0  # of which failed the check and were not shown
 
     def __post_init__(self) -> None:
         if not self.status:

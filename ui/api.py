@@ -6,11 +6,13 @@ import logging
 from dataclasses import asdict
 
 from fastapi import APIRouter, HTTPException
+from fastapi.sse import EventSourceResponse
 from pydantic import BaseModel, Field
 
 from bot.bot import Bot
 from corpus.records import Document
-from ui.asking import Asker, QuestionError
+from ui.asking import Asker, QuestionError, check_question
+from ui.sse import answer_events
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,7 @@ class AskRequest(BaseModel):
         description="此前的对话，按时间先后排列的 [问题, 回答] 对，用于理解追问；可省略",
         examples=[[]],
     )
+    stream: bool = Field(False, description="为 true 时以 Server-Sent Events 逐步返回（partial 事件，最后是 answer 事件）")
 
 
 class CitationOut(BaseModel):
@@ -49,6 +52,11 @@ class AnswerOut(BaseModel):
     citations: list[CitationOut]
     question: str
     query: str = Field(description="实际检索的问题（追问补全后）")
+    generated: bool = Field(False, description="答案由大模型根据引用段落生成，且每句都已核对出处")
+    fallback: str = Field("", description="配置了大模型却给出原文摘录的原因：timeout、error、circuit_open、check_failed")
+    notice: str = Field("", description="给用户看的简短说明（大模型不可用时）")
+    sentences_checked: int = Field(0, description="大模型生成并经过核对的句数")
+    sentences_dropped: int = Field(0, description="其中未通过核对、没有显示的句数")
 
 
 class DocumentSummary(BaseModel):
@@ -114,6 +122,14 @@ def api_router(asker: Asker) -> APIRouter:
     )
     def ask(request: AskRequest) -> AnswerOut:
         # A plain def: FastAPI runs it in a worker thread, so a slow answer never blocks the server.
+        if request.stream:
+            try:
+                question = check_question(request.question, asker.max_chars)
+            except QuestionError as exc:
+                raise HTTPException(status_code=422, detail=str(exc)) from exc
+            stream = asker.ask_stream(question, [tuple(pair) for pair in request.history])
+            return EventSourceResponse(answer_events(
+                stream, lambda a: AnswerOut.model_validate(asdict(a)).model_dump(), "回答问题时出错，请稍后再试。"))
         try:
             answer = asker.ask(request.question, [tuple(pair) for pair in request.history])
         except QuestionError as exc:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from bot.bot import Bot
+from bot.generate import Partial, last
 from bot.records import Answer
 from index.embedder import Embedder
 from index.store import IndexStore, version_name
@@ -78,7 +80,7 @@ class Asker:
             old = self._bot
             store = IndexStore.load(self.index_dir, expected=old.store.manifest.settings)
             self._bot = Bot(store, old.embedder, top_k=old.top_k, mode=old.retriever.mode,
-                            calibration=old.calibration, lexicon=old.lexicon)
+                            calibration=old.calibration, lexicon=old.lexicon, generator=old.generator)
             self._version = version
         except Exception:
             log.exception("could not load index version %r in %s; still answering from the old one", version, self.index_dir)
@@ -87,10 +89,22 @@ class Asker:
             self._reload_lock.release()
 
     def ask(self, question: str, history: list[tuple[str, str]] | None = None) -> Answer:
+        return last(self.ask_stream(question, history))
+
+    def ask_stream(self, question: str, history: list[tuple[str, str]] | None = None) -> Iterator[Partial | Answer]:
+        """`Partial`s of a generated answer as the LLM writes it, then the Answer.
+        Only the retrieval takes the question lock: the LLM's seconds of writing must
+        not hold up other people's questions."""
         question = check_question(question, self.max_chars)
         bot = self.bot
+        if bot.generator is None:
+            with self._lock:
+                answer = bot.ask(question, history or None)
+            yield answer  # outside the lock: the caller may send it to a slow client first
+            return
         with self._lock:
-            return bot.ask(question, history or None)
+            extractive, hits = bot.extract(question, history or None)
+        yield from bot.generate(extractive, hits, history or None)
 
     def indexing_embedder(self) -> Embedder:
         """The bot's model, for indexing in this process (the admin page)."""

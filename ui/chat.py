@@ -10,11 +10,13 @@ its rendering.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
 
+from bot.generate import Partial
 from bot.records import Answer
 from corpus.records import Document
 from ui import render
@@ -37,6 +39,7 @@ FONTS = ["PingFang SC", "Microsoft YaHei", "WenQuanYi Micro Hei", "Noto Sans CJK
 MONO_FONTS = ["ui-monospace", "Consolas", "monospace"]
 
 Message = dict[str, str]
+STREAM_INTERVAL = 0.08  # seconds between updates of a streaming answer: tokens come faster than a page redraws
 
 
 def theme() -> gr.themes.Base:
@@ -75,8 +78,13 @@ def build_chat(asker: Asker, feedback: FeedbackLog) -> gr.Blocks:
         asked = [{"role": "user", "content": render.question_html(question)}]
         yield "", to_messages(turns, documents()) + asked + [{"role": "assistant", "content": render.pending_html()}], turns
         history = [(a.question, a.text) for a in turns]
+        shown = 0.0
         try:
-            answer = asker.ask(question, history)
+            for answer in asker.ask_stream(question, history):
+                if isinstance(answer, Partial) and time.monotonic() - shown >= STREAM_INTERVAL:
+                    shown = time.monotonic()
+                    streaming = render.streaming_html(answer.checked, answer.pending)
+                    yield "", to_messages(turns, documents()) + asked + [{"role": "assistant", "content": streaming}], turns
         except Exception:
             log.exception("the bot failed on %r", question)
             yield "", to_messages(turns, documents()) + asked + [

@@ -44,6 +44,17 @@ def build(config: cfg.Config, progress: bool = True, keep_added: bool = True):
     return embedder
 
 
+def make_generator(config: cfg.Config):
+    """The LLM answer writer when an LLM server is configured, else None."""
+    settings = config.llm_settings()
+    if settings is None:
+        return None
+    from bot.generate import Generator
+    from bot.llm import LLMClient
+
+    return Generator(LLMClient(settings))
+
+
 def load_bot(config: cfg.Config):
     """Load the bot, building the index first if there is none yet."""
     from bot.bot import Bot
@@ -62,11 +73,13 @@ def load_bot(config: cfg.Config):
         top_k=config.top_k,
         embedder=embedder,
         lexicon=load_lexicon(config.dictionary),
+        generator=make_generator(config),
     )
 
 
 def format_answer(answer) -> str:
-    lines = [answer.text]
+    lines = [f"（{answer.notice}）"] if answer.notice else []
+    lines.append(answer.text)
     if answer.citations:
         lines.append("")
         lines.append("来源：")
@@ -103,7 +116,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ui.server import serve
 
     config = cfg.resolve(args)
+    settings = config.llm_settings()
+    if settings is not None:  # never the key
+        print(f"大模型：{settings.base_url}（模型 {settings.model or '服务列出的第一个'}，时限 {settings.timeout:g} 秒）",
+              flush=True)
     serve(config, load_bot(config))
+    return 0
+
+
+def cmd_llm_check(args: argparse.Namespace) -> int:
+    """Whether the LLM server answers, which models it offers, how long a short completion takes."""
+    from bot.llm import LLMClient, LLMError
+
+    config = cfg.resolve(args)
+    settings = config.llm_settings()
+    if settings is None:
+        raise cfg.ConfigError("没有设置大模型服务地址：请设置 UNIONQA_LLM_BASE_URL 或使用 --llm-base-url。")
+    client = LLMClient(settings)
+    print(f"大模型服务：{settings.base_url}")
+    try:
+        started = time.perf_counter()
+        models = client.models()
+        print(f"可用模型（{(time.perf_counter() - started) * 1000:.0f} 毫秒）：{'、'.join(models) or '（无）'}")
+        if settings.model and settings.model not in models:
+            print(f"注意：设置的模型 {settings.model} 不在列表中。", file=sys.stderr)
+        started = time.perf_counter()
+        reply = client.complete([{"role": "user", "content": "请只回答一个字：好"}], max_tokens=16)
+        elapsed = time.perf_counter() - started
+    except LLMError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 1
+    print(f"模型 {client.model} 的简短回答用时 {elapsed * 1000:.0f} 毫秒：{reply.strip()[:40]!r}")
     return 0
 
 
@@ -132,6 +175,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise cfg.ConfigError(str(exc)) from exc
 
+    generator = make_generator(config) if args.llm else None
+    if args.llm and generator is None:
+        raise cfg.ConfigError("--llm 需要大模型服务地址：请设置 UNIONQA_LLM_BASE_URL 或使用 --llm-base-url。")
+    if args.llm and not qa_paths:
+        raise cfg.ConfigError("--llm 评测的是职工问题评测集：请同时给出 --qa。")
     embedder = load_embedder(config.embedding_model, config.model_cache)
     report: dict = {"settings": {**config.index_settings().__dict__, "top_k": config.top_k}}
     corpus_store = None
@@ -157,7 +205,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise cfg.ConfigError(f"评测失败：{exc}") from exc
     if qa_sets:
         corpus_store = corpus_store or _corpus_store(config, embedder)
-        report["qa_index"], report["qa"] = _evaluate_qa_sets(config, embedder, qa_sets, modes, corpus_store)
+        report["qa_index"], report["qa"] = _evaluate_qa_sets(config, embedder, qa_sets, modes, corpus_store,
+                                                             generator)
     report["machine"] = machine_description()
 
     printed = [format_report(report)] if "modes" in report else [f"机器：{report['machine']}"]
@@ -189,7 +238,8 @@ def _corpus_store(config: cfg.Config, embedder):
     return build_store(loaded.documents, config.index_settings(), embedder)
 
 
-def _evaluate_qa_sets(config: cfg.Config, embedder, qa_sets: list, modes: list[str], corpus_store) -> tuple[dict, dict]:
+def _evaluate_qa_sets(config: cfg.Config, embedder, qa_sets: list, modes: list[str], corpus_store,
+                      generator=None) -> tuple[dict, dict]:
     """Every dev set in every mode, on the fresh in-memory index of the configured corpus."""
     from bot.bot import Bot
     from bot.evaluate import _load_average
@@ -202,7 +252,7 @@ def _evaluate_qa_sets(config: cfg.Config, embedder, qa_sets: list, modes: list[s
     results: dict = {qa.path.stem: {"file": str(qa.path), "modes": {}} for qa in qa_sets}
     lexicon = load_lexicon(config.dictionary)
     for mode in modes:
-        bot = Bot(store, embedder, top_k=config.top_k, mode=mode, lexicon=lexicon)
+        bot = Bot(store, embedder, top_k=config.top_k, mode=mode, lexicon=lexicon, generator=generator)
         for qa in qa_sets:
             results[qa.path.stem]["modes"][mode] = evaluate_qa(bot, qa)
     # latency means little without the machine's load while the questions were asked
@@ -335,13 +385,15 @@ def parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_build)
 
     a = sub.add_parser("ask", help="提一个问题，打印答案与来源")
-    cfg.add_flags(a, INDEX_FLAGS + ["top_k", "dictionary"])
+    cfg.add_flags(a, INDEX_FLAGS + ["top_k", "dictionary"] + cfg.LLM_FLAGS)
     a.add_argument("--json", action="store_true", help="以 JSON 输出 Answer")
     a.add_argument("question", nargs="+", help="问题")
     a.set_defaults(func=cmd_ask)
 
     e = sub.add_parser("eval", help="在 SQuAD 格式的问答数据或职工问题评测集上评测检索与回答质量")
-    cfg.add_flags(e, INDEX_FLAGS + ["top_k", "dictionary"])
+    cfg.add_flags(e, INDEX_FLAGS + ["top_k", "dictionary"] + cfg.LLM_FLAGS)
+    e.add_argument("--llm", action="store_true",
+                   help="职工问题用配置的大模型生成回答，另报告通过核对的句子比例、回退率和用时")
     e.add_argument("--dataset", help="SQuAD 格式 JSON，例如 CMRC 2018")
     e.add_argument(
         "--qa",
@@ -375,9 +427,15 @@ def parser() -> argparse.ArgumentParser:
         s,
         INDEX_FLAGS
         + ["top_k", "host", "port", "max_question_chars", "allowed_origins", "feedback_log", "admin_token"]
-        + ["max_upload_mb", "dictionary"],
+        + ["max_upload_mb", "dictionary", "api_keys", "api_rate_per_minute"] + cfg.LLM_FLAGS,
     )
     s.set_defaults(func=cmd_serve)
+
+    llm = sub.add_parser("llm", help="本单位大模型服务（OpenAI 兼容）的连接")
+    llm_sub = llm.add_subparsers(dest="llm_command", required=True)
+    check = llm_sub.add_parser("check", help="检查大模型服务能否应答、提供哪些模型、简短回答的用时")
+    cfg.add_flags(check, cfg.LLM_FLAGS)
+    check.set_defaults(func=cmd_llm_check)
 
     ad = sub.add_parser("add", help="把文件或文件夹加入现有索引（未变化的跳过，变化的更新）")
     cfg.add_flags(ad, INDEX_FLAGS)

@@ -33,9 +33,40 @@ class Config:
     max_upload_mb: int = 20  # largest file the admin page accepts
     # a union's own domain dictionary, added to the bundled one (docs/dictionary.md)
     dictionary: Path | None = None
+    # The union's own LLM server (OpenAI-compatible); generated answers are off unless a URL is set.
+    llm_base_url: str = ""
+    llm_model: str = ""  # empty: the first model the server lists
+    llm_api_key: str = field(default="", repr=False)  # never logged nor printed
+    llm_api_key_file: Path | None = None  # a file holding the key, instead of the environment
+    llm_timeout: float = 20.0  # seconds for a whole generated answer; then the extractive one
+    llm_max_tokens: int = 600
+    llm_temperature: float = 0.1
+    # keys for our own /v1 endpoint (none: open), and the requests a key (or, without
+    # keys, a client address) may make per minute
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    api_rate_per_minute: int = 60
 
     def index_settings(self) -> IndexSettings:
         return IndexSettings(self.embedding_model, self.chunk_chars, self.chunk_overlap)
+
+    def llm_settings(self):
+        """The LLM connection (bot.llm.LLMSettings), or None when no URL is set."""
+        from bot.llm import LLMSettings
+
+        if not self.llm_base_url:
+            return None
+        key = self.llm_api_key
+        if self.llm_api_key_file is not None:
+            try:
+                key = self.llm_api_key_file.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"无法读取大模型 API 密钥文件 {self.llm_api_key_file}：{type(exc).__name__}") from exc
+        if not self.llm_base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"大模型服务地址应以 http:// 或 https:// 开头：{self.llm_base_url!r}")
+        if self.llm_timeout <= 0 or self.llm_max_tokens <= 0 or not 0 <= self.llm_temperature <= 2:
+            raise ConfigError("大模型的超时和最大长度应大于 0，温度应在 0 到 2 之间。")
+        return LLMSettings(self.llm_base_url.rstrip("/"), self.llm_model, key, self.llm_timeout,
+                           self.llm_max_tokens, self.llm_temperature)
 
 
 # name -> (environment variable, command-line flag, help)
@@ -55,7 +86,18 @@ _OPTIONS = {
     "admin_token": ("UNIONQA_ADMIN_TOKEN", "--admin-token", "管理页口令；不设置则不开启管理页"),
     "max_upload_mb": ("UNIONQA_MAX_UPLOAD_MB", "--max-upload-mb", "管理页上传文件的大小上限（MB）"),
     "dictionary": ("UNIONQA_DICTIONARY", "--dictionary", "本单位的领域词典文件（格式见 docs/dictionary.md），与内置词典合用"),
+    "llm_base_url": ("UNIONQA_LLM_BASE_URL", "--llm-base-url", "本单位大模型服务的 OpenAI 兼容地址，如 http://127.0.0.1:11434/v1；不设置则只用原文摘录"),
+    "llm_model": ("UNIONQA_LLM_MODEL", "--llm-model", "大模型名称；不设置则用服务列出的第一个"),
+    "llm_api_key": ("UNIONQA_LLM_API_KEY", "--llm-api-key", "大模型服务的 API 密钥（建议用环境变量或密钥文件，命令行参数会被同机用户看到）"),
+    "llm_api_key_file": ("UNIONQA_LLM_API_KEY_FILE", "--llm-api-key-file", "存放大模型 API 密钥的文件"),
+    "llm_timeout": ("UNIONQA_LLM_TIMEOUT", "--llm-timeout", "大模型回答的时限（秒），超时则给出原文摘录"),
+    "llm_max_tokens": ("UNIONQA_LLM_MAX_TOKENS", "--llm-max-tokens", "大模型回答的最大 token 数"),
+    "llm_temperature": ("UNIONQA_LLM_TEMPERATURE", "--llm-temperature", "大模型的温度（0 到 2）"),
+    "api_keys": ("UNIONQA_API_KEYS", "--api-keys", "/v1 接口的 API 密钥，逗号分隔；不设置则不需要密钥"),
+    "api_rate_per_minute": ("UNIONQA_API_RATE_PER_MINUTE", "--api-rate-per-minute", "/v1 接口每个密钥（或来源地址）每分钟的请求数上限"),
 }
+LLM_FLAGS = ["llm_base_url", "llm_model", "llm_api_key", "llm_api_key_file", "llm_timeout", "llm_max_tokens",
+             "llm_temperature"]
 
 
 def _convert(name: str, value: str):
@@ -64,6 +106,10 @@ def _convert(name: str, value: str):
         return Path(value).expanduser()
     if kind in ("int", int):
         return int(value)
+    if kind in ("float", float):
+        return float(value)
+    if name == "api_keys":  # a key may end with "/" (base64)
+        return tuple(v.strip() for v in value.split(",") if v.strip())
     if "tuple" in str(kind):
         return tuple(v.strip().rstrip("/") for v in value.split(",") if v.strip())
     return value

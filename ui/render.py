@@ -110,6 +110,21 @@ def error_html(message: str) -> str:
     return f'<div class="uq-error">{escape_text(message)}</div>'
 
 
+GENERATED_NOTE = "以上由大模型根据所引文件归纳，每句都已核对出处，请以原文为准。"
+STREAMING_NOTE = "正在生成回答：每句核对出处后才保留，灰色部分尚未核对……"
+
+
+def streaming_html(checked: str, pending: str) -> str:
+    """A generated answer while it is being written: the checked sentences, then the
+    sentence being written, muted. Not `.uq-answer`: the answer replaces it when done."""
+    text = MARKER.sub(lambda m: f'<span class="uq-cite">{m.group(0)}</span>', escape_text(checked))
+    return (
+        '<div class="uq-streaming"><div class="uq-text">'
+        f'{text}<span class="uq-unchecked">{escape_text(pending)}</span></div>'
+        f'<p class="uq-stream-note">{escape_text(STREAMING_NOTE)}</p></div>'
+    )
+
+
 def answer_html(answer: Answer, documents: dict[str, Document]) -> str:
     """An answer with clickable [n] markers, the list of cited passages, and one
     hidden source panel per citation that the page script shows on click."""
@@ -123,9 +138,15 @@ def answer_html(answer: Answer, documents: dict[str, Document]) -> str:
     numbers = {c.n for c in answer.citations}
     # "related" passages are not an answer, and must not look like one
     kind = "uq-answer uq-related" if answer.status == RELATED else "uq-answer"
+    kind += " uq-generated" if answer.generated else ""
     text = MARKER.sub(lambda m: marker_html(int(m.group(1))) if int(m.group(1)) in numbers else m.group(0),
                       escape_text(answer.text))
-    parts = [f'<div class="{kind}">', f'<div class="uq-text">{text}</div>']
+    parts = [f'<div class="{kind}">']
+    if answer.notice:  # the LLM failed: say so before the extractive answer
+        parts.append(f'<p class="uq-notice">{escape_text(answer.notice)}</p>')
+    parts.append(f'<div class="uq-text">{text}</div>')
+    if answer.generated:
+        parts.append(f'<p class="uq-generated-note">{escape_text(GENERATED_NOTE)}</p>')
     if answer.citations:
         parts.append('<div class="uq-sources"><div class="uq-sources-title">引用来源</div><ol class="uq-citations">')
         parts.extend(citation_item_html(c) for c in answer.citations)

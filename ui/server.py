@@ -34,6 +34,7 @@ from ui.chat import build_chat, page_css, page_js, theme  # noqa: E402
 from ui.config import Config  # noqa: E402
 from ui.feedback import FeedbackLog  # noqa: E402
 from ui.headers import FrameAncestorsMiddleware, check_origins, frame_ancestors  # noqa: E402
+from ui.openai_api import openai_router  # noqa: E402
 from ui.pages import pages_router  # noqa: E402
 
 API_DESCRIPTION = """工会知识问答的 REST 接口。答案摘自知识库文档原文，并给出引用位置。
@@ -41,6 +42,7 @@ API_DESCRIPTION = """工会知识问答的 REST 接口。答案摘自知识库�
 - `POST /api/ask`：提问，请求体 `{"question": "…", "history": [["上一个问题", "上一个回答"], …]}`
 - `GET /api/documents`：文档列表；`GET /api/documents/{id}`：文档全文与段落位置
 - `GET /api/health`：服务状态
+- `POST /v1/chat/completions`、`GET /v1/models`：OpenAI 兼容接口，模型名 `unionqa`
 """
 BAD_REQUEST = '请求格式不正确。请发送 JSON：{"question": "问题", "history": [["问题", "回答"], …]}（history 可省略）。'
 
@@ -68,7 +70,8 @@ def create_app(config: Config, bot: Bot, watch_index: bool = False) -> FastAPI:
     )
     # Gradio leaves CORS to the parent app when it has a CORSMiddleware, so this one policy covers everything.
     app.add_middleware(
-        CORSMiddleware, allow_origins=list(origins), allow_methods=["GET", "POST"], allow_headers=["Content-Type"]
+        CORSMiddleware, allow_origins=list(origins), allow_methods=["GET", "POST"],
+        allow_headers=["Content-Type", "Authorization"]
     )
     app.add_middleware(FrameAncestorsMiddleware, policy=policy)
     app.add_exception_handler(RequestValidationError, validation_error)
@@ -77,6 +80,7 @@ def create_app(config: Config, bot: Bot, watch_index: bool = False) -> FastAPI:
     asker = Asker(bot, config.max_question_chars, index_dir=watched)
     # Our routes first: the chat is mounted at "/" and would otherwise take every path.
     app.include_router(api_router(asker))
+    app.include_router(openai_router(asker, config))  # /v1: the bot as an OpenAI-compatible model
     app.include_router(pages_router(asker, policy))
     app.include_router(admin_router(asker, config))  # every /admin path is a 404 without a token
     gr.mount_gradio_app(

@@ -1,0 +1,248 @@
+"""Our own OpenAI-compatible endpoint: chat front-ends (Open WebUI, LobeChat,
+NextChat), portals and scripts use the bot as a model named `unionqa`.
+
+- `GET /v1/models`: the one model.
+- `POST /v1/chat/completions`, streaming or not: the last user message is the
+  question, earlier user/assistant pairs the history. The reply is the extractive
+  answer, or the generated one when an LLM is configured. Citations are in the
+  message text (`[n]` markers and a 来源 list) and in the extra field `citations`;
+  `unionqa` says how the answer was made (status, generated, fallback, notice).
+- A stream sends only sentences that passed the citation check. If the final
+  answer is the extractive one after all, it follows the streamed sentences with
+  its notice (a stream cannot take back what it sent; what it sent was checked).
+- API keys are optional (`UNIONQA_API_KEYS`); each key (or, without keys, each
+  client address) may make `api_rate_per_minute` requests a minute, then gets a
+  429 with `Retry-After`. Errors have OpenAI's shape: `{"error": {message, type, code}}`.
+"""
+
+from __future__ import annotations
+
+import collections
+import hmac
+import json
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import JSONResponse
+from fastapi.sse import EventSourceResponse, format_sse_event
+from pydantic import BaseModel, ValidationError
+
+from bot.generate import Partial
+from bot.records import REFUSED, Answer
+from ui.asking import Asker, QuestionError, check_question
+from ui.config import Config
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "unionqa"
+CREATED = 1_764_115_200  # a fixed "created" time for the model list (2025-11-26)
+SOURCES_HEADING = "来源："
+
+
+class ChatMessage(BaseModel):
+    role: str
+    content: str | list[dict] | None = None
+
+    def text(self) -> str:
+        """The text of a message; OpenAI also allows a list of parts ({"type": "text", "text": …})."""
+        if isinstance(self.content, list):
+            return "".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+        return self.content or ""
+
+
+class ChatRequest(BaseModel):
+    model: str = MODEL_NAME
+    messages: list[ChatMessage]
+    stream: bool = False
+    # temperature, max_tokens, … are accepted and ignored: the answer comes from the documents
+
+
+def openai_error(status: int, message: str, kind: str, code: str | None = None,
+                 headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": code}},
+                        status_code=status, headers=headers)
+
+
+class RateLimiter:
+    """At most `per_minute` requests in any 60 seconds per identity (a sliding window)."""
+
+    def __init__(self, per_minute: int):
+        self.per_minute = per_minute
+        self._seen: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
+        self._lock = threading.Lock()
+
+    def retry_after(self, identity: str) -> int:
+        """0 when the request may go ahead (and is counted); else the seconds to wait."""
+        now = time.monotonic()
+        with self._lock:
+            seen = self._seen[identity]
+            while seen and now - seen[0] >= 60:
+                seen.popleft()
+            if len(seen) >= self.per_minute:
+                return max(1, math.ceil(60 - (now - seen[0])))
+            seen.append(now)
+            return 0
+
+
+def split_conversation(messages: list[ChatMessage]) -> tuple[str, list[tuple[str, str]]]:
+    """The question (the last user message) and the earlier (question, answer) pairs."""
+    question = ""
+    history: list[tuple[str, str]] = []
+    pending: str | None = None
+    for i, message in enumerate(messages):
+        if message.role == "user":
+            if i == len(messages) - 1:
+                question = message.text()
+            else:
+                pending = message.text()
+        elif message.role == "assistant" and pending is not None:
+            # our own earlier reply: its list of sources is not part of the answer
+            history.append((pending, message.text().split("\n\n" + SOURCES_HEADING)[0]))
+            pending = None
+    return question, history
+
+
+def sources_text(answer: Answer) -> str:
+    if not answer.citations:
+        return ""
+    lines = [SOURCES_HEADING]
+    for c in answer.citations:
+        where = " ".join(part for part in (c.section, c.article, f"第{c.page}页" if c.page else "") if part)
+        lines.append(f"[{c.n}] 《{c.title}》{(' ' + where) if where else ''}")
+    return "\n\n" + "\n".join(lines)
+
+
+def message_text(answer: Answer) -> str:
+    notice = f"（{answer.notice}）\n" if answer.notice else ""
+    return notice + answer.text + sources_text(answer)
+
+
+def extra_fields(answer: Answer) -> dict:
+    return {
+        "citations": [asdict(c) for c in answer.citations],
+        "unionqa": {"status": answer.status, "refused": answer.status == REFUSED, "generated": answer.generated,
+                    "fallback": answer.fallback, "notice": answer.notice, "query": answer.query},
+    }
+
+
+def completion(answer: Answer, completion_id: str) -> dict:
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": MODEL_NAME,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": message_text(answer)},
+                     "logprobs": None, "finish_reason": "stop"}],
+        **extra_fields(answer),
+    }
+
+
+def _chunk(completion_id: str, delta: dict, finish_reason: str | None = None, extra: dict | None = None) -> bytes:
+    body = {"id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()),
+            "model": MODEL_NAME,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+            **(extra or {})}
+    return format_sse_event(data_str=json.dumps(body, ensure_ascii=False))
+
+
+def completion_chunks(stream: Iterator[Partial | Answer], completion_id: str) -> Iterator[bytes]:
+    """OpenAI's stream: a role chunk, content chunks of checked sentences, the rest of
+    the final answer and its sources, a last chunk with finish_reason and the extra
+    fields, then `data: [DONE]`."""
+    yield _chunk(completion_id, {"role": "assistant", "content": ""})
+    sent = ""
+    try:
+        for item in stream:
+            if isinstance(item, Partial):
+                if len(item.checked) > len(sent) and item.checked.startswith(sent):
+                    yield _chunk(completion_id, {"content": item.checked[len(sent):]})
+                    sent = item.checked
+                continue
+            final = message_text(item)
+            if sent and item.generated and item.text.startswith(sent.strip()):
+                rest = item.text[len(sent.strip()):] + sources_text(item)
+            elif sent:  # the extractive answer after all, after the checked sentences already sent
+                rest = "\n\n" + final
+            else:
+                rest = final
+            if rest:
+                yield _chunk(completion_id, {"content": rest})
+            yield _chunk(completion_id, {}, "stop", extra_fields(item))
+    except Exception:
+        log.exception("the bot failed while streaming a chat completion")
+        yield format_sse_event(data_str=json.dumps(
+            {"error": {"message": "回答问题时出错，请稍后再试。", "type": "server_error", "param": None, "code": None}},
+            ensure_ascii=False))
+    yield format_sse_event(data_str="[DONE]")
+
+
+def openai_router(asker: Asker, config: Config) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["OpenAI 兼容接口"])
+    keys = tuple(config.api_keys)
+    limiter = RateLimiter(config.api_rate_per_minute)
+
+    def admit(request: Request) -> JSONResponse | None:
+        """None when the request may go ahead; else the 401 or 429 to send."""
+        identity = f"ip:{request.client.host if request.client else '?'}"
+        if keys:
+            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            matched = [k for k in keys if hmac.compare_digest(given.encode(), k.encode())]
+            if not matched:
+                return openai_error(401, "API 密钥无效或缺失：请在 Authorization: Bearer 中给出密钥。",
+                                    "invalid_request_error", "invalid_api_key")
+            identity = "key:" + matched[0]
+        wait = limiter.retry_after(identity)
+        if wait:
+            return openai_error(429, f"请求过于频繁，请 {wait} 秒后再试。", "rate_limit_exceeded",
+                                "rate_limit_exceeded", headers={"Retry-After": str(wait)})
+        return None
+
+    @router.get("/models", summary="模型列表（只有 unionqa）")
+    def models(request: Request):
+        refused = admit(request)
+        if refused is not None:
+            return refused
+        return {"object": "list",
+                "data": [{"id": MODEL_NAME, "object": "model", "created": CREATED, "owned_by": "unionqa"}]}
+
+    @router.post(
+        "/chat/completions",
+        summary="以 OpenAI 聊天接口提问",
+        description="最后一条 user 消息是问题，此前的 user/assistant 消息是对话历史。回答带 [n] 引用编号与来源列表，"
+        "`citations` 字段给出引用的段落。`stream: true` 时按 OpenAI 的 SSE 格式逐步返回。",
+    )
+    def chat_completions(request: Request, body: dict = Body(..., examples=[  # noqa: B008
+            {"model": MODEL_NAME, "messages": [{"role": "user", "content": "试用期最长多久？"}]}])):
+        refused = admit(request)
+        if refused is not None:
+            return refused
+        try:
+            chat = ChatRequest.model_validate(body)
+        except ValidationError:
+            return openai_error(400, '请求格式不正确：应为 {"model": "unionqa", "messages": [{"role": "user", '
+                                '"content": "问题"}]}。', "invalid_request_error")
+        if chat.model != MODEL_NAME:
+            return openai_error(404, f"没有模型 {chat.model!r}；可用的模型是 {MODEL_NAME}。",
+                                "invalid_request_error", "model_not_found")
+        question, history = split_conversation(chat.messages)
+        try:
+            question = check_question(question, asker.max_chars)
+        except QuestionError as exc:
+            return openai_error(400, str(exc), "invalid_request_error")
+        completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        if chat.stream:
+            return EventSourceResponse(completion_chunks(asker.ask_stream(question, history), completion_id))
+        try:
+            answer = asker.ask(question, history)
+        except Exception:
+            log.exception("the bot failed on %r", question)
+            return openai_error(500, "回答问题时出错，请稍后再试。", "server_error")
+        return completion(answer, completion_id)
+
+    return router
