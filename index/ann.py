@@ -45,7 +45,9 @@ def nprobe_for(cells: int) -> int:
 
 
 def is_approximate(index: faiss.Index) -> bool:
-    return isinstance(faiss.downcast_index(index), faiss.IndexIVF)
+    # faiss's Python layer hands out indexes already downcast (read_index too); downcast_index()
+    # would make a second, non-owning wrapper that dangles once the first is collected
+    return isinstance(index, faiss.IndexIVF)
 
 
 def build_ivf(vectors: np.ndarray, ids: np.ndarray, cells: int | None = None, seed: int = 0) -> faiss.Index:
@@ -86,7 +88,5 @@ def fit(index: faiss.Index, threshold: int) -> faiss.Index:
 def prepare_loaded(index: faiss.Index) -> faiss.Index:
     """An IVF index read from disk gets its search depth back (nprobe is not saved by faiss)."""
     if is_approximate(index):
-        ivf = faiss.downcast_index(index)
-        ivf.nprobe = nprobe_for(ivf.nlist)
-        return ivf
+        index.nprobe = nprobe_for(index.nlist)
     return index

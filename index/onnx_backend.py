@@ -111,6 +111,7 @@ class OrtTransformer(torch.nn.Module):
         self.path = Path(path)
         self.config = config  # sentence-transformers reads model.config (hidden size, flags)
         self.threads = threads
+        self.single_threads = 1  # threads for a batch of one (scripts/bench_query_threads.py measures it)
         self._sessions: dict[int, Any] = {}
 
     def _session(self, threads: int) -> Any:
@@ -132,7 +133,7 @@ class OrtTransformer(torch.nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_: Any) -> dict[str, Any]:
         ids = input_ids.cpu().numpy().astype(np.int64, copy=False)
         mask = attention_mask.cpu().numpy().astype(np.int64, copy=False)
-        threads = 1 if ids.shape[0] == 1 else self.threads
+        threads = self.single_threads if ids.shape[0] == 1 else self.threads
         (hidden,) = self._session(threads).run(None, {"input_ids": ids, "attention_mask": mask})
         return {"last_hidden_state": torch.from_numpy(hidden)}
 

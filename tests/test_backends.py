@@ -110,7 +110,13 @@ def test_the_default_is_chosen_by_speed_within_the_mrr_tolerance():
     reports["onnx-int8"]["modes"]["hybrid"]["mrr@10"] = 0.896
     assert choose_default(backend_rows(reports, "hybrid")) == "onnx-int8"
     assert "| onnx-int8 | 30.0 |" in format_backend_table(rows)
-    assert choose_default(backend_rows({"onnx": reports["onnx"]}, "hybrid")) is None  # no baseline
+    assert choose_default(backend_rows({"onnx-int8": reports["onnx-int8"]}, "hybrid")) is None  # no baseline
+    # a backend that loses worker questions under the bundled calibration is not chosen
+    for name, right in (("onnx", "54/88"), ("onnx-int8", "52/88")):
+        reports[name]["qa"] = {"laws_dev": {"modes": {"hybrid": {"groups": {"all": {"answered_right_n": right}}}}}}
+    reports.pop("torch")
+    rows = backend_rows(reports, "hybrid")
+    assert rows[1]["laws_dev answered_right"] == "52/88" and choose_default(rows) == "onnx"
 
 
 def test_cli_eval_compares_backends_side_by_side(tmp_path, model_cache, capsys, monkeypatch):

@@ -215,7 +215,8 @@ def _evaluate_backends(
     chosen = choose_default(rows)
     printed.append(
         f"## 后端对比（{mode}）\n\n" + format_backend_table(rows)
-        + (f"\n\nMRR@10 与 {BASELINE} 相差不超过 {MRR_TOLERANCE} 的最快后端：{chosen}" if chosen else "")
+        + (f"\n\nMRR@10 与 {BASELINE} 相差不超过 {MRR_TOLERANCE}、职工问题答对数不少于它的最快后端：{chosen}"
+           if chosen else "")
     )
     report = {"backends": reports, "backend_comparison": {"mode": mode, "rows": rows, "fastest_within_tolerance": chosen},
               "machine": machine_description()}
