@@ -65,7 +65,8 @@ class Embedder:
         self.dim: int = model.get_embedding_dimension() or len(model.encode("dim"))
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        """Float32 rows of unit length, one per query, computed on one CPU thread.
+        """Float32 rows of unit length, one per query; torch computes them on one CPU thread
+        (ONNX Runtime keeps its own threads, see index.onnx_backend.OrtTransformer).
 
         A short question gains nothing from several threads, and on a busy two-core
         machine torch's threads wait for each other: encoding a question took about

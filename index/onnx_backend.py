@@ -101,9 +101,11 @@ def _quantize_int8(fp32: Path, out: Path) -> None:
 class OrtTransformer(torch.nn.Module):
     """Stands in for the Hugging Face model inside sentence-transformers' `Transformer` module.
 
-    Two sessions at most, each made on first use: one on one thread for single questions (a
-    question gains nothing from a second thread, and on a busy machine threads wait for each
-    other), one on every allowed core for batches of passages.
+    One session on every allowed core, made on first use, for passages and questions alike. Unlike
+    torch (see Embedder.encode_queries), ONNX Runtime with idle threads that sleep instead of
+    spinning answers a single question faster on two threads than on one, even on a busy machine:
+    p50 124 against 161 ms, p95 214 against 229 ms at load average 12 on two cores
+    (scripts/bench_query_threads.py, docs/benchmark.md); one session also holds the weights once.
     """
 
     def __init__(self, path: Path, config: Any, threads: int) -> None:
@@ -111,7 +113,7 @@ class OrtTransformer(torch.nn.Module):
         self.path = Path(path)
         self.config = config  # sentence-transformers reads model.config (hidden size, flags)
         self.threads = threads
-        self.single_threads = 1  # threads for a batch of one (scripts/bench_query_threads.py measures it)
+        self.single_threads = threads  # for a batch of one; scripts/bench_query_threads.py varies it
         self._sessions: dict[int, Any] = {}
 
     def _session(self, threads: int) -> Any:

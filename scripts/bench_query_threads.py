@@ -24,7 +24,7 @@ def main() -> int:
     dataset = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "data" / "cmrc2018_trial.json"
     backend = sys.argv[2] if len(sys.argv) > 2 else "onnx"
     data = json.loads(dataset.read_text(encoding="utf-8"))
-    questions = [qa["question"] for a in data["data"] for p in a["paragraphs"] for qa in p["qas"]][:300]
+    questions = [qa["question"] for a in data["data"] for p in a["paragraphs"] for qa in p["qas"]][:int(sys.argv[3]) if len(sys.argv) > 3 else 300]
     onnx = load_embedder(DEFAULT_MODEL, default_model_cache(), backend=backend)
     torch_model = load_embedder(DEFAULT_MODEL, default_model_cache(), backend="torch")
     engine = onnx._model[0].model  # the OrtTransformer: its single-question thread count is switched below
