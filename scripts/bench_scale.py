@@ -121,7 +121,7 @@ def recall(found: np.ndarray, exact: np.ndarray) -> float:
 
 def measure(
     rows: list[dict], name: str, build, queries: np.ndarray, exact: np.ndarray | None, settings: dict
-) -> faiss.Index:
+) -> tuple[faiss.Index, np.ndarray]:
     """Build an index, note its time and memory, then search with each of `settings` (a label and
     a function that sets it on the index), appending one row each to `rows`."""
     gc.collect()
@@ -136,13 +136,12 @@ def measure(
         apply(index)
         timed_search(index, queries[:20])  # warm caches
         found, times = timed_search(index, queries)
-        index.last_found = found  # the exact index's answers are the truth for the others
         entry = dict(row, setting=label, p50_ms=round(percentile(times, 0.5), 2),
                      p95_ms=round(percentile(times, 0.95), 2))
         entry["recall@10"] = round(recall(found, exact), 4) if exact is not None else 1.0
         print(json.dumps(entry, ensure_ascii=False), file=sys.stderr, flush=True)
         rows.append(entry)
-    return index
+    return index, found  # the last setting's answers (the exact index's are the truth for the others)
 
 
 def dense_bench(vectors: np.ndarray, queries: np.ndarray, hnsw_count: int) -> tuple[list[dict], dict]:
@@ -154,14 +153,13 @@ def dense_bench(vectors: np.ndarray, queries: np.ndarray, hnsw_count: int) -> tu
         index.add_with_ids(vectors, ids)
         return index
 
-    exact_index = measure(rows, "exact (IndexFlatIP)", flat, queries, None, {"-": lambda i: None})
-    exact = exact_index.last_found
+    exact_index, exact = measure(rows, "exact (IndexFlatIP)", flat, queries, None, {"-": lambda i: None})
     del exact_index
     gc.collect()
 
     cells = ann.cells_for(len(vectors))
     probes = sorted({8, 16, ann.nprobe_for(cells), 64})
-    ivf = measure(rows, f"IVF-Flat ({cells} cells)", lambda: ann.build_ivf(vectors, ids), queries, exact,
+    ivf, _ = measure(rows, f"IVF-Flat ({cells} cells)", lambda: ann.build_ivf(vectors, ids), queries, exact,
                      {f"nprobe={p}": (lambda i, p=p: setattr(i, "nprobe", p)) for p in probes})
     ivf.nprobe = ann.nprobe_for(cells)
     changes = add_remove(ivf, vectors, queries, exact)
@@ -176,7 +174,7 @@ def dense_bench(vectors: np.ndarray, queries: np.ndarray, hnsw_count: int) -> tu
         index.add_with_ids(vectors, ids)
         return index
 
-    pq = measure(rows, f"IVF-PQ ({cells} cells, 48×8 bit)", ivfpq, queries, exact,
+    pq, _ = measure(rows, f"IVF-PQ ({cells} cells, 48×8 bit)", ivfpq, queries, exact,
                     {f"nprobe={p}": (lambda i, p=p: setattr(i, "nprobe", p)) for p in (16, 64)})
     del pq
     gc.collect()
@@ -197,7 +195,7 @@ def dense_bench(vectors: np.ndarray, queries: np.ndarray, hnsw_count: int) -> tu
             flat_sub.add(sub)
             sub_queries_exact, _ = timed_search(flat_sub, queries)
             del flat_sub
-        h = measure(rows, f"HNSW (M=32, {hnsw_count:,} vectors)", hnsw, queries, sub_queries_exact,
+        h, _ = measure(rows, f"HNSW (M=32, {hnsw_count:,} vectors)", hnsw, queries, sub_queries_exact,
                        {f"efSearch={e}": (lambda i, e=e: setattr(i.hnsw, "efSearch", e)) for e in (32, 64, 128)})
         del h
         gc.collect()
@@ -205,18 +203,19 @@ def dense_bench(vectors: np.ndarray, queries: np.ndarray, hnsw_count: int) -> tu
 
 
 def add_remove(index: faiss.Index, vectors: np.ndarray, queries: np.ndarray, exact: np.ndarray) -> dict:
-    """Remove the true best hit of 100 questions, check it is gone, add it back, check it is found."""
-    targets = np.unique(exact[:100, 0])
+    """Remove the true best hit of (up to) 100 questions, check it is gone, add it back, check it is found."""
+    n = min(100, len(queries))
+    targets = np.unique(exact[:n, 0])
     started = time.perf_counter()
     removed = index.remove_ids(targets)
     remove_ms = (time.perf_counter() - started) * 1000
-    found, _ = timed_search(index, queries[:100])
+    found, _ = timed_search(index, queries[:n])
     still_found = int(np.isin(found, targets).sum())
     started = time.perf_counter()
     index.add_with_ids(vectors[targets], targets)
     add_ms = (time.perf_counter() - started) * 1000
-    found, _ = timed_search(index, queries[:100])
-    back = float(np.mean([exact[i, 0] in found[i] for i in range(100)]))
+    found, _ = timed_search(index, queries[:n])
+    back = float(np.mean([exact[i, 0] in found[i] for i in range(n)]))
     return {"removed": int(removed), "removed_still_found": still_found, "remove_ms": round(remove_ms, 1),
             "add_ms": round(add_ms, 1), "top1_found_after_adding_back": round(back, 3)}
 
