@@ -51,3 +51,21 @@ browser:
 .PHONY: bench-incremental
 bench-incremental: $(STAMP)
 	$(PY) scripts/bench_incremental.py
+
+# The embedding backends side by side (issue 10): index speed, hit@5, MRR@10, answer_hit on the
+# CMRC trial, one backend after the other in one run, so the speed ratios share the machine's load.
+# BACKENDS_LIMIT paragraphs keep it to a few minutes per backend (empty: all 256).
+BACKENDS ?= torch,onnx,onnx-int8
+BACKENDS_LIMIT ?= 60
+.PHONY: bench-backends
+bench-backends: $(STAMP)
+	@mkdir -p reports
+	$(VENV)/bin/unionqa eval --dataset $(DATASET) --modes hybrid --backends $(BACKENDS) \
+		$(if $(BACKENDS_LIMIT),--limit $(BACKENDS_LIMIT)) --out reports/backends.json > reports/backends.md
+	@cat reports/backends.md
+
+# Dense (exact, IVF, IVF-PQ, HNSW) and BM25 search at a million chunks, from the real CMRC vectors
+# among synthetic ones; no million texts are embedded (docs/benchmark.md).
+.PHONY: bench-scale
+bench-scale: $(STAMP)
+	$(PY) scripts/bench_scale.py

@@ -65,9 +65,11 @@ class Bot:
         """Load the live index and the embedding model it was built with (unless
         that model is given, already loaded)."""
         store = IndexStore.load(Path(index_dir), expected=expected)
-        if embedder is None or embedder.name != store.manifest.settings.embedding_model:
+        # the configured backend, else the one that built the index (load checked they agree)
+        settings = expected or store.manifest.settings
+        if embedder is None or embedder.name != settings.embedding_model:
             cache = Path(model_cache) if model_cache else default_model_cache()
-            embedder = load_embedder(store.manifest.settings.embedding_model, cache)
+            embedder = load_embedder(settings.embedding_model, cache, backend=settings.embedding_backend)
         return cls(store, embedder, top_k=top_k, mode=mode, lexicon=lexicon, generator=generator)
 
     @property

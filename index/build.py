@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from corpus.loader import LoadIssue, load_corpus
 from corpus.records import Document
+from index.backends import vector_family
 from index.chunker import chunk_document
 from index.embedder import Embedder
 from index.records import Chunk
@@ -70,6 +71,10 @@ def add_documents(
     title and section, for retrieval; each unit alone, as the bot will quote it,
     so that the bot can compare the question with every sentence it may quote.
     """
+    built_with = store.manifest.settings.embedding_backend
+    if vector_family(getattr(embedder, "backend", "torch")) != vector_family(built_with):
+        # int8 and fp32 vectors side by side would rank each other wrongly
+        raise BuildError(f"索引由 {built_with} 后端建立，不能用 {embedder.backend} 后端的向量加入文档；请先重建索引。")
     todo = [d for d in documents if not store.has_unchanged(d)]
     prepared = [(doc, *prepare(doc, store.manifest.settings)) for doc in todo]
     chunks = [chunk for _, doc_chunks, _ in prepared for chunk in doc_chunks]
@@ -118,6 +123,7 @@ def build_index(
     embedder: Embedder,
     progress: bool = True,
     keep_added: bool = True,
+    ann_threshold: int | None = None,
 ) -> BuildReport:
     """A full rebuild: every document of the corpus folder, plus (with `keep_added`)
     the documents added one by one to the previous index, re-chunked and re-embedded
@@ -130,7 +136,7 @@ def build_index(
         raise BuildError(f"语料目录 {corpus_dir} 中没有可读取的文档{('（' + reasons + '）') if reasons else ''}，索引未改动。")
     with writer_lock(Path(index_dir)):
         added = added_documents(Path(index_dir)) if keep_added else []
-        store = IndexStore(settings, embedder.dim)
+        store = IndexStore(settings, embedder.dim, ann_threshold)
         docs, chunks = add_documents(store, loaded.documents + added, embedder, progress=progress)
         store.save(Path(index_dir))
     return BuildReport(

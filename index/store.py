@@ -10,7 +10,7 @@ Layout of an index folder::
         manifest.json
         documents.jsonl  full documents, so sources can be looked up
         chunks.jsonl     chunk records with their BM25 tokens and FAISS ids
-        dense.faiss      IndexIDMap2(IndexFlatIP)
+        dense.faiss      IndexIDMap2(IndexFlatIP); IndexIVFFlat past the ANN threshold (index/ann.py)
         bm25/            bm25s files
         sentences.npz    each chunk's answer units (spans in chunk.text) and their embeddings
 
@@ -37,6 +37,8 @@ import faiss
 import numpy as np
 
 from corpus.records import Document, Paragraph
+from index import ann
+from index.backends import DEFAULT_BACKEND, vector_family
 from index.records import Chunk
 from index.sentences import answer_units
 
@@ -62,18 +64,30 @@ class IndexMismatchError(StoreError):
 
 @dataclass(frozen=True)
 class IndexSettings:
-    """What an index depends on: change any of these and it must be rebuilt."""
+    """What an index depends on: change any of these and it must be rebuilt.
+
+    `embedding_backend` records the backend that built the index. Only a change of vectors
+    needs a rebuild: torch and fp32 ONNX give the same vectors, int8 ONNX other ones
+    (index.backends.vector_family).
+    """
 
     embedding_model: str
     chunk_chars: int
     chunk_overlap: int
+    embedding_backend: str = DEFAULT_BACKEND
 
     def differences(self, other: IndexSettings) -> list[str]:
-        return [
+        found = [
             f"{name}: 索引中为 {getattr(self, name)!r}，当前配置为 {getattr(other, name)!r}"
             for name in ("embedding_model", "chunk_chars", "chunk_overlap")
             if getattr(self, name) != getattr(other, name)
         ]
+        if vector_family(self.embedding_backend) != vector_family(other.embedding_backend):
+            found.append(
+                f"embedding_backend: 索引由 {self.embedding_backend!r} 后端建立，当前配置为 "
+                f"{other.embedding_backend!r}，两者的向量不同"
+            )
+        return found
 
 
 @dataclass
@@ -92,7 +106,8 @@ class Manifest:
     @classmethod
     def from_json(cls, data: dict) -> Manifest:
         data = dict(data)
-        data["settings"] = IndexSettings(**data["settings"])
+        # an index written before backends were recorded was built with torch
+        data["settings"] = IndexSettings(**{"embedding_backend": "torch", **data["settings"]})
         return cls(**data)
 
 
@@ -103,8 +118,10 @@ class IndexStore:
     `load` reads the live one, `search_dense` / `search_bm25` query it.
     """
 
-    def __init__(self, settings: IndexSettings, embedding_dim: int):
+    def __init__(self, settings: IndexSettings, embedding_dim: int, ann_threshold: int | None = None):
         self.manifest = Manifest(FORMAT_VERSION, settings, embedding_dim)
+        # from this many chunks on, a save moves the vectors into approximate search (index/ann.py)
+        self.ann_threshold = ann.threshold_from_env() if ann_threshold is None else ann_threshold
         self.documents: dict[str, Document] = {}
         self.chunks: dict[int, Chunk] = {}  # FAISS vector id -> chunk
         self.tokens: dict[int, list[str]] = {}
@@ -295,6 +312,7 @@ class IndexStore:
         assert self._bm25 is not None
         self.manifest.counts = {"documents": len(self.documents), "chunks": len(self.chunks)}
         self.manifest.created_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        self.dense = ann.fit(self.dense, self.ann_threshold)
         faiss.write_index(self.dense, str(folder / "dense.faiss"))
         if len(self._bm25_ids):
             self._bm25.save(str(folder / "bm25"), show_progress=False)
@@ -362,7 +380,7 @@ class IndexStore:
                 )
         store = cls(manifest.settings, manifest.embedding_dim)
         store.manifest = manifest
-        store.dense = faiss.read_index(str(folder / "dense.faiss"))
+        store.dense = ann.prepare_loaded(faiss.read_index(str(folder / "dense.faiss")))
         with open(folder / "documents.jsonl", encoding="utf-8") as f:
             for line in f:
                 doc = _document_from_json(json.loads(line))

@@ -162,6 +162,7 @@ def add_paths(
     settings: IndexSettings,
     embedder: Embedder,
     progress: bool = True,
+    ann_threshold: int | None = None,
 ) -> UpdateReport:
     """Add the files and folders to the live index (see the module docstring for
     their ids). Unchanged documents are skipped, changed ones replaced (only their
@@ -172,6 +173,8 @@ def add_paths(
     results: list[FileResult] = []
     with writer_lock(index_dir):
         store, created = _open_store(index_dir, settings, embedder.dim)
+        if ann_threshold is not None:
+            store.ann_threshold = ann_threshold
         for name, doc in loaded:
             if store.has_unchanged(doc):
                 results.append(FileResult(name, doc.doc_id, "unchanged"))
@@ -191,13 +194,17 @@ def _with_chunks(result: FileResult, store: IndexStore) -> FileResult:
 # ----- removing -------------------------------------------------------------------
 
 
-def remove_documents(index_dir: Path, ids_or_paths: Iterable[str], settings: IndexSettings) -> UpdateReport:
+def remove_documents(
+    index_dir: Path, ids_or_paths: Iterable[str], settings: IndexSettings, ann_threshold: int | None = None
+) -> UpdateReport:
     """Remove documents named by doc_id, by source (as listed by `unionqa list`),
     or by the path of a file added by itself. If any of them is not in the index,
     DocumentNotFoundError names it and nothing is removed."""
     started = time.perf_counter()
     with writer_lock(index_dir):
         store = IndexStore.load(Path(index_dir), expected=settings)
+        if ann_threshold is not None:
+            store.ann_threshold = ann_threshold
         matches = {item: _matching_ids(store, item) for item in ids_or_paths}
         missing = [item for item, ids in matches.items() if not ids]
         if missing:

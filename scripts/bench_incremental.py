@@ -79,7 +79,7 @@ def main() -> int:
 
     config = cfg.from_env()
     settings = config.index_settings()
-    embedder = load_embedder(config.embedding_model, config.model_cache)
+    embedder = load_embedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
     embedder.encode_passages(["预热模型，避免第一次调用的开销算进第一项测量。"])
 
     with tempfile.TemporaryDirectory(prefix="unionqa-bench-") as tmp:

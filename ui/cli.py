@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ui import config as cfg
 
-INDEX_FLAGS = ["corpus_dir", "index_dir", "model_cache", "embedding_model", "chunk_chars", "chunk_overlap"]
+INDEX_FLAGS = ["corpus_dir", "index_dir", "model_cache", "embedding_model", "embedding_backend", "chunk_chars",
+               "chunk_overlap"]
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -34,9 +35,10 @@ def build(config: cfg.Config, progress: bool = True, keep_added: bool = True):
     from index.embedder import load_embedder
 
     print(f"正在建立索引：{config.corpus_dir} → {config.index_dir}", file=sys.stderr)
-    embedder = load_embedder(config.embedding_model, config.model_cache)
+    embedder = load_embedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
     report = build_index(
-        config.corpus_dir, config.index_dir, config.index_settings(), embedder, progress=progress, keep_added=keep_added
+        config.corpus_dir, config.index_dir, config.index_settings(), embedder, progress=progress, keep_added=keep_added,
+        ann_threshold=config.ann_threshold,
     )
     for issue in report.issues:
         print(f"  未能读取 {issue.path}：{issue.reason}", file=sys.stderr)
@@ -151,10 +153,9 @@ def cmd_llm_check(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from bot.evaluate import evaluate, format_report
-    from bot.qa_eval import format_qa_report, load_qa
+    from bot.qa_eval import load_qa
     from bot.retrieve import MODES
-    from index.embedder import load_embedder
+    from index.backends import BACKENDS
 
     config = cfg.resolve(args)
     qa_paths = [Path(p) for p in args.qa or []]
@@ -180,7 +181,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise cfg.ConfigError("--llm 需要大模型服务地址：请设置 UNIONQA_LLM_BASE_URL 或使用 --llm-base-url。")
     if args.llm and not qa_paths:
         raise cfg.ConfigError("--llm 评测的是职工问题评测集：请同时给出 --qa。")
-    embedder = load_embedder(config.embedding_model, config.model_cache)
+    backends = [b.strip() for b in (args.backends or "").split(",") if b.strip()]
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown:
+        raise cfg.ConfigError(f"未知的向量计算后端 {'、'.join(unknown)}；可选：{', '.join(BACKENDS)}")
+    if not backends:
+        report, printed = _evaluate_once(config, args, modes, qa_sets, generator)
+    else:
+        report, printed = _evaluate_backends(config, args, modes, qa_sets, backends)
+    print("\n\n".join(printed))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+        print(f"报告已写入 {args.out}", file=sys.stderr)
+    return 0
+
+
+def _evaluate_once(config: cfg.Config, args: argparse.Namespace, modes: list[str], qa_sets: list,
+                   generator=None) -> tuple[dict, list[str]]:
+    """One `unionqa eval` with the configured backend: the report and its printed parts."""
+    from bot.evaluate import evaluate, format_report
+    from bot.qa_eval import format_qa_report
+    from index.embedder import load_embedder
+
+    embedder = load_embedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
     report: dict = {"settings": {**config.index_settings().__dict__, "top_k": config.top_k}}
     corpus_store = None
     if args.dataset is not None or args.negatives is not None:
@@ -216,12 +240,37 @@ def cmd_eval(args: argparse.Namespace) -> int:
         for stem, entry in report["qa"].items():
             for mode, result in entry["modes"].items():
                 printed.append(format_qa_report(result, title=f"{stem}（{mode}）"))
-    print("\n\n".join(printed))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
-        print(f"报告已写入 {args.out}", file=sys.stderr)
-    return 0
+    return report, printed
+
+
+def _evaluate_backends(
+    config: cfg.Config, args: argparse.Namespace, modes: list[str], qa_sets: list, backends: list[str]
+) -> tuple[dict, list[str]]:
+    """The same evaluation once per backend, one after the other in this process (so the speed
+    ratios hold under the same load), then the backends side by side and the one to default to."""
+    import gc
+    from dataclasses import replace
+
+    from bot.backend_eval import BASELINE, MRR_TOLERANCE, backend_rows, choose_default, format_backend_table
+
+    reports: dict[str, dict] = {}
+    printed: list[str] = []
+    for backend in backends:
+        print(f"== 后端 {backend} ==", file=sys.stderr)
+        reports[backend], parts = _evaluate_once(replace(config, embedding_backend=backend), args, modes, qa_sets)
+        printed.append(f"## 后端 {backend}\n\n" + "\n\n".join(parts))
+        gc.collect()  # the previous backend's model goes before the next one loads
+    mode = "hybrid" if "hybrid" in modes else modes[0]
+    rows = backend_rows(reports, mode)
+    chosen = choose_default(rows)
+    printed.append(
+        f"## 后端对比（{mode}）\n\n" + format_backend_table(rows)
+        + (f"\n\nMRR@10 与 {BASELINE} 相差不超过 {MRR_TOLERANCE}、职工问题答对数不少于它的最快后端：{chosen}"
+           if chosen else "")
+    )
+    report = {"backends": reports, "backend_comparison": {"mode": mode, "rows": rows, "fastest_within_tolerance": chosen},
+              "machine": machine_description()}
+    return report, printed
 
 
 def _corpus_store(config: cfg.Config, embedder):
@@ -282,7 +331,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise cfg.ConfigError(str(exc)) from exc
     lexicon = load_lexicon(config.dictionary)
-    embedder = load_embedder(config.embedding_model, config.model_cache)
+    embedder = load_embedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
     store, _ = _corpus_store(config, embedder)
     squad_store = squad_items = None
     if args.squad:
@@ -317,9 +366,10 @@ def cmd_add(args: argparse.Namespace) -> int:
 
     config = cfg.resolve(args)
     print(f"正在加入文档：{'、'.join(args.paths)} → {config.index_dir}", file=sys.stderr)
-    embedder = load_embedder(config.embedding_model, config.model_cache)
+    embedder = load_embedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
     paths = [Path(p).expanduser() for p in args.paths]
-    report = add_paths(config.index_dir, paths, config.index_settings(), embedder, progress=not args.quiet)
+    report = add_paths(config.index_dir, paths, config.index_settings(), embedder, progress=not args.quiet,
+                       ann_threshold=config.ann_threshold)
     print_update(report)
     if report.created:
         print("（此前没有索引，已新建；其中只有本次加入的文档。要包含文档目录，请运行 `unionqa build` 后再加入。）")
@@ -334,7 +384,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
     from index.update import remove_documents
 
     config = cfg.resolve(args)
-    print_update(remove_documents(config.index_dir, args.documents, config.index_settings()))
+    print_update(remove_documents(config.index_dir, args.documents, config.index_settings(), config.ann_threshold))
     return 0
 
 
@@ -377,7 +427,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build", help="从文档目录重建索引")
-    cfg.add_flags(b, INDEX_FLAGS)
+    cfg.add_flags(b, INDEX_FLAGS + ["ann_threshold"])
     b.add_argument("--quiet", action="store_true", help="不显示进度条")
     b.add_argument(
         "--corpus-only", action="store_true", help="只用文档目录重建，丢弃此前用 add 或管理页单独加入的文档"
@@ -407,6 +457,10 @@ def parser() -> argparse.ArgumentParser:
         "--negatives-on-corpus",
         action="store_true",
         help="负例问题改为在文档目录（默认内置语料）的索引上提问，而不是在 --dataset 的索引上",
+    )
+    e.add_argument(
+        "--backends",
+        help="逗号分隔的向量计算后端（torch,onnx,onnx-int8），逐个评测并列出索引速度与质量的对比",
     )
     e.add_argument("--limit", type=int, default=None, help="只用前 N 个段落（快速检查）")
     e.add_argument("--out", help="JSON 报告路径")
@@ -438,13 +492,13 @@ def parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_llm_check)
 
     ad = sub.add_parser("add", help="把文件或文件夹加入现有索引（未变化的跳过，变化的更新）")
-    cfg.add_flags(ad, INDEX_FLAGS)
+    cfg.add_flags(ad, INDEX_FLAGS + ["ann_threshold"])
     ad.add_argument("--quiet", action="store_true", help="不显示进度条")
     ad.add_argument("paths", nargs="+", metavar="PATH", help="文件或文件夹")
     ad.set_defaults(func=cmd_add)
 
     rm = sub.add_parser("remove", help="从索引中移除文档")
-    cfg.add_flags(rm, INDEX_FLAGS)
+    cfg.add_flags(rm, INDEX_FLAGS + ["ann_threshold"])
     rm.add_argument("documents", nargs="+", metavar="DOC_ID|PATH", help="文档编号（见 unionqa list）或文件路径")
     rm.set_defaults(func=cmd_remove)
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from corpus import DEFAULT_CORPUS_DIR
+from index import ann
+from index.backends import BACKENDS, DEFAULT_BACKEND
 from index.embedder import DEFAULT_MODEL
 from index.paths import default_model_cache, unionqa_home
 from index.store import IndexSettings
@@ -20,7 +22,10 @@ class Config:
     index_dir: Path = field(default_factory=lambda: unionqa_home() / "index")
     model_cache: Path = field(default_factory=default_model_cache)
     embedding_model: str = DEFAULT_MODEL
+    embedding_backend: str = DEFAULT_BACKEND  # torch, onnx or onnx-int8 (index.backends)
     chunk_chars: int = 300
+    # from this many chunks on, dense search is approximate (IVF, index/ann.py); 0: always exact
+    ann_threshold: int = ann.DEFAULT_THRESHOLD
     chunk_overlap: int = 1
     top_k: int = 5
     host: str = "127.0.0.1"
@@ -47,7 +52,7 @@ class Config:
     api_rate_per_minute: int = 60
 
     def index_settings(self) -> IndexSettings:
-        return IndexSettings(self.embedding_model, self.chunk_chars, self.chunk_overlap)
+        return IndexSettings(self.embedding_model, self.chunk_chars, self.chunk_overlap, self.embedding_backend)
 
     def llm_settings(self):
         """The LLM connection (bot.llm.LLMSettings), or None when no URL is set."""
@@ -75,8 +80,10 @@ _OPTIONS = {
     "index_dir": ("UNIONQA_INDEX_DIR", "--index", "索引目录 (index folder)"),
     "model_cache": ("UNIONQA_MODEL_CACHE", "--model-cache", "模型缓存目录 (converted model cache)"),
     "embedding_model": ("UNIONQA_EMBEDDING_MODEL", "--model", "向量模型: 默认内置 e5，或本地的 sentence-transformers 模型名/路径"),
+    "embedding_backend": ("UNIONQA_BACKEND", "--backend", "向量计算后端：torch、onnx 或 onnx-int8（int8 需重建索引）"),
     "chunk_chars": ("UNIONQA_CHUNK_CHARS", "--chunk-chars", "分段目标长度（字）"),
     "chunk_overlap": ("UNIONQA_CHUNK_OVERLAP", "--chunk-overlap", "相邻分段重叠的句数"),
+    "ann_threshold": ("UNIONQA_ANN_THRESHOLD", "--ann-threshold", "段落数达到此值后改用近似向量检索（IVF）；0 表示始终精确检索"),
     "top_k": ("UNIONQA_TOP_K", "--top-k", "检索段落数"),
     "host": ("UNIONQA_HOST", "--host", "监听地址"),
     "port": ("UNIONQA_PORT", "--port", "监听端口"),
@@ -112,6 +119,8 @@ def _convert(name: str, value: str):
         return tuple(v.strip() for v in value.split(",") if v.strip())
     if "tuple" in str(kind):
         return tuple(v.strip().rstrip("/") for v in value.split(",") if v.strip())
+    if name == "embedding_backend" and value not in BACKENDS:
+        raise ValueError(value)
     return value
 
 

