@@ -14,6 +14,7 @@ from bot.bot import Bot
 from bot.records import Answer
 from index.embedder import Embedder
 from index.store import IndexStore, version_name
+from ui.limits import INVALID_UNICODE, has_lone_surrogate
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,8 @@ def check_question(question: str, max_chars: int) -> str:
     question = (question or "").strip()
     if not question:
         raise QuestionError("问题不能为空，请输入您想了解的内容。")
+    if has_lone_surrogate(question):
+        raise QuestionError(INVALID_UNICODE)
     if len(question) > max_chars:
         raise QuestionError(f"问题太长了（{len(question)} 字），请控制在 {max_chars} 字以内。")
     return question
@@ -88,6 +91,8 @@ class Asker:
 
     def ask(self, question: str, history: list[tuple[str, str]] | None = None) -> Answer:
         question = check_question(question, self.max_chars)
+        if any(has_lone_surrogate(text) for pair in history or [] for text in pair):
+            raise QuestionError(INVALID_UNICODE)
         bot = self.bot
         with self._lock:
             return bot.ask(question, history or None)

@@ -1,10 +1,10 @@
 """Limits and clear messages at the entrance of the server.
 
-- `BodyLimitMiddleware`: a request body over the limit gets a 413 with a Chinese
-  message, whether it declares its length or streams it in chunks; checked before
-  any route reads it (the admin upload has its own, larger limit).
-- TRACE (and other methods no route has) gets a 405, not a 404.
-- `bad_request_messages`: every 4xx of the API in Chinese, for the OpenAPI document.
+- `BodyLimitMiddleware`: over API_BODY_BYTES on /api/, a Chinese 413, checked on
+  Content-Length and on the streamed chunks, before any route reads the body.
+- `MethodMiddleware`: TRACE, TRACK and CONNECT get a 405, not a 404.
+- `http_error`, `validation_error`: every 4xx in Chinese; `error_responses` declares
+  them in the OpenAPI document.
 - `has_lone_surrogate`: text that is not valid Unicode (a lone UTF-16 surrogate
   such as "\\ud800", which JSON can carry) is refused before it reaches the tokenizer.
 """
@@ -14,6 +14,12 @@ from __future__ import annotations
 import json
 import re
 
+from fastapi import FastAPI
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 API_BODY_BYTES = 64 * 1024  # a question of 500 characters and a long history fit many times over
@@ -23,6 +29,9 @@ _REFUSED_METHODS = {"TRACE", "TRACK", "CONNECT"}  # echo and tunnel methods nobo
 TOO_LARGE = "请求内容太大（超过 {limit} KB），请缩短问题或对话历史。"
 NOT_ALLOWED = "不支持该请求方法。"
 INVALID_JSON = '请求格式不正确：请求体不是有效的 JSON。请发送 JSON：{"question": "问题", "history": [["问题", "回答"], …]}（history 可省略）。'
+BAD_REQUEST = '请求格式不正确。请发送 JSON：{"question": "问题", "history": [["问题", "回答"], …]}（history 可省略）。'
+NOT_FOUND = "找不到该页面或文档。"
+BAD_PARAMETER = "参数 {name} 的值无效：{problem}。"
 INVALID_UNICODE = "问题或对话历史中含有无效的字符（不成对的代理码位），请检查后重新输入。"
 
 
@@ -42,8 +51,9 @@ def _json_response(status: int, detail: str, headers: list[tuple[bytes, bytes]] 
 
 
 class BodyLimitMiddleware:
-    """413 for bodies over `limit` bytes on paths under `prefix`; 405 for TRACE,
-    TRACK and CONNECT anywhere."""
+    """413 in Chinese for a body over `limit` bytes on paths under `prefix`, whether it
+    declares its length or streams it in chunks. (FastAPI's own `max_body_size`
+    answers in English plain text.)"""
 
     def __init__(self, app: ASGIApp, limit: int = API_BODY_BYTES, prefix: str = "/api/"):
         self.app = app
@@ -51,50 +61,56 @@ class BodyLimitMiddleware:
         self.prefix = prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
-        if scope["method"] in _REFUSED_METHODS:
-            for message in _json_response(405, NOT_ALLOWED, [(b"allow", b"GET, HEAD, POST, OPTIONS")]):
-                await send(message)
-            return
-        if not scope["path"].startswith(self.prefix):
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
             await self._too_large(send)
             return
+        # API bodies are small: read the whole body first (up to the limit), then hand it on.
+        chunks: list[bytes] = []
         received = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal received
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            received += len(chunks[-1])
+            if received > self.limit:
                 await self._too_large(send)
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     async def _too_large(self, send: Send) -> None:
         for message in _json_response(413, TOO_LARGE.format(limit=self.limit // 1024), [(b"connection", b"close")]):
             await send(message)
 
 
-class _TooLarge(Exception):
-    pass
+class MethodMiddleware:
+    """405 with a Chinese message for TRACE, TRACK and CONNECT on every path (the
+    chat mounted at "/" would otherwise answer them with a 404)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in _REFUSED_METHODS:
+            for message in _json_response(405, NOT_ALLOWED, [(b"allow", b"GET, HEAD, POST, OPTIONS")]):
+                await send(message)
+            return
+        await self.app(scope, receive, send)
 
 
 def error_responses(*codes: int) -> dict[int | str, dict]:
@@ -109,3 +125,65 @@ def error_responses(*codes: int) -> dict[int | str, dict]:
     schema = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
     return {code: {"description": descriptions[code], "content": {"application/json": {"schema": schema}}}
             for code in codes}
+
+
+# Chinese for the English details that FastAPI and Starlette give their own errors.
+_STATUS_TEXT = {
+    400: INVALID_JSON,
+    404: NOT_FOUND,
+    405: NOT_ALLOWED,
+    413: TOO_LARGE.format(limit=API_BODY_BYTES // 1024),
+}
+_CJK = re.compile("[\u4e00-\u9fff]")
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    """An HTTPException as JSON, its detail in Chinese (ours already are)."""
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) and _CJK.search(exc.detail) else None
+    if detail is None:
+        detail = _STATUS_TEXT.get(exc.status_code, f"请求无法处理（{exc.status_code}）。")
+    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """A body that is not JSON: 400; a field or parameter of the wrong kind: 422, saying which."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return JSONResponse({"detail": INVALID_JSON}, status_code=400)
+    ours = [e for e in errors if e.get("type") == INVALID_UNICODE_TYPE]
+    if ours:
+        detail = INVALID_UNICODE
+    elif errors and errors[0].get("loc", ("body",))[0] in ("query", "path"):
+        name = str(errors[0]["loc"][-1])
+        problem = "应为整数" if "int" in str(errors[0].get("type", "")) else "格式不对"
+        detail = BAD_PARAMETER.format(name=name, problem=problem)
+    else:
+        detail = BAD_REQUEST
+    return JSONResponse({"detail": detail, "errors": jsonable_encoder(errors, custom_encoder={str: _printable})},
+                        status_code=422)
+
+
+def _printable(text: str) -> str:
+    # A lone surrogate cannot be encoded as UTF-8 in the response: show its code point instead.
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+INVALID_UNICODE_TYPE = "invalid_unicode"
+
+
+def declare_question_limits(app: FastAPI, max_chars: int) -> None:
+    """Put the question's length limits (which `check_question` enforces with a
+    Chinese 422) into the app's OpenAPI document; the limit is configurable, so it
+    is added when the document is built, not written into the request model."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()
+            question = schema.get("components", {}).get("schemas", {}).get("AskRequest", {}).get("properties", {})
+            if "question" in question:
+                question["question"].update(minLength=1, maxLength=max_chars)
+        return app.openapi_schema
+
+    app.openapi = openapi
