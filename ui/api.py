@@ -53,6 +53,7 @@ class CitationOut(BaseModel):
     article: str = ""
     page: int | None = None
     chunk_id: str = ""
+    markers: list[int] = Field(default_factory=list, description="答案中本条引用的 [n] 在 text 中的起始位置")
 
 
 class AnswerOut(BaseModel):
