@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 from datetime import datetime
 
 import docx
 from docx.opc.exceptions import PackageNotFoundError
 from docx.table import Table
 from docx.text.paragraph import Paragraph as DocxParagraph
+from lxml import etree
 
 from corpus.errors import LoadError
 from corpus.structure import Block, Parsed, clean_line, pop_title
@@ -28,12 +30,20 @@ MAX_RATIO = 100  # uncompressed / compressed, for parts over RATIO_FROM_BYTES
 RATIO_FROM_BYTES = 5 * 1024 * 1024
 
 
+# What python-docx lets through from a damaged archive or part (found by tests/test_fuzz.py).
+_DAMAGED = (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, zlib.error, EOFError, etree.XMLSyntaxError)
+
+
 def parse_docx(data: bytes) -> Parsed:
     check_zip(data)
     try:
-        document = docx.Document(io.BytesIO(data))
-    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+        return _parse(data)
+    except _DAMAGED as exc:
         raise LoadError("不是有效的 .docx 文件（文件已损坏，或并非 Word 2007 及以上格式）") from exc
+
+
+def _parse(data: bytes) -> Parsed:
+    document = docx.Document(io.BytesIO(data))
     blocks: list[Block] = []
     for item in document.iter_inner_content():
         if isinstance(item, DocxParagraph):
