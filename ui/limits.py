@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 API_BODY_BYTES = 64 * 1024  # a question of 500 characters and a long history fit many times over
+DRAIN_BYTES = 16 * 1024 * 1024  # read and dropped before a 413; beyond it the connection is closed
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _REFUSED_METHODS = {"TRACE", "TRACK", "CONNECT"}  # echo and tunnel methods nobody here serves
 
@@ -65,23 +66,25 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.limit:
-            await self._too_large(send)
-            return
+        too_large = declared.isdigit() and int(declared) > self.limit
         # API bodies are small: read the whole body first (up to the limit), then hand it on.
+        # Over the limit, the rest is still read (up to DRAIN_BYTES) and dropped before the
+        # 413, so that the client, still sending, gets the answer instead of a reset connection.
         chunks: list[bytes] = []
         received = 0
         while True:
             message = await receive()
             if message["type"] != "http.request":
                 return  # the client went away
-            chunks.append(message.get("body", b""))
-            received += len(chunks[-1])
-            if received > self.limit:
-                await self._too_large(send)
-                return
-            if not message.get("more_body", False):
+            received += len(message.get("body", b""))
+            too_large = too_large or received > self.limit
+            if not too_large:
+                chunks.append(message.get("body", b""))
+            if not message.get("more_body", False) or received > DRAIN_BYTES:
                 break
+        if too_large:
+            await self._too_large(send)
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -94,7 +97,7 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _too_large(self, send: Send) -> None:
-        for message in _json_response(413, TOO_LARGE.format(limit=self.limit // 1024), [(b"connection", b"close")]):
+        for message in _json_response(413, TOO_LARGE.format(limit=self.limit // 1024)):
             await send(message)
 
 
