@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint bench setup browser clean-index
+.PHONY: run test lint bench setup browser clean-index fuzz
 
 run: $(STAMP)
 	$(VENV)/bin/unionqa serve
@@ -69,3 +69,8 @@ bench-backends: $(STAMP)
 .PHONY: bench-scale
 bench-scale: $(STAMP)
 	$(PY) scripts/bench_scale.py
+# The loader and chunker fuzzers of tests/test_fuzz.py with many more examples than
+# the short run in `make test`; prints hypothesis' statistics (examples run, failures).
+FUZZ_EXAMPLES ?= 2000
+fuzz: $(STAMP)
+	UNIONQA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/test_fuzz.py --hypothesis-show-statistics

@@ -258,6 +258,8 @@ def compose_answer(quotes: list[Quote], documents: Mapping[str, Document]) -> tu
     highlights: dict[tuple[int, tuple[int, int]], list[tuple[int, int]]] = {}
     first: dict[tuple[int, tuple[int, int]], Quote] = {}
     parts = []
+    markers: dict[int, list[int]] = {}
+    length = 0
     for quote in quotes:
         key = (quote.hit.vector_id, quote.passage)
         if key not in numbers:
@@ -265,7 +267,10 @@ def compose_answer(quotes: list[Quote], documents: Mapping[str, Document]) -> tu
             highlights[key] = []
             first[key] = quote
         highlights[key].extend(quote.highlights)
-        parts.append(f"{quote.text.strip()}[{numbers[key]}]")
+        text = quote.text.strip()
+        markers.setdefault(numbers[key], []).append(length + len(text))
+        parts.append(f"{text}[{numbers[key]}]")
+        length += len(parts[-1])
     citations = []
     for key, n in numbers.items():
         quote = first[key]
@@ -286,6 +291,7 @@ def compose_answer(quotes: list[Quote], documents: Mapping[str, Document]) -> tu
             article=_quoted_article(chunk, quote.start, documents),
             page=chunk.page,
             chunk_id=chunk.chunk_id,
+            markers=markers[n],
         ))
     return "".join(parts), citations
 
@@ -301,7 +307,15 @@ def related_answer(hits: list[Hit], documents: Mapping[str, Document], passages:
         quotes.append(Quote(hit, chunk.start + s, chunk.start + e, chunk.text[s:e], (chunk.start, chunk.end),
                             ((chunk.start + s, chunk.start + e),)))
     _, citations = compose_answer(quotes, documents)
-    lines = [RELATED_TEXT] + [f"{quote.text.strip()}[{c.n}]" for quote, c in zip(quotes, citations, strict=False)]
+    lines = [RELATED_TEXT]
+    offset = len(RELATED_TEXT) + 1
+    markers: dict[int, list[int]] = {}
+    for quote, c in zip(quotes, citations, strict=False):
+        text = quote.text.strip()
+        markers.setdefault(c.n, []).append(offset + len(text))
+        lines.append(f"{text}[{c.n}]")
+        offset += len(lines[-1]) + 1
+    citations = [replace(c, markers=markers.get(c.n, [])) for c in citations]
     return "\n".join(lines), citations
 
 

@@ -182,7 +182,13 @@ def cited_passages(kept: list[SentenceCheck], passages: list[Citation]) -> tuple
     the prompt (a gap such as [1][3] may show), so that the sentences streamed while the
     model wrote and the final answer carry the same markers."""
     used = sorted({n for sentence in kept for n in sentence.cited})
-    return "".join(s.text for s in kept).strip(), [passages[n - 1] for n in used]
+    text = "".join(s.text for s in kept).strip()
+    # The model writes its markers as text: the checker read them (every one names a
+    # given passage), and the UI links a marker only at the offsets recorded here.
+    markers: dict[int, list[int]] = {}
+    for match in _MARKER.finditer(text):
+        markers.setdefault(int(match.group(1)), []).append(match.start())
+    return text, [replace(passages[n - 1], markers=markers.get(n, [])) for n in used]
 
 
 def last(stream: Iterator[Partial | Answer]) -> Answer:

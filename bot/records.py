@@ -22,6 +22,9 @@ class Citation:
     article: str = ""
     page: int | None = None
     chunk_id: str = ""
+    # offsets in Answer.text where this citation's "[n]" markers start: the UI links
+    # these, and only these, so a "[3]" inside a quoted document stays plain text
+    markers: list[int] = field(default_factory=list)
 
 
 # Answer.status: the three outcomes of a question

@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 from datetime import datetime
 
 import docx
 from docx.opc.exceptions import PackageNotFoundError
 from docx.table import Table
 from docx.text.paragraph import Paragraph as DocxParagraph
+from lxml import etree
 
 from corpus.errors import LoadError
 from corpus.structure import Block, Parsed, clean_line, pop_title
@@ -19,13 +21,29 @@ from corpus.structure import Block, Parsed, clean_line, pop_title
 # some converters write the Chinese names.
 _HEADING_STYLE = re.compile(r"^(?:heading|标题)\s*(\d)$", re.IGNORECASE)
 _TITLE_STYLES = {"title", "标题"}
+# Zip bomb guards, checked on the sizes the archive declares before any part is read
+# (Python's zipfile never inflates an entry past its declared size). A real .docx
+# of a few hundred pages has a document.xml of a few MB, compressed about 10:1.
+MAX_PART_BYTES = 200 * 1024 * 1024
+MAX_TOTAL_BYTES = 400 * 1024 * 1024
+MAX_RATIO = 100  # uncompressed / compressed, for parts over RATIO_FROM_BYTES
+RATIO_FROM_BYTES = 5 * 1024 * 1024
+
+
+# What python-docx lets through from a damaged archive or part (found by tests/test_fuzz.py).
+_DAMAGED = (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, zlib.error, EOFError, etree.XMLSyntaxError)
 
 
 def parse_docx(data: bytes) -> Parsed:
+    check_zip(data)
     try:
-        document = docx.Document(io.BytesIO(data))
-    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+        return _parse(data)
+    except _DAMAGED as exc:
         raise LoadError("不是有效的 .docx 文件（文件已损坏，或并非 Word 2007 及以上格式）") from exc
+
+
+def _parse(data: bytes) -> Parsed:
+    document = docx.Document(io.BytesIO(data))
     blocks: list[Block] = []
     for item in document.iter_inner_content():
         if isinstance(item, DocxParagraph):
@@ -46,6 +64,27 @@ def parse_docx(data: bytes) -> Parsed:
     if heading_title and (not core_title or clean_line(heading_title) == core_title):
         return Parsed(rest, clean_line(heading_title), metadata)
     return Parsed(blocks, core_title or clean_line(heading_title), metadata)
+
+
+def check_zip(data: bytes) -> None:
+    """Refuse a zip archive whose parts would unpack to too much (a zip bomb),
+    from the sizes in its central directory, before anything is decompressed."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise LoadError("不是有效的 .docx 文件（文件已损坏，或并非 Word 2007 及以上格式）") from exc
+    total = 0
+    for entry in entries:
+        total += entry.file_size
+        ratio = entry.file_size / max(entry.compress_size, 1)
+        if entry.file_size > MAX_PART_BYTES or (entry.file_size > RATIO_FROM_BYTES and ratio > MAX_RATIO):
+            raise LoadError(
+                f"文件中的 {entry.filename} 解压后有 {entry.file_size / 2**20:.0f} MB"
+                f"（压缩比 {ratio:.0f}:1），疑似压缩炸弹，已拒绝"
+            )
+    if total > MAX_TOTAL_BYTES:
+        raise LoadError(f"文件解压后共 {total / 2**20:.0f} MB，超过上限 {MAX_TOTAL_BYTES // 2**20} MB，已拒绝")
 
 
 def _heading_level(paragraph: DocxParagraph) -> int:

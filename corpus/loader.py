@@ -24,6 +24,7 @@ __all__ = [
     "document_from_bytes",
     "load_corpus",
     "load_document",
+    "read_file",
 ]
 
 _PARSERS: dict[str, Callable[[bytes], Parsed]] = {
@@ -68,15 +69,17 @@ class LoadResult:
     errors: list[LoadIssue] = field(default_factory=list)
 
 
-def load_document(path: Path, root: Path) -> Document:
+def load_document(path: Path, root: Path, isolated: bool = True) -> Document:
     """The Document of one file; its doc_id and source are its path relative to `root`.
 
     Raises LoadError (with a reason for the user) if the file cannot be loaded.
+    With `isolated` (the default) the file is parsed in the worker process of
+    `corpus.sandbox`, under its memory and time limits.
     """
     source = path.relative_to(root).as_posix()
     if _suffix(source) not in SUPPORTED_SUFFIXES:
         raise LoadError(_unsupported_reason(_suffix(source)))
-    return document_from_bytes(_read(path), source)
+    return _parse_file(path, source, _doc_id(source), isolated)
 
 
 def document_from_bytes(data: bytes, source: str, doc_id: str | None = None) -> Document:
@@ -91,9 +94,10 @@ def document_from_bytes(data: bytes, source: str, doc_id: str | None = None) -> 
     return _to_document(parser(data), source, doc_id or _doc_id(source))
 
 
-def load_corpus(folder: Path) -> LoadResult:
+def load_corpus(folder: Path, isolated: bool = True) -> LoadResult:
     """Every document under `folder`, recursively, in sorted path order; a file
-    that cannot be loaded is reported in `errors` and the rest still loads."""
+    that cannot be loaded (or hits a limit of the worker process, see
+    `load_document`) is reported in `errors` and the rest still loads."""
     folder = Path(folder)
     if not folder.is_dir():
         raise LoadError(f"语料目录不存在或不是文件夹：{folder}")
@@ -109,7 +113,7 @@ def load_corpus(folder: Path) -> LoadResult:
     for source, path in files:
         doc_id = source if stems[_doc_id(source)] > 1 else _doc_id(source)
         try:
-            result.documents.append(document_from_bytes(_read(path), source, doc_id))
+            result.documents.append(_parse_file(path, source, doc_id, isolated))
         except LoadError as exc:
             result.errors.append(LoadIssue(source, str(exc)))
         except Exception as exc:  # a parser bug on one odd file must not lose the whole corpus
@@ -132,7 +136,17 @@ def _to_document(parsed: Parsed, source: str, doc_id: str) -> Document:
     return Document(doc_id, title, source, text, paragraphs, metadata)
 
 
-def _read(path: Path) -> bytes:
+def _parse_file(path: Path, source: str, doc_id: str, isolated: bool) -> Document:
+    if _suffix(source) not in SUPPORTED_SUFFIXES:
+        raise LoadError(_unsupported_reason(_suffix(source)))
+    if not isolated:
+        return document_from_bytes(read_file(path), source, doc_id)
+    from corpus.sandbox import shared_worker  # imported late: the worker itself imports this module
+
+    return shared_worker().load(path, source, doc_id)
+
+
+def read_file(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:

@@ -7,8 +7,8 @@ import logging
 import re
 from collections.abc import Sequence
 
-from pypdf import PageObject, PdfReader
-from pypdf.errors import PdfReadError
+from pypdf import PageObject, PdfReader, apply_configuration
+from pypdf.errors import LimitReachedError, PdfReadError
 
 from corpus.errors import LoadError
 from corpus.structure import (
@@ -32,11 +32,35 @@ _ITEM_START = re.compile(
 _JUNK_TITLE = re.compile(r"^(?:untitled|无标题|microsoft word\s*-|document\d*$)", re.IGNORECASE)
 _ASCII_WORD_END = re.compile(r"[A-Za-z0-9,.;:)]$")
 _ASCII_WORD_START = re.compile(r"^[A-Za-z0-9(]")
+# Decompression bomb guards: no stream of a text document inflates to more than this
+# (pypdf's own default is 75 MB per stream, and unlimited per file).
+STREAM_BYTES = 32 * 1024 * 1024
+FILE_DECODED_BYTES = 256 * 1024 * 1024  # all the page content of one file
 
 
 def parse_pdf(data: bytes) -> Parsed:
+    limits = {
+        "zlib_maximum_output_length": STREAM_BYTES,
+        "lzw_maximum_output_length": STREAM_BYTES,
+        "run_length_maximum_output_length": STREAM_BYTES,
+        "brotli_maximum_output_length": STREAM_BYTES,
+        "array_based_stream_maximum_output_length": STREAM_BYTES,
+        "stream_decoding_work_maximum_length": STREAM_BYTES * 2,
+    }
+    with apply_configuration(**limits):
+        return _parse(data)
+
+
+def _parse(data: bytes) -> Parsed:
     reader = _reader(data)
-    pages = [_page_lines(page) for page in reader.pages]
+    decoded = 0
+    pages = []
+    for page in reader.pages:
+        lines = _page_lines(page)
+        decoded += sum(len(line) for line in lines)
+        if decoded > FILE_DECODED_BYTES:
+            raise LoadError(f"PDF 的文字内容超过 {FILE_DECODED_BYTES // 2**20} MB，疑似恶意构造的文件，已拒绝")
+        pages.append(lines)
     width = max((len(line) for lines in pages for line in lines), default=0)
     blocks: list[Block] = []
     for number, lines in enumerate(pages, start=1):
@@ -88,6 +112,8 @@ def join_wrapped_lines(lines: Sequence[str], width: int | None = None) -> list[s
 def _page_lines(page: PageObject) -> list[str]:
     try:
         text = page.extract_text() or ""
+    except LimitReachedError as exc:
+        raise LoadError(f"PDF 中的数据流解压后超过 {STREAM_BYTES // 2**20} MB，疑似压缩炸弹，已拒绝") from exc
     except Exception:  # pypdf raises many types on a broken page; lose that page only
         return []
     lines = (clean_line(line) for line in text.splitlines())

@@ -46,12 +46,18 @@ FORMAT_VERSION = 3  # 2: sentences.npz; 3: law articles chunked one by one
 SENTENCES_FILE = "sentences.npz"
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = ".lock"
+# A build of a large corpus holds the lock for minutes; ten of them is a writer that hangs.
+LOCK_TIMEOUT = 600.0
 KEEP_VERSIONS = 2  # the live one and the one before, for readers still loading it
 LOAD_ATTEMPTS = 5  # a reader whose version was deleted under it tries the newer live one
 
 
 class StoreError(Exception):
     """An index problem to show to the user, with what to do about it."""
+
+
+class StoreLockedError(StoreError):
+    """Another writer held the index folder's lock for too long."""
 
 
 class IndexMissingError(StoreError):
@@ -453,15 +459,29 @@ def read_documents(index_dir: Path) -> list[Document]:
 
 
 @contextmanager
-def writer_lock(index_dir: Path) -> Iterator[None]:
+def writer_lock(index_dir: Path, timeout: float | None = None) -> Iterator[None]:
     """Hold the index folder's writer lock for a whole load-change-save, so two
     writers (a build, `unionqa add`, the admin page) cannot lose each other's
     changes. Readers need no lock: versions are immutable. The kernel drops the
-    lock when the process dies, so a killed writer never leaves the index locked."""
+    lock when the process dies, so a killed writer never leaves the index locked.
+    A lock held by another writer for longer than `timeout` seconds (default
+    LOCK_TIMEOUT) is a StoreError that says so, instead of a wait without end."""
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
+    timeout = LOCK_TIMEOUT if timeout is None else timeout
     with open(index_dir / LOCK_FILE, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StoreLockedError(
+                        f"索引正被另一个程序更新（等待写入锁超过 {timeout:g} 秒）：{index_dir / LOCK_FILE}。"
+                        "请等它完成后重试。"
+                    ) from None
+                time.sleep(0.1)
         try:
             yield
         finally:

@@ -48,3 +48,16 @@ def bot(bundled_index, model_cache):
     from bot.bot import Bot
 
     return Bot.load(bundled_index, model_cache=model_cache, expected=SETTINGS)
+
+
+@pytest.fixture(scope="session")
+def hostile_files(tmp_path_factory) -> dict[str, Path]:
+    """The hostile files of issue 11, generated once per run (never committed)."""
+    from tests.fixtures.hostile import nested_divs_html, pdf_stream_bomb, zip_bomb_docx
+
+    folder = tmp_path_factory.mktemp("hostile")
+    return {
+        "docx": zip_bomb_docx(folder / "炸弹.docx"),
+        "html": nested_divs_html(folder / "nested.html"),
+        "pdf": pdf_stream_bomb(folder / "bomb.pdf"),
+    }

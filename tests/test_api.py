@@ -168,3 +168,78 @@ def test_bot_failure_is_a_500_without_traceback(client, bot, monkeypatch):
     assert r.status_code == 500
     assert r.json() == {"detail": "回答问题时出错，请稍后再试。"}
     assert "secret" not in r.text and "Traceback" not in r.text
+
+
+# ----- issue 11: invalid Unicode, size limits, Chinese 4xx declared in the schema ------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"question": "\\ud800\\u5de5\\u4f1a"}',
+        b'{"question": "\\u5de5\\u4f1a", "history": [["\\udfff", "\\u56de\\u7b54"]]}',
+    ],
+)
+def test_lone_surrogate_is_a_chinese_422(client, body):
+    r = client.post("/api/ask", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422
+    assert "无效的字符" in r.json()["detail"]
+
+
+def test_asker_refuses_a_lone_surrogate_before_the_tokenizer(bot):
+    from ui.asking import Asker, QuestionError
+
+    asker = Asker(bot, 50)
+    with pytest.raises(QuestionError, match="无效的字符"):
+        asker.ask("\ud800工会")
+    with pytest.raises(QuestionError, match="无效的字符"):
+        asker.ask("工会", [("\udfff", "回答")])
+
+
+def test_a_large_body_is_a_chinese_413(client):
+    big = b'{"question": "' + b"a" * (10 * 1024 * 1024) + b'"}'
+    r = client.post("/api/ask", content=big, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+    assert "请求内容太大" in r.json()["detail"]
+
+    def chunks():  # no Content-Length: counted as it streams
+        yield b'{"question": "'
+        for _ in range(200):
+            yield b"a" * 1024
+        yield b'"}'
+
+    r = client.post("/api/ask", content=chunks(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+    assert "请求内容太大" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("body", [b"{not json", b'{"question": "\xff\xfe"}'])
+def test_unparseable_bodies_get_a_chinese_400(client, body):
+    r = client.post("/api/ask", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+    assert "请求体不是有效的 JSON" in r.json()["detail"]
+
+
+def test_document_view_with_a_bad_parameter_says_which(client, bot):
+    doc_id = next(iter(bot.documents))
+    r = client.get(f"/doc/{quote(doc_id)}", params={"start": "abc"})
+    assert r.status_code == 422
+    assert r.json()["detail"] == "参数 start 的值无效：应为整数。"
+
+
+def test_trace_is_a_405(client):
+    for path in ("/", "/api/ask", "/doc/x"):
+        r = client.request("TRACE", path)
+        assert r.status_code == 405
+        assert r.json()["detail"] == "不支持该请求方法。"
+
+
+def test_openapi_declares_the_4xx_and_the_question_limits(client):
+    spec = client.get("/openapi.json").json()
+    ask = spec["paths"]["/api/ask"]["post"]
+    assert {"400", "413", "422"} <= set(ask["responses"])
+    for code in ("400", "413", "422"):
+        assert "detail" in ask["responses"][code]["content"]["application/json"]["schema"]["properties"]
+    question = spec["components"]["schemas"]["AskRequest"]["properties"]["question"]
+    assert (question["minLength"], question["maxLength"]) == (1, 50)
+    assert "404" in spec["paths"]["/api/documents/{doc_id}"]["get"]["responses"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.records import RELATED, Answer, Citation
 from corpus.records import Document, Paragraph
 from ui import render
@@ -28,7 +30,9 @@ def citation(doc: Document) -> Citation:
 def test_answer_is_escaped_and_markers_become_links():
     doc = document()
     c = citation(doc)
-    answer = Answer(f"{TEXT[c.quotes[0][0]:c.quotes[0][1]]}[1] [7]", False, [c], "问<img src=x>", "问")
+    quoted = TEXT[c.quotes[0][0]:c.quotes[0][1]]
+    c = replace(c, markers=[len(quoted)])
+    answer = Answer(f"{quoted}[1] [7]", False, [c], "问<img src=x>", "问")
     out = render.answer_html(answer, {doc.doc_id: doc})
     assert "<script>" not in out and "<img" not in out and "<b>法" not in out
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
@@ -79,3 +83,27 @@ def test_related_passages_are_framed_apart_from_an_answer():
     assert '<div class="uq-answer uq-related">' in related and "文件中没有直接回答这个问题" in related
     assert "uq-related" not in answered
     assert '<a class="uq-cite" href="#uq-src-1"' in related  # its passages are still cited and clickable
+
+
+def test_markers_come_from_the_citations_not_from_the_text():
+    """A document that itself says "[1]" or "[3]" must not get clickable markers (issue 11)."""
+    text = "会费标准见附件[3]，详见[1]。"
+    doc = Document("a", "办法", "a.txt", text, (Paragraph(0, len(text)),), {})
+    c = Citation(1, "a", "办法", "", text, 0, len(text), 0.9, [(0, len(text))], markers=[len(text)])
+    answer = Answer(text + "[1]", False, [c], "问", "问")
+    out = render.answer_html(answer, {"a": doc})
+    body = out.split('<div class="uq-sources">')[0]
+    assert body.count('class="uq-cite"') == 1  # the real marker, at the end
+    assert "附件[3]，详见[1]。<a class=\"uq-cite\"" in body
+    # a citation without marker offsets (an answer from elsewhere) links nothing in the text
+    plain = render.answer_html(replace(answer, citations=[replace(c, markers=[])]), {"a": doc})
+    assert plain.split('<div class="uq-sources">')[0].count('class="uq-cite"') == 0
+
+
+def test_bot_answers_carry_marker_offsets(bot):
+    answer = bot.ask("劳模精神的内涵是什么？")
+    assert answer.citations
+    for c in answer.citations:
+        assert c.markers and all(answer.text.startswith(f"[{c.n}]", m) for m in c.markers)
+    labels = sum(len(c.markers) for c in answer.citations)
+    assert render.answer_text_html(answer).count('class="uq-cite"') == labels

@@ -3,27 +3,33 @@ ones, remove old ones. Plain HTML forms, in Chinese, with nothing from outside.
 
 - Off (every /admin path is a 404) unless `config.admin_token` is set.
 - Signed in either with the header `Authorization: Bearer <token>` (scripts) or
-  through the login form, which sets an HttpOnly, SameSite=Strict cookie
-  holding an HMAC of the token (not the token itself). Form posts from another
-  site's page are refused by their Origin header as well.
-- Uploads are stored in `<index_dir>/uploads/` under a sanitized base name and
-  indexed with `index.update.add_paths`, so an uploaded `会费.md` becomes the
-  document `added/会费` and uploading it again updates it. A file that cannot
-  be indexed is not kept.
+  through the login form, which sets an HttpOnly, SameSite=Strict cookie holding
+  a random session id (ui.sessions) that expires and is revoked on logout; the
+  cookie is Secure when the page is served over HTTPS (or behind a proxy saying
+  so). Wrong tokens are throttled per client address (429 with Retry-After).
+  Form posts from another site's page are refused by their Origin header as well.
+- Uploads are staged in `<index_dir>/uploads/.staging/` and indexed from there
+  with `index.update.add_paths`; only once the new version is in the index does
+  the file replace the stored one in `<index_dir>/uploads/` (so an uploaded
+  `会费.md` becomes the document `added/会费` and uploading it again updates it).
+  A file that cannot be indexed is dropped and the stored original kept. Staged
+  and half-written files left by a killed server are removed at start.
+- The index cannot be written (permission denied, disk full, the lock held too
+  long): the page says so in Chinese, with the cause, and nothing is lost.
 - After each change the server's Asker loads the new version, so the chat
   answers from it at once.
 
-Everything shown comes from users or documents and is escaped with html.escape.
+The page is the Jinja2 template `templates/admin.html`, with autoescape.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import html
 import os
 import re
+import shutil
 import unicodedata
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -36,6 +42,9 @@ from index.store import StoreError
 from index.update import ADDED_PREFIX, STATUS_TEXT, FileResult, add_paths, added_id, remove_documents
 from ui.asking import Asker
 from ui.config import Config
+from ui.errors import storage_message
+from ui.sessions import LoginThrottle, SessionStore, client_address, is_https
+from ui.templating import render_page
 
 STATIC_DIR = Path(__file__).parent / "static"
 UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".htm", ".docx", ".pdf")
@@ -49,17 +58,6 @@ ADMIN_CSP = (
 )
 # Control characters and what Windows or a shell would trip over.
 _UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
-
-CSS = """
-body{font-family:"PingFang SC","Microsoft YaHei","Noto Sans CJK SC",sans-serif;margin:0;background:#f6f6f6;color:#222}
-main{max-width:960px;margin:0 auto;padding:16px 20px 40px;background:#fff;min-height:100vh}
-h1{font-size:22px;color:#b71c1c} h2{font-size:17px;margin-top:28px}
-table{border-collapse:collapse;width:100%;font-size:14px} th,td{border-bottom:1px solid #ddd;padding:6px;text-align:left}
-.ok{color:#1b5e20} .err{color:#b71c1c} .muted{color:#777;font-size:13px}
-.busy{color:#b71c1c;font-weight:bold} button{cursor:pointer;white-space:nowrap}
-td:last-child{width:1%}
-"""
-
 
 def uploads_dir(index_dir: Path) -> Path:
     return Path(index_dir) / "uploads"
@@ -76,8 +74,24 @@ def safe_filename(name: str) -> str:
     return base
 
 
-def _session_value(token: str) -> str:
-    return hmac.new(token.encode("utf-8"), b"unionqa admin session", hashlib.sha256).hexdigest()
+def staging_dir(index_dir: Path) -> Path:
+    return uploads_dir(index_dir) / ".staging"
+
+
+def clean_uploads(index_dir: Path, indexed_sources: set[str]) -> list[str]:
+    """Remove what a killed server left in the uploads folder: staged and
+    half-written files, and stored files that no document of the index comes
+    from. Returns the names removed."""
+    folder = uploads_dir(index_dir)
+    removed = []
+    if staging_dir(index_dir).exists():
+        shutil.rmtree(staging_dir(index_dir), ignore_errors=True)
+        removed.append(".staging")
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if path.is_file() and (path.name.startswith(".") or path.name not in indexed_sources):
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
 
 
 def admin_router(asker: Asker, config: Config) -> APIRouter:
@@ -85,6 +99,11 @@ def admin_router(asker: Asker, config: Config) -> APIRouter:
     token = config.admin_token
     index_dir = Path(config.index_dir)
     limit = config.max_upload_mb * 1024 * 1024
+    sessions = SessionStore()
+    throttle = LoginThrottle()
+    if token:
+        bot = asker.bot
+        clean_uploads(index_dir, {doc.source for doc_id, doc in bot.documents.items() if doc_id.startswith(ADDED_PREFIX)})
 
     def denied(request: Request) -> HTMLResponse | None:
         """None if the request is signed in; otherwise the login page, 401 (no
@@ -92,20 +111,26 @@ def admin_router(asker: Asker, config: Config) -> APIRouter:
         if not token:
             raise HTTPException(status_code=404, detail="Not Found")
         if request.method == "POST" and not _same_origin(request):
-            return _page(_message("请求来自其他网站，已拒绝。", error=True), status=403)
+            return _page(note="请求来自其他网站，已拒绝。", status=403)
         header = request.headers.get("authorization", "")
         cookie = request.cookies.get(COOKIE, "")
         if header.lower().startswith("bearer "):
+            if wait := throttle.retry_after(client_address(request)):
+                return _too_many(wait)
             ok = hmac.compare_digest(header[7:].strip().encode("utf-8"), token.encode("utf-8"))
-        elif cookie:
-            ok = hmac.compare_digest(cookie.encode("utf-8"), _session_value(token).encode("utf-8"))
-        else:
-            return _page(_login_form(), status=401)
-        return None if ok else _page(_login_form("口令不正确或登录已失效，请重新登录。"), status=403)
+            if not ok:
+                wait = throttle.failed(client_address(request))
+                return _too_many(wait) if wait else _page(login=True, note="口令不正确。", status=403)
+            throttle.succeeded(client_address(request))
+            return None
+        if cookie:
+            if sessions.valid(cookie):
+                return None
+            return _page(login=True, note="登录已失效，请重新登录。", status=403)
+        return _page(login=True, status=401)
 
     def documents_page(results: list[FileResult] | None = None, note: str = "", status: int = 200) -> HTMLResponse:
-        body = _results_html(results, note) + _upload_form(config.max_upload_mb) + _documents_html(asker)
-        return _page(body, status=status)
+        return _page(results=results, note=note, status=status, asker=asker, max_mb=config.max_upload_mb)
 
     @router.get("", response_class=HTMLResponse)
     def home(request: Request) -> Response:
@@ -122,18 +147,25 @@ def admin_router(asker: Asker, config: Config) -> APIRouter:
         if not token:
             raise HTTPException(status_code=404, detail="Not Found")
         if not _same_origin(request):
-            return _page(_message("请求来自其他网站，已拒绝。", error=True), status=403)
+            return _page(note="请求来自其他网站，已拒绝。", status=403)
+        client = client_address(request)
+        if wait := throttle.retry_after(client):
+            return _too_many(wait)  # not even compared: a guesser learns nothing while waiting
         given = str((await request.form(max_files=0, max_fields=5)).get("token", ""))
         if not hmac.compare_digest(given.encode("utf-8"), token.encode("utf-8")):
-            return _page(_login_form("口令不正确。"), status=403)
+            wait = throttle.failed(client)
+            return _too_many(wait) if wait else _page(login=True, note="口令不正确。", status=403)
+        throttle.succeeded(client)
         response = RedirectResponse("/admin", status_code=303)
-        response.set_cookie(COOKIE, _session_value(token), httponly=True, samesite="strict", path="/admin")
+        response.set_cookie(COOKIE, sessions.create(), max_age=int(sessions.lifetime), httponly=True,
+                            samesite="strict", path="/admin", secure=is_https(request))
         return response
 
     @router.post("/logout")
     def logout(request: Request) -> Response:
         response = denied(request) or RedirectResponse("/admin", status_code=303)
-        response.delete_cookie(COOKIE, path="/admin")
+        sessions.revoke(request.cookies.get(COOKIE, ""))
+        response.delete_cookie(COOKIE, path="/admin", httponly=True, samesite="strict", secure=is_https(request))
         return response
 
     @router.post("/upload", response_class=HTMLResponse)
@@ -145,29 +177,36 @@ def admin_router(asker: Asker, config: Config) -> APIRouter:
             note = f"上传内容太大：每次最多 {MAX_FILES} 个文件，每个不超过 {config.max_upload_mb} MB。"
             return documents_page(note=note, status=413)
         refused, saved = [], {}
-        async with request.form(max_files=MAX_FILES, max_fields=MAX_FILES) as form:
-            for upload in form.getlist("files"):
-                if not isinstance(upload, UploadFile) or not upload.filename:
-                    continue
-                name, problem = await _store_upload(upload, index_dir, limit, config.max_upload_mb)
-                if problem:
-                    refused.append(FileResult(name or upload.filename, "", "error", problem))
-                else:
-                    saved[str(uploads_dir(index_dir) / name)] = name
-        if not refused and not saved:
-            return documents_page(note="请选择要上传的文件。")
-        results: list[FileResult] = []
-        if saved:
-            try:
+        # Staged in a folder of this upload's own: the stored originals are untouched until indexed.
+        staging = staging_dir(index_dir) / uuid.uuid4().hex
+        try:
+            async with request.form(max_files=MAX_FILES, max_fields=MAX_FILES) as form:
+                for upload in form.getlist("files"):
+                    if not isinstance(upload, UploadFile) or not upload.filename:
+                        continue
+                    name, problem = await _stage_upload(upload, staging, limit, config.max_upload_mb)
+                    if problem:
+                        refused.append(FileResult(name or upload.filename, "", "error", problem))
+                    else:
+                        saved[str(staging / name)] = name
+            if not refused and not saved:
+                return documents_page(note="请选择要上传的文件。")
+            results: list[FileResult] = []
+            if saved:
                 report = await run_in_threadpool(
                     add_paths, index_dir, [Path(p) for p in saved], _settings(asker), asker.indexing_embedder(), False
                 )
-            except StoreError as exc:
-                _discard(list(saved))
-                return documents_page(refused, note=f"索引未能更新：{exc}")
-            _discard([r.name for r in report.errors])
-            results = [FileResult(saved.get(r.name, r.name), r.doc_id, r.status, r.reason, r.chunks) for r in report.results]
-            await run_in_threadpool(asker.reload)
+                # Indexed: now the new versions replace the stored files (those that failed never do).
+                for r in report.results:
+                    if r.status != "error" and r.name in saved:
+                        os.replace(r.name, uploads_dir(index_dir) / saved[r.name])
+                results = [FileResult(saved.get(r.name, r.name), r.doc_id, r.status, r.reason, r.chunks)
+                           for r in report.results]
+                await run_in_threadpool(asker.reload)
+        except (StoreError, OSError) as exc:
+            return documents_page(refused, note=f"索引未能更新，原有文档均未改动：{storage_message(exc)}", status=503)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return documents_page(results + refused)
 
     @router.post("/remove", response_class=HTMLResponse)
@@ -178,8 +217,8 @@ def admin_router(asker: Asker, config: Config) -> APIRouter:
         document = asker.bot.documents.get(doc_id)
         try:
             report = await run_in_threadpool(remove_documents, index_dir, [doc_id], _settings(asker))
-        except StoreError as exc:
-            return documents_page(note=str(exc))
+        except (StoreError, OSError) as exc:
+            return documents_page(note=f"索引未能更新，文档未移除：{storage_message(exc)}", status=503)
         if document is not None:
             _discard_upload_of(index_dir, doc_id, document.source)
         await run_in_threadpool(asker.reload)
@@ -192,8 +231,8 @@ def admin_router(asker: Asker, config: Config) -> APIRouter:
 # ----- uploads ----------------------------------------------------------------------
 
 
-async def _store_upload(upload: UploadFile, index_dir: Path, limit: int, limit_mb: int) -> tuple[str, str]:
-    """(stored name, "") or (name, why it was refused)."""
+async def _stage_upload(upload: UploadFile, staging: Path, limit: int, limit_mb: int) -> tuple[str, str]:
+    """(staged name, "") or (name, why it was refused)."""
     name = safe_filename(upload.filename or "")
     if not name:
         return "", "文件名无效"
@@ -203,18 +242,11 @@ async def _store_upload(upload: UploadFile, index_dir: Path, limit: int, limit_m
     data = await upload.read(limit + 1)
     if len(data) > limit:
         return name, f"文件太大（超过 {limit_mb} MB）"
-    folder = uploads_dir(index_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    # Hidden while written, so a half-written file is never taken for a document.
-    partial = folder / f".{name}.part"
-    partial.write_bytes(data)
-    os.replace(partial, folder / name)
+    if (staging / name).exists():
+        return name, "同一批上传中有同名文件"
+    staging.mkdir(parents=True, exist_ok=True)
+    (staging / name).write_bytes(data)
     return name, ""
-
-
-def _discard(paths: list[str]) -> None:
-    for path in paths:
-        Path(path).unlink(missing_ok=True)
 
 
 def _discard_upload_of(index_dir: Path, doc_id: str, source: str) -> None:
@@ -238,73 +270,27 @@ def _same_origin(request: Request) -> bool:
 # ----- HTML ---------------------------------------------------------------------------
 
 
-def _page(body: str, status: int = 200) -> HTMLResponse:
-    page = (
-        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<title>文档管理 - 工会知识问答</title><style>{CSS}</style>'
-        '<script src="/admin/admin.js" defer></script></head>'
-        f'<body><main><h1>文档管理</h1>{body}<p class="muted"><a href="/">返回问答</a></p></main></body></html>'
-    )
-    return HTMLResponse(page, status_code=status, headers={"Content-Security-Policy": ADMIN_CSP, "Cache-Control": "no-store"})
-
-
-def _message(text: str, error: bool = False) -> str:
-    return f'<p class="{"err" if error else "ok"}">{html.escape(text)}</p>'
-
-
-def _login_form(problem: str = "") -> str:
-    return (
-        (_message(problem, error=True) if problem else "<p>请输入管理口令。</p>")
-        + '<form method="post" action="/admin/login">'
-        '<input type="password" name="token" autocomplete="current-password" required aria-label="管理口令"> '
-        '<button type="submit">登录</button></form>'
-    )
-
-
-def _results_html(results: list[FileResult] | None, note: str) -> str:
-    items = []
-    for r in results or []:
-        css = "err" if r.status == "error" else "ok"
-        detail = r.reason if r.status == "error" else (f"{r.doc_id}，{r.chunks} 个段落" if r.chunks else r.doc_id)
-        items.append(
-            f'<li class="{css}"><b>{html.escape(r.name)}</b>：{html.escape(STATUS_TEXT[r.status])}'
-            f"（{html.escape(detail)}）</li>"
-        )
-    parts = [_message(note, error=True)] if note else []
-    if items:
-        parts.append(f'<h2>处理结果</h2><ul id="results">{"".join(items)}</ul>')
-    return "".join(parts)
-
-
-def _upload_form(max_mb: int) -> str:
-    return (
-        "<h2>上传文档</h2>"
-        '<form method="post" action="/admin/upload" enctype="multipart/form-data" class="uq-busy-form">'
-        f'<input type="file" name="files" multiple required accept="{",".join(UPLOAD_SUFFIXES)}"> '
-        '<button type="submit">上传并建立索引</button> '
-        '<span class="busy" hidden>正在建立索引…请稍候，完成前不要关闭页面。</span></form>'
-        f'<p class="muted">支持 {"、".join(UPLOAD_SUFFIXES)}，每个文件不超过 {max_mb} MB，每次最多 {MAX_FILES} 个。'
-        "同名文件再次上传会更新原文档。</p>"
-    )
-
-
-def _documents_html(asker: Asker) -> str:
-    bot = asker.bot
+def _page(login: bool = False, note: str = "", status: int = 200, results: list[FileResult] | None = None,
+          asker: Asker | None = None, max_mb: int = 0, headers: dict[str, str] | None = None) -> HTMLResponse:
     rows = []
-    for doc_id, doc in sorted(bot.documents.items()):
-        chunks = (bot.store.manifest.documents.get(doc_id) or {}).get("chunks", "")
-        rows.append(
-            f"<tr><td>{html.escape(doc_id)}</td><td>{html.escape(doc.title)}</td><td>{html.escape(str(chunks))}</td>"
-            f"<td>{html.escape(doc.source)}</td><td>"
-            '<form method="post" action="/admin/remove" class="uq-busy-form" '
-            f'data-confirm="{html.escape("确定从知识库中移除《" + doc.title + "》吗？")}">'
-            f'<input type="hidden" name="doc_id" value="{html.escape(doc_id)}">'
-            '<button type="submit">移除</button><span class="busy" hidden>正在更新索引…</span></form></td></tr>'
-        )
-    return (
-        f"<h2>知识库中的文档（{len(rows)} 篇）</h2>"
-        "<table><thead><tr><th>编号</th><th>标题</th><th>段落数</th><th>来源</th><th></th></tr></thead>"
-        f'<tbody id="documents">{"".join(rows)}</tbody></table>'
-        '<form method="post" action="/admin/logout"><p><button type="submit">退出登录</button></p></form>'
+    if asker is not None:
+        bot = asker.bot
+        for doc_id, doc in sorted(bot.documents.items()):
+            chunks = (bot.store.manifest.documents.get(doc_id) or {}).get("chunks", "")
+            rows.append({"doc_id": doc_id, "title": doc.title, "chunks": chunks, "source": doc.source})
+    shown = [
+        {"name": r.name, "status": r.status, "status_text": STATUS_TEXT[r.status],
+         "detail": r.reason if r.status == "error" else (f"{r.doc_id}，{r.chunks} 个段落" if r.chunks else r.doc_id)}
+        for r in results or []
+    ]
+    page = render_page(
+        "admin.html", login=login, note=note,
+        results=shown, documents=rows, suffixes=UPLOAD_SUFFIXES, max_mb=max_mb, max_files=MAX_FILES,
     )
+    headers = {"Content-Security-Policy": ADMIN_CSP, "Cache-Control": "no-store", **(headers or {})}
+    return HTMLResponse(page, status_code=status, headers=headers)
+
+
+def _too_many(wait: int) -> HTMLResponse:
+    return _page(login=True, note=f"口令错误次数过多，请 {wait} 秒后再试。", status=429,
+                 headers={"Retry-After": str(wait)})

@@ -7,11 +7,18 @@ from dataclasses import asdict
 
 from fastapi import APIRouter, HTTPException
 from fastapi.sse import EventSourceResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from bot.bot import Bot
 from corpus.records import Document
 from ui.asking import Asker, QuestionError, check_question
+from ui.limits import (
+    INVALID_UNICODE,
+    INVALID_UNICODE_TYPE,
+    error_responses,
+    has_lone_surrogate,
+)
 from ui.sse import answer_events
 
 log = logging.getLogger(__name__)
@@ -25,6 +32,15 @@ class AskRequest(BaseModel):
         examples=[[]],
     )
     stream: bool = Field(False, description="为 true 时以 Server-Sent Events 逐步返回（partial 事件，最后是 answer 事件）")
+
+    @field_validator("question", "history")
+    @classmethod
+    def _valid_unicode(cls, value):
+        # Refused here, at the entrance: the tokenizer (opencc) cannot encode a lone surrogate.
+        texts = [value] if isinstance(value, str) else [t for pair in value for t in pair]
+        if any(has_lone_surrogate(t) for t in texts):
+            raise PydanticCustomError(INVALID_UNICODE_TYPE, INVALID_UNICODE)
+        return value
 
 
 class CitationOut(BaseModel):
@@ -40,6 +56,7 @@ class CitationOut(BaseModel):
     article: str = ""
     page: int | None = None
     chunk_id: str = ""
+    markers: list[int] = Field(default_factory=list, description="答案中本条引用的 [n] 在 text 中的起始位置")
 
 
 class AnswerOut(BaseModel):
@@ -98,7 +115,7 @@ class ErrorOut(BaseModel):
 
 def api_router(asker: Asker) -> APIRouter:
     """The routes read `asker.bot` on every request, so they follow the live index."""
-    router = APIRouter(prefix="/api", tags=["api"])
+    router = APIRouter(prefix="/api", tags=["api"], responses=error_responses(400, 405, 413))
 
     def summary(doc: Document, bot: Bot) -> DocumentSummary:
         entry = bot.store.manifest.documents.get(doc.doc_id) or {}
@@ -118,7 +135,7 @@ def api_router(asker: Asker) -> APIRouter:
         summary="提问",
         description="根据知识库回答问题。答案摘自文档原文，`[n]` 对应 `citations` 中第 n 条引用；"
         "知识库中没有相关内容时 `refused` 为 true。",
-        responses={422: {"model": ErrorOut, "description": "问题为空或太长"}, 500: {"model": ErrorOut}},
+        responses={**error_responses(422), 500: {"model": ErrorOut}},
     )
     def ask(request: AskRequest) -> AnswerOut:
         # A plain def: FastAPI runs it in a worker thread, so a slow answer never blocks the server.
@@ -148,7 +165,7 @@ def api_router(asker: Asker) -> APIRouter:
         "/documents/{doc_id:path}",
         response_model=DocumentOut,
         summary="一篇文档的全文与段落",
-        responses={404: {"model": ErrorOut}},
+        responses=error_responses(404),
     )
     def document(doc_id: str) -> DocumentOut:
         doc = asker.bot.documents.get(doc_id)

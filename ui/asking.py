@@ -16,6 +16,7 @@ from bot.generate import Partial, last
 from bot.records import Answer
 from index.embedder import Embedder
 from index.store import IndexStore, version_name
+from ui.limits import INVALID_UNICODE, has_lone_surrogate
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ def check_question(question: str, max_chars: int) -> str:
     question = (question or "").strip()
     if not question:
         raise QuestionError("问题不能为空，请输入您想了解的内容。")
+    if has_lone_surrogate(question):
+        raise QuestionError(INVALID_UNICODE)
     if len(question) > max_chars:
         raise QuestionError(f"问题太长了（{len(question)} 字），请控制在 {max_chars} 字以内。")
     return question
@@ -96,6 +99,8 @@ class Asker:
         Only the retrieval takes the question lock: the LLM's seconds of writing must
         not hold up other people's questions."""
         question = check_question(question, self.max_chars)
+        if any(has_lone_surrogate(text) for pair in history or [] for text in pair):
+            raise QuestionError(INVALID_UNICODE)
         bot = self.bot
         if bot.generator is None:
             with self._lock:

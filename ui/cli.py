@@ -516,6 +516,11 @@ def main(argv: list[str] | None = None) -> int:
     except _user_errors() as exc:
         print(f"错误：{exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the index cannot be written: permission, disk full …
+        from ui.errors import storage_message
+
+        print(f"错误：{storage_message(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

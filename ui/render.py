@@ -3,18 +3,21 @@
 Every piece of text that comes from a document or a user goes through
 `html.escape` first; only then is our own markup added around it. The chat
 shows these strings as HTML, so this module is where injection is stopped.
+The [n] markers of an answer are linked where `Citation.markers` says they are,
+never found by searching the text (a document may itself contain "[3]"). The
+document view is the Jinja2 template `templates/document.html` (autoescape).
 """
 
 from __future__ import annotations
 
 import html
-import re
+from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 from bot.records import RELATED, Answer, Citation
 from corpus.records import Document, Paragraph
+from ui.templating import render_page
 
-MARKER = re.compile(r"\[(\d+)\]")
 EXCERPT_CONTEXT = 30  # characters of a passage kept around its quoted sentences in the list under an answer
 REFUSAL_HINT = "可以换个说法再问，或者询问与工会文件、劳动法律法规相关的问题。"
 
@@ -52,9 +55,22 @@ def citation_url(citation: Citation, document: Document | None) -> str:
     return document_url(citation.doc_id, citation.start, citation.end, citation.quotes, anchor)
 
 
-def highlight(text: str, offset: int, quotes: list[tuple[int, int]], span: tuple[int, int] | None = None) -> str:
-    """Escape `text`, which starts at document offset `offset`, wrapping the parts
-    inside `quotes` in <mark> and the parts inside `span` in a highlighted span."""
+@dataclass(frozen=True)
+class Segment:
+    """A piece of a paragraph: its text, whether the answer quotes it, whether it
+    lies in the cited span."""
+
+    text: str
+    quoted: bool = False
+    in_span: bool = False
+
+    @property
+    def lines(self) -> list[str]:
+        return self.text.replace("\r\n", "\n").split("\n")
+
+
+def segments(text: str, offset: int, quotes: list[tuple[int, int]], span: tuple[int, int] | None = None) -> list[Segment]:
+    """`text`, which starts at document offset `offset`, cut where quotes and the span begin and end."""
     end = offset + len(text)
     ranges = merge_ranges([(max(s, offset), min(e, end)) for s, e in quotes if s < end and e > offset])
     cuts = {offset, end}
@@ -63,12 +79,22 @@ def highlight(text: str, offset: int, quotes: list[tuple[int, int]], span: tuple
     if span is not None:
         cuts.update(c for c in span if offset < c < end)
     points = sorted(cuts)
+    return [
+        Segment(text[a - offset : b - offset], any(s <= a and b <= e for s, e in ranges),
+                span is not None and span[0] <= a and b <= span[1])
+        for a, b in zip(points, points[1:], strict=False)
+    ]
+
+
+def highlight(text: str, offset: int, quotes: list[tuple[int, int]], span: tuple[int, int] | None = None) -> str:
+    """Escape `text`, which starts at document offset `offset`, wrapping the parts
+    inside `quotes` in <mark> and the parts inside `span` in a highlighted span."""
     pieces = []
-    for a, b in zip(points, points[1:], strict=False):
-        piece = escape_text(text[a - offset : b - offset])
-        if any(s <= a and b <= e for s, e in ranges):
+    for segment in segments(text, offset, quotes, span):
+        piece = escape_text(segment.text)
+        if segment.quoted:
             piece = f'<mark class="uq-quote">{piece}</mark>'
-        if span is not None and span[0] <= a and b <= span[1]:
+        if segment.in_span:
             piece = f'<span class="uq-span">{piece}</span>'
         pieces.append(piece)
     return "".join(pieces)
@@ -135,12 +161,10 @@ def answer_html(answer: Answer, documents: dict[str, Document]) -> str:
             f'<p class="uq-hint">{escape_text(REFUSAL_HINT)}</p>'
             "</div>"
         )
-    numbers = {c.n for c in answer.citations}
     # "related" passages are not an answer, and must not look like one
     kind = "uq-answer uq-related" if answer.status == RELATED else "uq-answer"
     kind += " uq-generated" if answer.generated else ""
-    text = MARKER.sub(lambda m: marker_html(int(m.group(1))) if int(m.group(1)) in numbers else m.group(0),
-                      escape_text(answer.text))
+    text = answer_text_html(answer)
     parts = [f'<div class="{kind}">']
     if answer.notice:  # the LLM failed: say so before the extractive answer
         parts.append(f'<p class="uq-notice">{escape_text(answer.notice)}</p>')
@@ -154,6 +178,24 @@ def answer_html(answer: Answer, documents: dict[str, Document]) -> str:
         parts.extend(source_panel_html(c, documents.get(c.doc_id)) for c in answer.citations)
     parts.append("</div>")
     return "".join(parts)
+
+
+def answer_text_html(answer: Answer) -> str:
+    """The answer text escaped, with a link for each marker at the offsets its
+    citation gives (a stale offset that no longer holds "[n]" is left as text)."""
+    at: dict[int, int] = {}
+    for citation in answer.citations:
+        label = f"[{citation.n}]"
+        for offset in citation.markers:
+            if answer.text.startswith(label, offset):
+                at[offset] = citation.n
+    pieces, last = [], 0
+    for offset in sorted(at):
+        n = at[offset]
+        pieces.append(escape_text(answer.text[last:offset]) + marker_html(n))
+        last = offset + len(f"[{n}]")
+    pieces.append(escape_text(answer.text[last:]))
+    return "".join(pieces)
 
 
 def marker_html(n: int) -> str:
@@ -212,44 +254,26 @@ def source_panel_html(citation: Citation, document: Document | None) -> str:
 
 # ----- the document view ------------------------------------------------------------
 
-DOCUMENT_CSS = """
-body{margin:0;background:#f7f7f8;color:#1f2328;font:16px/1.8 "PingFang SC","Microsoft YaHei","WenQuanYi Micro Hei","Noto Sans CJK SC",sans-serif}
-main{max-width:820px;margin:0 auto;padding:16px;background:#fff;min-height:100vh;box-sizing:border-box;overflow-wrap:anywhere}
-h1{font-size:1.4em;line-height:1.4;margin:.4em 0}
-.meta{color:#57606a;font-size:.9em;margin:0 0 1em}
-.heading{font-weight:bold;font-size:1.08em;margin:1.2em 0 .4em}
-p{margin:.5em 0}
-.page{color:#8c959f;font-size:.8em;border-top:1px dashed #d0d7de;margin-top:1.2em}
-.uq-span{background:#fff5d6}
-mark{background:#ffd54f;color:inherit;padding:0 1px}
-:target{scroll-margin-top:40vh}
-"""
-
-
 def document_page(document: Document, start: int | None = None, end: int | None = None,
                   quotes: list[tuple[int, int]] | None = None) -> str:
     """The whole document as a standalone page; paragraphs have ids p-0, p-1, …"""
     span = (start, end) if start is not None and end is not None and start < end else None
     marks = quotes or ([span] if span else [])
     meta = [f"来源：{document.source}"] + [f"{k}：{v}" for k, v in document.metadata.items() if v]
-    body = []
+    paragraphs = []
     page = None
     for i, p in enumerate(document.paragraphs):
+        page_break = None
         if p.page is not None and p.page != page:
-            page = p.page
-            body.append(f'<div class="page">第 {page} 页</div>')
-        css = "heading" if p.is_heading else "para"
-        body.append(f'<p id="p-{i}" class="{css}">{highlight(document.text[p.start:p.end], p.start, marks, span)}</p>')
+            page = page_break = p.page
+        paragraphs.append({
+            "id": i, "page_break": page_break, "css": "heading" if p.is_heading else "para",
+            "segments": segments(document.text[p.start:p.end], p.start, marks, span),
+        })
     if not document.paragraphs:
-        body.append(f'<p class="para">{highlight(document.text, 0, marks, span)}</p>')
-    return (
-        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(document.title)} - 工会知识问答</title><style>{DOCUMENT_CSS}</style></head>"
-        f'<body><main><h1>{html.escape(document.title)}</h1>'
-        f'<p class="meta">{"<br>".join(html.escape(m) for m in meta)}</p>'
-        f'<article>{"".join(body)}</article></main></body></html>'
-    )
+        paragraphs.append({"id": None, "page_break": None, "css": "para",
+                           "segments": segments(document.text, 0, marks, span)})
+    return render_page("document.html", title=document.title, meta=meta, paragraphs=paragraphs)
 
 
 def parse_quotes(value: str) -> list[tuple[int, int]]:

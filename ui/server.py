@@ -19,12 +19,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 import uvicorn  # noqa: E402
-from fastapi import FastAPI, Request  # noqa: E402
-from fastapi.encoders import jsonable_encoder  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
-from fastapi.responses import JSONResponse  # noqa: E402
 from fastapi_offline import FastAPIOffline  # noqa: E402
+from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
 
 from bot.bot import Bot  # noqa: E402
 from ui.admin import admin_router  # noqa: E402
@@ -35,6 +34,13 @@ from ui.config import Config  # noqa: E402
 from ui.feedback import FeedbackLog  # noqa: E402
 from ui.headers import FrameAncestorsMiddleware, check_origins, frame_ancestors  # noqa: E402
 from ui.openai_api import openai_router  # noqa: E402
+from ui.limits import (  # noqa: E402
+    BodyLimitMiddleware,
+    MethodMiddleware,
+    declare_question_limits,
+    http_error,
+    validation_error,
+)
 from ui.pages import pages_router  # noqa: E402
 
 API_DESCRIPTION = """工会知识问答的 REST 接口。答案摘自知识库文档原文，并给出引用位置。
@@ -44,14 +50,6 @@ API_DESCRIPTION = """工会知识问答的 REST 接口。答案摘自知识库�
 - `GET /api/health`：服务状态
 - `POST /v1/chat/completions`、`GET /v1/models`：OpenAI 兼容接口，模型名 `unionqa`
 """
-BAD_REQUEST = '请求格式不正确。请发送 JSON：{"question": "问题", "history": [["问题", "回答"], …]}（history 可省略）。'
-
-
-async def validation_error(request: Request, exc: Exception) -> JSONResponse:
-    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-    return JSONResponse({"detail": BAD_REQUEST, "errors": jsonable_encoder(errors)}, status_code=422)
-
-
 def create_app(config: Config, bot: Bot, watch_index: bool = False) -> FastAPI:
     """The app answering with `bot`. With `watch_index` (what `serve` does) or an
     admin token, a new version of the index in `config.index_dir` replaces the bot
@@ -74,13 +72,17 @@ def create_app(config: Config, bot: Bot, watch_index: bool = False) -> FastAPI:
         allow_headers=["Content-Type", "Authorization"]
     )
     app.add_middleware(FrameAncestorsMiddleware, policy=policy)
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(MethodMiddleware)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
 
     watched = config.index_dir if watch_index or config.admin_token else None
     asker = Asker(bot, config.max_question_chars, index_dir=watched)
     # Our routes first: the chat is mounted at "/" and would otherwise take every path.
     app.include_router(api_router(asker))
     app.include_router(openai_router(asker, config))  # /v1: the bot as an OpenAI-compatible model
+    declare_question_limits(app, config.max_question_chars)
     app.include_router(pages_router(asker, policy))
     app.include_router(admin_router(asker, config))  # every /admin path is a 404 without a token
     gr.mount_gradio_app(

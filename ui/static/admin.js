@@ -14,3 +14,6 @@ document.addEventListener("submit", (event) => {
   // After the submission has started: a disabled button would not submit its form.
   setTimeout(() => form.querySelectorAll("button").forEach((b) => { b.disabled = true; }), 0);
 });
+
+// Tells the page (and its browser test) that the submit handler above is in place.
+document.documentElement.dataset.uqReady = "1";

@@ -1,0 +1,188 @@
+"""Parsing untrusted files in a separate worker process, with a memory cap and a
+wall-clock limit, so that no file (a zip bomb, a pathological page, a parser bug)
+can take the server or the command down, whatever its format.
+
+One long-lived worker (`python -m corpus.sandbox`) reads requests as JSON lines on
+its stdin and answers each with one JSON line: the Document, or the reason it could
+not be loaded. The worker imports only the corpus layer, so it starts in well under
+a second, and being reused it adds little to each file. Its address space is capped
+with `resource.setrlimit(RLIMIT_AS)`: a parser that asks for more gets a MemoryError
+(or the worker dies), never the parent's memory. A file that takes longer than the
+time limit gets its worker killed; the next file starts a fresh one.
+
+Results come back as JSON, not pickle: a worker that a hostile file took over must
+not be able to run code in the parent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from corpus.errors import LoadError
+from corpus.records import Document, Paragraph
+
+MEMORY_MB = 1024  # address space of the worker; real documents need a fraction of it
+TIMEOUT_S = 60.0  # per file; a 300-page PDF parses in a few seconds
+STARTUP_S = 60.0  # for the worker's imports, on a busy machine
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ParseWorker:
+    """A reusable worker process; `load(path, source, doc_id)` is safe from several
+    threads (files are parsed one at a time)."""
+
+    def __init__(self, memory_mb: int = MEMORY_MB, timeout: float = TIMEOUT_S):
+        self.memory_mb = memory_mb
+        self.timeout = timeout
+        self._process: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+        self._timed_out = False
+
+    def load(self, path: Path, source: str, doc_id: str) -> Document:
+        """The Document of the file at `path`; LoadError (with a reason for the
+        user) if it cannot be loaded or hits a limit."""
+        request = json.dumps({"path": str(path), "source": source, "doc_id": doc_id}, ensure_ascii=True)
+        with self._lock:
+            process = self._start()
+            try:
+                process.stdin.write(request.encode("ascii") + b"\n")
+                process.stdin.flush()
+                line = self._read_line(process)
+            except BrokenPipeError:
+                line = b""
+            if not line:
+                self._stop()
+                raise LoadError(self._death_reason(process))
+            reply = json.loads(line)
+            if reply.get("restart"):
+                self._stop()  # a worker that ran out of memory is not trusted with the next file
+        if "error" in reply:
+            raise LoadError(reply["error"])
+        return _document_from_json(reply["document"])
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
+
+    def _start(self) -> subprocess.Popen:
+        if self._process is None or self._process.poll() is not None:
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_ROOT), os.environ.get("PYTHONPATH", "")])}
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "corpus.sandbox", str(self.memory_mb), str(int(self.timeout) + 5)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=env,
+                cwd=str(_ROOT),
+            )
+            # Wait for its imports, so that the time limit counts parsing only.
+            if self._read_line(self._process, STARTUP_S) != b"ready\n":
+                self._stop()
+                self._timed_out = False
+                raise LoadError("无法启动文件解析进程")
+        return self._process
+
+    def _read_line(self, process: subprocess.Popen, timeout: float | None = None) -> bytes:
+        """The worker's answer, or b"" if it died or ran past the time limit (then it is killed)."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        chunks = []
+        fd = process.stdout.fileno()
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                process.kill()
+                process.wait()
+                self._timed_out = True
+                return b""
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b""
+            chunks.append(chunk)
+            if chunk.endswith(b"\n"):
+                return b"".join(chunks)
+
+    def _death_reason(self, process: subprocess.Popen) -> str:
+        if self._timed_out:
+            self._timed_out = False
+            return f"解析超时（超过 {self.timeout:g} 秒），文件可能过于复杂或是恶意构造的，已跳过"
+        return f"解析时超出内存上限（{self.memory_mb} MB）或解析程序异常退出，文件可能是恶意构造的，已跳过"
+
+    def _stop(self) -> None:
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.kill()
+            self._process.wait()
+            for stream in (self._process.stdin, self._process.stdout):
+                if stream is not None:
+                    stream.close()
+            self._process = None
+
+
+_shared: ParseWorker | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_worker() -> ParseWorker:
+    """The process-wide worker that `load_corpus` and `load_document` use."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = ParseWorker()
+        return _shared
+
+
+def _document_to_json(doc: Document) -> dict:
+    return {**asdict(doc), "paragraphs": [asdict(p) for p in doc.paragraphs]}
+
+
+def _document_from_json(data: dict) -> Document:
+    paragraphs = tuple(Paragraph(**p) for p in data["paragraphs"])
+    return Document(data["doc_id"], data["title"], data["source"], data["text"], paragraphs, dict(data["metadata"]))
+
+
+def _serve(memory_mb: int, cpu_seconds: int) -> None:
+    """The worker's loop: one request line in, one answer line out."""
+    import resource
+
+    limit = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    from corpus.loader import document_from_bytes, read_file  # after the cap: imports count too
+
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    for line in sys.stdin.buffer:
+        request = json.loads(line)
+        # CPU time per file, as a second line of defence behind the parent's wall clock.
+        used = int(sum(os.times()[:2]))
+        # Only the soft limit (SIGXCPU ends the worker): a lowered hard limit could not be raised again.
+        resource.setrlimit(resource.RLIMIT_CPU, (used + cpu_seconds, resource.getrlimit(resource.RLIMIT_CPU)[1]))
+        try:
+            doc = document_from_bytes(read_file(Path(request["path"])), request["source"], request["doc_id"])
+            reply = {"document": _document_to_json(doc)}
+        except LoadError as exc:
+            reply = {"error": str(exc)}
+        except MemoryError:
+            reply = {"error": f"解析时超出内存上限（{memory_mb} MB），文件可能是恶意构造的，已跳过", "restart": True}
+        except RecursionError:
+            reply = {"error": "文件结构嵌套过深，无法解析"}
+        except Exception as exc:  # a parser bug on one odd file must not lose the whole batch
+            reply = {"error": f"读取时出错（{type(exc).__name__}: {exc}）"}
+        sys.stdout.write(json.dumps(reply, ensure_ascii=True) + "\n")
+        sys.stdout.flush()
+        if reply.get("restart"):
+            return
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]), int(sys.argv[2]))

@@ -1,0 +1,131 @@
+"""Fuzzing every loader and the chunker (issue 11): random bytes, and truncated and
+mutated real files of each format. The only outcomes allowed are a Document or the
+loader's own LoadError; the chunker's chunks always point inside the document.
+
+A short bounded run in the normal test suite; `make fuzz` runs many more examples
+(UNIONQA_FUZZ_EXAMPLES) and prints hypothesis' statistics with the example counts.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import docx
+import pytest
+from fpdf import FPDF
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from corpus import DEFAULT_CORPUS_DIR
+from corpus.errors import LoadError
+from corpus.loader import document_from_bytes
+from corpus.records import Document, Paragraph
+from corpus.structure import assemble, plain_blocks, split_paragraphs
+from index.chunker import chunk_document
+
+EXAMPLES = int(os.environ.get("UNIONQA_FUZZ_EXAMPLES", "30"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 30,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def _docx() -> bytes:
+    document = docx.Document()
+    document.core_properties.title = "年度工会工作报告"
+    document.add_heading("年度工会工作报告", level=0)
+    document.add_heading("一、主要工作", level=1)
+    document.add_paragraph("今年共发展会员1200人。走访慰问困难职工86户。")
+    table = document.add_table(rows=2, cols=2)
+    for r, row in enumerate([["项目", "人数"], ["春送岗位", "300"]]):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def _pdf() -> bytes:
+    pdf = FPDF()
+    pdf.set_title("Rules")
+    pdf.set_font("helvetica", size=12)
+    for lines in (["Chapter 1 General", "Article 1 This law protects workers."], ["Article 2 Wages are paid."]):
+        pdf.add_page()
+        for line in lines:
+            pdf.cell(0, 10, line, new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+_HTML = (
+    "<html><head><title>通知</title><meta name='author' content='工会'></head><body><nav>首页</nav>"
+    "<article><h1>会费通知</h1><p>会员按月缴纳会费。</p><table><tr><td>项目</td><td>标准</td></tr></table>"
+    "<div class='footer'>版权</div><pre>一\n二</pre></article></body></html>"
+).encode()
+_LAW = next((DEFAULT_CORPUS_DIR / "laws").glob("*.md"))
+SEEDS = {
+    "a.txt": (DEFAULT_CORPUS_DIR / "000_caba9922321d9496.txt").read_bytes()[:6000],
+    "law.md": _LAW.read_bytes()[:6000],
+    "page.html": _HTML,
+    "report.docx": _docx(),
+    "rules.pdf": _pdf(),
+}
+
+
+def _load(data: bytes, source: str) -> None:
+    try:
+        doc = document_from_bytes(data, source)
+    except LoadError as exc:
+        assert str(exc)  # a reason for the user
+        return
+    assert isinstance(doc, Document)
+    for p in doc.paragraphs:
+        assert 0 <= p.start <= p.end <= len(doc.text)
+
+
+@pytest.mark.parametrize("source", sorted(SEEDS))
+@FUZZ
+@given(data=st.binary(max_size=4096))
+def test_loaders_on_random_bytes(source, data):
+    _load(data, source)
+
+
+@pytest.mark.parametrize("source", sorted(SEEDS))
+@FUZZ
+@given(cut=st.floats(min_value=0, max_value=1))
+def test_loaders_on_truncated_files(source, cut):
+    seed = SEEDS[source]
+    _load(seed[: int(len(seed) * cut)], source)
+
+
+@pytest.mark.parametrize("source", sorted(SEEDS))
+@FUZZ
+@given(edits=st.lists(st.tuples(st.floats(min_value=0, max_value=1), st.integers(0, 255)), min_size=1, max_size=8))
+def test_loaders_on_mutated_files(source, edits):
+    data = bytearray(SEEDS[source])
+    for where, byte in edits:
+        data[min(int(len(data) * where), len(data) - 1)] = byte
+    _load(bytes(data), source)
+
+
+def test_seed_files_load():
+    for source, data in SEEDS.items():
+        assert document_from_bytes(data, source).text
+
+
+@FUZZ
+@given(text=st.text(st.characters(codec="utf-8"), max_size=3000),
+       target=st.integers(20, 600), overlap=st.integers(0, 3))
+def test_chunker_on_any_text(text, target, overlap):
+    body, paragraphs = assemble(plain_blocks(split_paragraphs(text)))
+    doc = Document("d", "标题", "d.txt", body, tuple(paragraphs), {})
+    chunks = chunk_document(doc, target_chars=target, overlap_sentences=overlap)
+    for chunk in chunks:
+        assert 0 <= chunk.start < chunk.end <= len(body)
+        assert chunk.text == body[chunk.start : chunk.end]
+    covered = {i for c in chunks for i in range(c.start, c.end)}
+    for p in paragraphs:  # every body paragraph's text is in some chunk
+        if not p.is_heading and body[p.start : p.end].strip():
+            assert any(c.start <= p.start < c.end for c in chunks) or p.start in covered
+
+
+def test_paragraph_record_is_what_the_chunker_gets():
+    assert Paragraph(0, 1).end == 1
