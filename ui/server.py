@@ -33,7 +33,6 @@ from ui.chat import build_chat, page_css, page_js, theme  # noqa: E402
 from ui.config import Config  # noqa: E402
 from ui.feedback import FeedbackLog  # noqa: E402
 from ui.headers import FrameAncestorsMiddleware, check_origins, frame_ancestors  # noqa: E402
-from ui.openai_api import openai_router  # noqa: E402
 from ui.limits import (  # noqa: E402
     BodyLimitMiddleware,
     MethodMiddleware,
@@ -41,6 +40,7 @@ from ui.limits import (  # noqa: E402
     http_error,
     validation_error,
 )
+from ui.openai_api import openai_router  # noqa: E402
 from ui.pages import pages_router  # noqa: E402
 
 API_DESCRIPTION = """工会知识问答的 REST 接口。答案摘自知识库文档原文，并给出引用位置。
