@@ -24,7 +24,7 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
-QUESTION = "试用期最长多久？"
+QUESTION = "劳动合同期限一年的，试用期最长多久？"
 
 
 @pytest.fixture(scope="module")

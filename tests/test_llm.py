@@ -23,7 +23,7 @@ from bot.llm import CircuitBreaker, LLMClient, LLMSettings
 from bot.records import ANSWERED
 from tests.fake_llm import OUT_OF_RANGE, UNCITED, WRONG_NUMBER, fake_llm
 
-QUESTION = "试用期最长多久？"
+QUESTION = "劳动合同期限一年的，试用期最长多久？"
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +200,7 @@ def test_eval_reports_the_llm_figures(llm_bot, server, tmp_path):
 
     path = tmp_path / "mini.json"
     path.write_text(json.dumps({
-        "answerable": [{"q": "试用期最长多久？", "a": ["试用期不得超过一个月"]},
+        "answerable": [{"q": "劳动合同期限一年的，试用期最长多久？", "a": ["试用期不得超过一个月"]},
                        {"q": "劳动合同期限三个月以上不满一年的，试用期多长？", "a": ["试用期不得超过一个月"]}],
         "refuse": ["今天天气怎么样？"],
     }, ensure_ascii=False), encoding="utf-8")

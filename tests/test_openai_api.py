@@ -53,7 +53,7 @@ def test_models_lists_unionqa(client):
 
 
 def test_chat_completion_has_citations_in_the_text_and_a_field(client):
-    response = client.chat.completions.create(model="unionqa", messages=[{"role": "user", "content": "试用期最长多久？"}])
+    response = client.chat.completions.create(model="unionqa", messages=[{"role": "user", "content": "劳动合同期限一年的，试用期最长多久？"}])
     content = response.choices[0].message.content
     assert response.model == "unionqa" and response.choices[0].finish_reason == "stop"
     assert "试用期不得超过一个月[1]" in content and "\n\n来源：\n[1] 《中华人民共和国劳动合同法》" in content
@@ -66,7 +66,7 @@ def test_chat_completion_has_citations_in_the_text_and_a_field(client):
 def test_streamed_completion_sends_only_checked_sentences(client, llm_server):
     llm_server.script = "wrong_number"
     stream = client.chat.completions.create(
-        model="unionqa", messages=[{"role": "user", "content": "试用期最长多久？"}], stream=True)
+        model="unionqa", messages=[{"role": "user", "content": "劳动合同期限一年的，试用期最长多久？"}], stream=True)
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert len(chunks) >= 4  # role, sentences as they pass, sources, the end
@@ -98,7 +98,7 @@ def test_a_refused_question_is_answered_plainly(client):
 
 def test_a_fallback_says_so_in_the_message(client, llm_server):
     llm_server.script = "error_500"
-    response = client.chat.completions.create(model="unionqa", messages=[{"role": "user", "content": "试用期最长多久？"}])
+    response = client.chat.completions.create(model="unionqa", messages=[{"role": "user", "content": "劳动合同期限一年的，试用期最长多久？"}])
     content = response.choices[0].message.content
     assert content.startswith("（大模型服务出错，以下为文件原文摘录。）\n第十九条")
     assert response.model_extra["unionqa"]["fallback"] == "error"
@@ -144,11 +144,11 @@ def test_rate_limit_per_key_with_retry_after(bot, tmp_path_factory):
 def test_without_an_llm_v1_gives_the_extractive_answer(bot, tmp_path_factory):
     with running(_app(bot, tmp_path_factory, None), bind_socket()) as url:
         client = openai.OpenAI(base_url=url + "v1", api_key="anything", max_retries=0)
-        response = client.chat.completions.create(model="unionqa", messages=[{"role": "user", "content": "试用期最长多久？"}])
-        assert response.choices[0].message.content.startswith(bot.ask("试用期最长多久？").text)
+        response = client.chat.completions.create(model="unionqa", messages=[{"role": "user", "content": "劳动合同期限一年的，试用期最长多久？"}])
+        assert response.choices[0].message.content.startswith(bot.ask("劳动合同期限一年的，试用期最长多久？").text)
         assert response.model_extra["unionqa"]["generated"] is False
         chunks = list(client.chat.completions.create(
-            model="unionqa", messages=[{"role": "user", "content": "试用期最长多久？"}], stream=True))
+            model="unionqa", messages=[{"role": "user", "content": "劳动合同期限一年的，试用期最长多久？"}], stream=True))
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
         assert text == response.choices[0].message.content
 
@@ -166,7 +166,7 @@ def sse_events(response: httpx.Response) -> list[tuple[str, dict]]:
 
 def test_api_ask_streams_server_sent_events(base_url, llm_server):
     llm_server.script = "uncited"
-    with httpx.stream("POST", base_url + "api/ask", json={"question": "试用期最长多久？", "stream": True},
+    with httpx.stream("POST", base_url + "api/ask", json={"question": "劳动合同期限一年的，试用期最长多久？", "stream": True},
                       timeout=30) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
