@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,14 +15,24 @@ from bot.bot import Bot
 from bot.records import Answer
 from index.embedder import Embedder
 from index.store import IndexStore, version_name
+from ui.logs import log_question
 
 log = logging.getLogger(__name__)
 
 CHECK_INTERVAL = 1.0  # seconds between looks at the index folder's CURRENT
+WARM_UP_QUESTION = "工会的基本职责是什么？"  # loads the tokenizer, jieba's dictionary and the model's first pass
 
 
 class QuestionError(ValueError):
     """A question the user has to change; the message is shown to them as is."""
+
+
+class ServerBusy(RuntimeError):
+    """Too many questions at once: the user should ask again after `retry_after` seconds."""
+
+    def __init__(self, retry_after: int = 1, message: str = "") -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(message or f"提问的人太多，服务繁忙，请 {self.retry_after} 秒后再试。")
 
 
 def check_question(question: str, max_chars: int) -> str:
@@ -46,10 +57,12 @@ class Asker:
     one assignment, so a question sees the old index or the new one, never a mix.
     """
 
-    def __init__(self, bot: Bot, max_chars: int, index_dir: Path | None = None):
+    def __init__(self, bot: Bot, max_chars: int, index_dir: Path | None = None, log_questions: bool = False):
         self._bot = bot
         self.max_chars = max_chars
         self.index_dir = index_dir
+        self.log_questions = log_questions  # the question's text in the logs only when asked for
+        self.warm = False  # a question has gone through the model in this process
         self._lock = threading.Lock()  # one question (or embedding batch) at a time
         self._reload_lock = threading.Lock()
         self._version = version_name(index_dir) if index_dir else ""
@@ -86,11 +99,48 @@ class Asker:
         finally:
             self._reload_lock.release()
 
+    @property
+    def version(self) -> str:
+        """The index version the live bot answers from."""
+        return self._version
+
     def ask(self, question: str, history: list[tuple[str, str]] | None = None) -> Answer:
         question = check_question(question, self.max_chars)
+        started = time.perf_counter()
+        try:
+            answer = self._answer(question, history or None)
+        except ServerBusy:
+            log_question(self.log_questions, question, "busy", time.perf_counter() - started)
+            raise
+        except Exception:
+            log_question(self.log_questions, question, "error", time.perf_counter() - started)
+            raise
+        log_question(self.log_questions, question, answer.status, time.perf_counter() - started,
+                     citations=len(answer.citations))
+        return answer
+
+    def _answer(self, question: str, history: list[tuple[str, str]] | None) -> Answer:
+        """Answer a checked question (here, in this process; ui.workers answers in others)."""
         bot = self.bot
         with self._lock:
-            return bot.ask(question, history or None)
+            answer = bot.ask(question, history)
+        self.warm = True
+        return answer
+
+    def warm_up(self) -> None:
+        """Answer one question, so that the first user does not wait for first-use loading."""
+        self._answer(WARM_UP_QUESTION, None)
+
+    def readiness(self) -> dict[str, Any]:
+        """Whether questions can be answered at once: the index loaded and the model warm."""
+        bot = self.bot
+        return {
+            "ready": self.warm,
+            "index_version": self._version,
+            "documents": len(bot.documents),
+            "chunks": len(bot.store.chunks),
+            "warm": self.warm,
+        }
 
     def indexing_embedder(self) -> Embedder:
         """The bot's model, for indexing in this process (the admin page)."""
