@@ -99,6 +99,9 @@ async def _chat(client: httpx.AsyncClient, base: str, question: str, result: Loa
     POST gradio_api/call/chat, then read the event stream until `complete`."""
     started = time.perf_counter()
     joined = await client.post(f"{base}gradio_api/call/chat", json={"data": [question]})
+    if joined.status_code == 503 and joined.headers.get("retry-after", "").isdigit():  # the chat's queue is full
+        result.busy += 1
+        return float(joined.headers["retry-after"])
     if joined.status_code != 200:
         result.note_error(f"join {joined.status_code} {joined.text}")
         return 0.0
@@ -124,30 +127,33 @@ async def _chat(client: httpx.AsyncClient, base: str, question: str, result: Loa
     return 0.0
 
 
-async def _client(base: str, kind: str, number: int, stop_at: float, result: LoadResult) -> None:
+async def _client(client: httpx.AsyncClient, base: str, kind: str, number: int, stop_at: float,
+                  result: LoadResult) -> None:
     call = _ask if kind == "ask" else _chat
-    limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
-    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT, limits=limits) as client:
-        turn = number
-        while time.perf_counter() < stop_at:
-            question = QUESTIONS[turn % len(QUESTIONS)]
-            turn += 1
-            try:
-                wait = await call(client, base, question, result)
-            except (httpx.HTTPError, ValueError, KeyError) as exc:
-                result.note_error(f"{type(exc).__name__}: {exc}")
-                wait = 0.0
-            if wait:
-                await asyncio.sleep(min(wait, max(0.0, stop_at - time.perf_counter())))
+    turn = number
+    while time.perf_counter() < stop_at:
+        question = QUESTIONS[turn % len(QUESTIONS)]
+        turn += 1
+        try:
+            wait = await call(client, base, question, result)
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            result.note_error(f"{type(exc).__name__}: {exc}")
+            wait = 0.0
+        if wait:
+            await asyncio.sleep(min(wait, max(0.0, stop_at - time.perf_counter())))
 
 
 async def run_load(base: str, clients: int, seconds: float, kind: str = "ask", name: str = "") -> LoadResult:
     """`clients` concurrent clients asking for `seconds` against the server at `base` ("http://host:port/")."""
     result = LoadResult(name=name or f"{kind}-{clients}", clients=clients)
-    load_start = os.getloadavg()[0]
-    started = time.perf_counter()
-    stop_at = started + seconds
-    await asyncio.gather(*(_client(base, kind, i, stop_at, result) for i in range(clients)))
+    # One client object with a connection per simulated user (the chat's clients hold two: the
+    # request and the event stream), made before the clock starts: making 200 of them is slow.
+    limits = httpx.Limits(max_connections=2 * clients, max_keepalive_connections=2 * clients)
+    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT, limits=limits) as client:
+        load_start = os.getloadavg()[0]
+        started = time.perf_counter()
+        stop_at = started + seconds
+        await asyncio.gather(*(_client(client, base, kind, i, stop_at, result) for i in range(clients)))
     # requests still in flight at stop_at finish (bounded by REQUEST_TIMEOUT) and are counted
     result.load_average = (round(load_start, 2), round(os.getloadavg()[0], 2))
     return result.finish(time.perf_counter() - started)

@@ -128,3 +128,20 @@ def test_serving_settings_from_environment_and_flags():
     args = parser().parse_args(["serve", "--workers", "2", "--log-questions"])
     assert cfg.resolve(args, environ={}).workers == 2 and cfg.resolve(args, environ={}).log_questions is True
     assert cfg.resolve(parser().parse_args(["serve"]), environ={}).log_questions is False
+
+
+def test_any_503_gets_a_retry_after():
+    """The chat's full queue is Gradio's own 503; the admission layer adds when to come back."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from ui.admission import AdmissionMiddleware
+
+    async def full(request):
+        return JSONResponse({"detail": "Queue is full"}, status_code=503)
+
+    app = AdmissionMiddleware(Starlette(routes=[Route("/gradio_api/queue/join", full, methods=["POST"])]), limit=4)
+    response = TestClient(app).post("/gradio_api/queue/join")
+    assert response.status_code == 503 and int(response.headers["retry-after"]) >= 1

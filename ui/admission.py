@@ -3,7 +3,8 @@ limit gets 503 with Retry-After at once, instead of waiting without end.
 
 Counted at the door (pure ASGI, before FastAPI hands the request to a thread), so
 that requests waiting for a thread are counted too. The chat has its own bound:
-Gradio's queue `max_size` (ui/server.py).
+Gradio's queue `max_size` (ui/server.py), whose 503 "queue full" gets a
+Retry-After header here too.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import math
 import time
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 BUSY = "提问的人太多，服务繁忙，请 {seconds} 秒后再试。"
 GUARDED = ("/api/ask",)  # POST paths that put a question to the bot
@@ -33,8 +34,11 @@ class AdmissionMiddleware:
         self._mean_seconds = 0.5
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") != "POST" or not scope["path"].startswith(self.paths):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope.get("method") != "POST" or not scope["path"].startswith(self.paths):
+            await self.app(scope, receive, self._with_retry_after(send))
             return
         if self.in_flight >= self.limit:
             self.rejected += 1
@@ -47,6 +51,19 @@ class AdmissionMiddleware:
         finally:
             self.in_flight -= 1
             self._mean_seconds = 0.9 * self._mean_seconds + 0.1 * (time.perf_counter() - started)
+
+    def _with_retry_after(self, send: Send) -> Send:
+        """`send`, adding Retry-After to a 503 that has none (the chat's full queue)."""
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 503:
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"retry-after" for name, _ in headers):
+                    headers.append((b"retry-after", str(self.retry_after()).encode()))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        return sending
 
     def retry_after(self) -> int:
         return max(1, min(30, math.ceil(self._mean_seconds)))
