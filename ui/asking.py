@@ -123,20 +123,19 @@ class Asker:
         history = history or None
         started = time.perf_counter()
         try:
-            extractive, hits = self._extract(question, history)
+            bot, extractive, hits = self._extract(question, history)
         except ServerBusy:
             log_question(self.log_questions, question, "busy", time.perf_counter() - started)
             raise
         except Exception:
             log_question(self.log_questions, question, "error", time.perf_counter() - started)
             raise
-        return self._generate(question, extractive, hits, history, started)
+        return self._generate(bot, question, extractive, hits, history, started)
 
-    def _generate(self, question: str, extractive: Answer, hits: list[Hit],
+    def _generate(self, bot: Bot, question: str, extractive: Answer, hits: list[Hit],
                   history: list[tuple[str, str]] | None, started: float) -> Iterator[Partial | Answer]:
         """The LLM's answer from the extractive one (just that one without an LLM);
         one log line per question, written before its final answer is handed on."""
-        bot = self.bot
         try:
             for item in bot.generate(extractive, hits, history):
                 if isinstance(item, Answer):
@@ -148,17 +147,18 @@ class Asker:
             log_question(self.log_questions, question, "error", time.perf_counter() - started)
             raise
 
-    def _extract(self, question: str, history: list[tuple[str, str]] | None) -> tuple[Answer, list[Hit]]:
-        """The extractive answer to a checked question and the hits it came from
-        (here, in this process; ui.workers.PoolAsker computes it in others)."""
+    def _extract(self, question: str, history: list[tuple[str, str]] | None) -> tuple[Bot, Answer, list[Hit]]:
+        """The extractive answer to a checked question and the hits it came from (here,
+        in this process; ui.workers.PoolAsker computes it in others), with the bot whose
+        documents they come from, for the LLM to write with (a reload may swap `.bot` meanwhile)."""
         bot = self.bot
         with self._lock:
             if bot.generator is None:  # only the LLM needs the hits (and only then do they go between processes)
-                result = bot.ask(question, history), []
+                answer, hits = bot.ask(question, history), []
             else:
-                result = bot.extract(question, history)
+                answer, hits = bot.extract(question, history)
         self.warm = True
-        return result
+        return bot, answer, hits
 
     def warm_up(self) -> None:
         """Answer one question (without the LLM), so that the first user does not wait

@@ -96,7 +96,7 @@ def _answer_in_worker(question: str, history: list[tuple[str, str]] | None) -> t
     configured, the web process writes the generated answer from them (bot.Bot.generate),
     since that is waiting on the LLM server, not work for these processes' cores."""
     assert _child_asker is not None
-    answer, hits = _child_asker._extract(question, history)  # `.bot` looks for a new CURRENT first
+    _, answer, hits = _child_asker._extract(question, history)  # `.bot` looks for a new CURRENT first
     return _child_asker.version, answer, hits
 
 
@@ -161,7 +161,7 @@ class PoolAsker(Asker):
             self.restarts += 1
             self._fork()
 
-    def _extract(self, question: str, history: list[tuple[str, str]] | None) -> tuple[Answer, list[Hit]]:
+    def _extract(self, question: str, history: list[tuple[str, str]] | None) -> tuple[Bot, Answer, list[Hit]]:
         pool = self._pool
         if pool is None:
             raise RuntimeError("PoolAsker.start() was not called")
@@ -176,7 +176,7 @@ class PoolAsker(Asker):
         self.warm = True
         if version and version != self._version:
             self.reload(wait=True)  # also gives the LLM (in this process) the documents the hits come from
-        return answer, hits
+        return self.bot, answer, hits
 
     def readiness(self) -> dict[str, Any]:
         status = super().readiness()
