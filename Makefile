@@ -6,12 +6,12 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint bench setup browser clean-index fuzz
+.PHONY: run test lint bench setup browser nginx clean-index fuzz
 
 run: $(STAMP)
 	$(VENV)/bin/unionqa serve
 
-test: $(STAMP) browser
+test: $(STAMP) browser nginx
 	$(VENV)/bin/ruff check bot index corpus ui tests
 	$(PY) -m pytest -q
 
@@ -47,6 +47,10 @@ bench: $(STAMP)
 browser:
 	@bash scripts/install-browser.sh
 
+# The deploy/nginx.conf test runs Debian's `nginx -t`; never started as a service.
+nginx:
+	@bash scripts/install-nginx.sh
+
 # Incremental adds vs a full rebuild, on 101 small documents made from the bundled corpus.
 .PHONY: bench-incremental
 bench-incremental: $(STAMP)
@@ -74,3 +78,9 @@ bench-scale: $(STAMP)
 FUZZ_EXAMPLES ?= 2000
 fuzz: $(STAMP)
 	UNIONQA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/test_fuzz.py --hypothesis-show-statistics
+
+# Many users at once (issue 10): 1, 50 and 200 clients on /api/ask, 50 on the chat, and 50 while
+# documents are added, for --workers 1 and the default; loopback only. reports/bench-load.{json,md}.
+.PHONY: bench-load
+bench-load: $(STAMP)
+	$(PY) scripts/bench_load.py

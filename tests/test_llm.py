@@ -3,6 +3,7 @@ OpenAI-protocol server on 127.0.0.1 (tests/fake_llm.py)."""
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 
@@ -50,7 +51,8 @@ def llm_bot(bot, server):
 def test_a_good_answer_is_generated_with_its_citations(llm_bot, server, bot):
     answer = llm_bot().ask(QUESTION)
     assert answer.generated and answer.status == ANSWERED and not answer.fallback
-    assert answer.text.startswith("根据文件，") and "试用期不得超过一个月[1]" in answer.text
+    # which passage is [1] is retrieval's business (laws are chunked by article since issue 8)
+    assert answer.text.startswith("根据文件，") and re.search(r"试用期不得超过一个月\[\d\]", answer.text)
     assert answer.sentences_checked == 2 and answer.sentences_dropped == 0
     # the passages the sentences cite, and only those, with their documents' offsets
     assert [c.n for c in answer.citations] == [1, 2]
@@ -61,7 +63,7 @@ def test_a_good_answer_is_generated_with_its_citations(llm_bot, server, bot):
     assert request["authorization"] == "Bearer sk-secret"
     prompt = request["messages"][-1]["content"]
     assert prompt.endswith("问题：" + QUESTION)
-    assert "[1] 《中华人民共和国劳动合同法》" in prompt and "第十九条" in prompt
+    assert re.search(r"\[\d\] 《中华人民共和国劳动合同法》", prompt) and "第十九条" in prompt
     assert "[n]" not in request["messages"][0]["content"] and "[1]" in request["messages"][0]["content"]
 
 

@@ -12,7 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from bot.bot import Bot
 from corpus.records import Document
-from ui.asking import Asker, QuestionError, check_question
+from ui.asking import Asker, QuestionError, ServerBusy
 from ui.limits import (
     INVALID_UNICODE,
     INVALID_UNICODE_TYPE,
@@ -135,24 +135,30 @@ def api_router(asker: Asker) -> APIRouter:
         summary="提问",
         description="根据知识库回答问题。答案摘自文档原文，`[n]` 对应 `citations` 中第 n 条引用；"
         "知识库中没有相关内容时 `refused` 为 true。",
-        responses={**error_responses(422), 500: {"model": ErrorOut}},
+        responses={
+            **error_responses(422),
+            500: {"model": ErrorOut},
+            503: {"model": ErrorOut, "description": "服务繁忙：按 Retry-After 头给出的秒数之后再试"},
+        },
     )
     def ask(request: AskRequest) -> AnswerOut:
         # A plain def: FastAPI runs it in a worker thread, so a slow answer never blocks the server.
-        if request.stream:
-            try:
-                question = check_question(request.question, asker.max_chars)
-            except QuestionError as exc:
-                raise HTTPException(status_code=422, detail=str(exc)) from exc
-            stream = asker.ask_stream(question, [tuple(pair) for pair in request.history])
-            return EventSourceResponse(answer_events(
-                stream, lambda a: AnswerOut.model_validate(asdict(a)).model_dump(), "回答问题时出错，请稍后再试。"))
+        history = [tuple(pair) for pair in request.history]
         try:
-            answer = asker.ask(request.question, [tuple(pair) for pair in request.history])
+            if request.stream:
+                # the extractive part runs here, so a bad question or a full pool is a 422 or 503,
+                # not an event; only the LLM's writing is streamed
+                stream = asker.ask_stream(request.question, history)
+                return EventSourceResponse(answer_events(
+                    stream, lambda a: AnswerOut.model_validate(asdict(a)).model_dump(), "回答问题时出错，请稍后再试。"))
+            answer = asker.ask(request.question, history)
         except QuestionError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
+        except ServerBusy as exc:
+            raise HTTPException(status_code=503, detail=str(exc), headers={"Retry-After": str(exc.retry_after)}) from exc
         except Exception as exc:
-            log.exception("the bot failed on %r", request.question)
+            # not the question itself: logs hold questions only when configured to (ui.logs)
+            log.exception("the bot failed on a question")
             raise HTTPException(status_code=500, detail="回答问题时出错，请稍后再试。") from exc
         return AnswerOut.model_validate(asdict(answer))
 

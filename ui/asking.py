@@ -8,23 +8,35 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from bot.bot import Bot
 from bot.generate import Partial, last
 from bot.records import Answer
+from bot.retrieve import Hit
 from index.embedder import Embedder
 from index.store import IndexStore, version_name
 from ui.limits import INVALID_UNICODE, has_lone_surrogate
+from ui.logs import log_question
 
 log = logging.getLogger(__name__)
 
 CHECK_INTERVAL = 1.0  # seconds between looks at the index folder's CURRENT
+WARM_UP_QUESTION = "工会的基本职责是什么？"  # loads the tokenizer, jieba's dictionary and the model's first pass
 
 
 class QuestionError(ValueError):
     """A question the user has to change; the message is shown to them as is."""
+
+
+class ServerBusy(RuntimeError):
+    """Too many questions at once: the user should ask again after `retry_after` seconds."""
+
+    def __init__(self, retry_after: int = 1, message: str = "") -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(message or f"提问的人太多，服务繁忙，请 {self.retry_after} 秒后再试。")
 
 
 def check_question(question: str, max_chars: int) -> str:
@@ -51,10 +63,12 @@ class Asker:
     one assignment, so a question sees the old index or the new one, never a mix.
     """
 
-    def __init__(self, bot: Bot, max_chars: int, index_dir: Path | None = None):
+    def __init__(self, bot: Bot, max_chars: int, index_dir: Path | None = None, log_questions: bool = False):
         self._bot = bot
         self.max_chars = max_chars
         self.index_dir = index_dir
+        self.log_questions = log_questions  # the question's text in the logs only when asked for
+        self.warm = False  # a question has gone through the model in this process
         self._lock = threading.Lock()  # one question (or embedding batch) at a time
         self._reload_lock = threading.Lock()
         self._version = version_name(index_dir) if index_dir else ""
@@ -91,25 +105,81 @@ class Asker:
         finally:
             self._reload_lock.release()
 
+    @property
+    def version(self) -> str:
+        """The index version the live bot answers from."""
+        return self._version
+
     def ask(self, question: str, history: list[tuple[str, str]] | None = None) -> Answer:
         return last(self.ask_stream(question, history))
 
     def ask_stream(self, question: str, history: list[tuple[str, str]] | None = None) -> Iterator[Partial | Answer]:
         """`Partial`s of a generated answer as the LLM writes it, then the Answer.
-        Only the retrieval takes the question lock: the LLM's seconds of writing must
-        not hold up other people's questions."""
+
+        The extractive part (retrieval, the answerability decision, the quoted answer)
+        runs at once, under the question lock or in an answering process (ui.workers):
+        a bad question raises QuestionError and a full pool ServerBusy here, before
+        anything is streamed, so the APIs can answer 422 or 503. Only the LLM's writing
+        is left to the returned iterator, in this process and outside the lock: its
+        seconds of I/O must not hold up other people's questions."""
         question = check_question(question, self.max_chars)
         if any(has_lone_surrogate(text) for pair in history or [] for text in pair):
             raise QuestionError(INVALID_UNICODE)
+        history = history or None
+        started = time.perf_counter()
+        try:
+            bot, extractive, hits = self._extract(question, history)
+        except ServerBusy:
+            log_question(self.log_questions, question, "busy", time.perf_counter() - started)
+            raise
+        except Exception:
+            log_question(self.log_questions, question, "error", time.perf_counter() - started)
+            raise
+        return self._generate(bot, question, extractive, hits, history, started)
+
+    def _generate(self, bot: Bot, question: str, extractive: Answer, hits: list[Hit],
+                  history: list[tuple[str, str]] | None, started: float) -> Iterator[Partial | Answer]:
+        """The LLM's answer from the extractive one (just that one without an LLM);
+        one log line per question, written before its final answer is handed on."""
+        try:
+            for item in bot.generate(extractive, hits, history):
+                if isinstance(item, Answer):
+                    log_question(self.log_questions, question, item.status, time.perf_counter() - started,
+                                 citations=len(item.citations), generated=item.generated,
+                                 fallback=item.fallback)
+                yield item
+        except Exception:
+            log_question(self.log_questions, question, "error", time.perf_counter() - started)
+            raise
+
+    def _extract(self, question: str, history: list[tuple[str, str]] | None) -> tuple[Bot, Answer, list[Hit]]:
+        """The extractive answer to a checked question and the hits it came from (here,
+        in this process; ui.workers.PoolAsker computes it in others), with the bot whose
+        documents they come from, for the LLM to write with (a reload may swap `.bot` meanwhile)."""
         bot = self.bot
-        if bot.generator is None:
-            with self._lock:
-                answer = bot.ask(question, history or None)
-            yield answer  # outside the lock: the caller may send it to a slow client first
-            return
         with self._lock:
-            extractive, hits = bot.extract(question, history or None)
-        yield from bot.generate(extractive, hits, history or None)
+            if bot.generator is None:  # only the LLM needs the hits (and only then do they go between processes)
+                answer, hits = bot.ask(question, history), []
+            else:
+                answer, hits = bot.extract(question, history)
+        self.warm = True
+        return bot, answer, hits
+
+    def warm_up(self) -> None:
+        """Answer one question (without the LLM), so that the first user does not wait
+        for first-use loading."""
+        self._extract(WARM_UP_QUESTION, None)
+
+    def readiness(self) -> dict[str, Any]:
+        """Whether questions can be answered at once: the index loaded and the model warm."""
+        bot = self.bot
+        return {
+            "ready": self.warm,
+            "index_version": self._version,
+            "documents": len(bot.documents),
+            "chunks": len(bot.store.chunks),
+            "warm": self.warm,
+        }
 
     def indexing_embedder(self) -> Embedder:
         """The bot's model, for indexing in this process (the admin page)."""

@@ -20,7 +20,7 @@ from bot.generate import Partial
 from bot.records import Answer
 from corpus.records import Document
 from ui import render
-from ui.asking import Asker, QuestionError, check_question
+from ui.asking import Asker, QuestionError, ServerBusy, check_question
 from ui.examples import example_questions
 from ui.feedback import FeedbackLog
 
@@ -85,8 +85,13 @@ def build_chat(asker: Asker, feedback: FeedbackLog) -> gr.Blocks:
                     shown = time.monotonic()
                     streaming = render.streaming_html(answer.checked, answer.pending)
                     yield "", to_messages(turns, documents()) + asked + [{"role": "assistant", "content": streaming}], turns
+        except ServerBusy as exc:
+            yield "", to_messages(turns, documents()) + asked + [
+                {"role": "assistant", "content": render.error_html(str(exc))}
+            ], turns
+            return
         except Exception:
-            log.exception("the bot failed on %r", question)
+            log.exception("the bot failed on a question")  # the question is logged only if configured (ui.logs)
             yield "", to_messages(turns, documents()) + asked + [
                 {"role": "assistant", "content": render.error_html(ERROR_MESSAGE)}
             ], turns

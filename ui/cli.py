@@ -115,6 +115,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    # The server's stderr is its log, one JSON line each (ui/logs.py): no progress bars in it.
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from ui.server import serve
 
     config = cfg.resolve(args)
@@ -122,6 +127,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings is not None:  # never the key
         print(f"大模型：{settings.base_url}（模型 {settings.model or '服务列出的第一个'}，时限 {settings.timeout:g} 秒）",
               flush=True)
+    if config.workers > 1:
+        from ui.workers import single_threaded_native
+
+        # The answering processes are forks of this one, and torch's OpenMP threads do not
+        # survive a fork: a missing index is built in a child of its own, and this process
+        # keeps torch on one thread (see ui/workers.py).
+        _build_in_child_if_missing(config)
+        single_threaded_native()
     serve(config, load_bot(config))
     return 0
 
@@ -150,6 +163,23 @@ def cmd_llm_check(args: argparse.Namespace) -> int:
         return 1
     print(f"模型 {client.model} 的简短回答用时 {elapsed * 1000:.0f} 毫秒：{reply.strip()[:40]!r}")
     return 0
+
+
+def _build_in_child_if_missing(config: cfg.Config) -> None:
+    import multiprocessing
+
+    from index.store import IndexMissingError, live_version
+
+    try:
+        live_version(config.index_dir)
+        return
+    except IndexMissingError:
+        pass
+    child = multiprocessing.get_context("fork").Process(target=build, args=(config,))
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise cfg.ConfigError(f"建立索引失败（退出码 {child.exitcode}），见上面的信息。")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -481,7 +511,8 @@ def parser() -> argparse.ArgumentParser:
         s,
         INDEX_FLAGS
         + ["top_k", "host", "port", "max_question_chars", "allowed_origins", "feedback_log", "admin_token"]
-        + ["max_upload_mb", "dictionary", "api_keys", "api_rate_per_minute"] + cfg.LLM_FLAGS,
+        + ["max_upload_mb", "dictionary", "api_keys", "api_rate_per_minute"] + cfg.LLM_FLAGS
+        + ["workers", "queue_per_worker", "log_questions"],
     )
     s.set_defaults(func=cmd_serve)
 

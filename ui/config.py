@@ -16,6 +16,17 @@ from index.paths import default_model_cache, unionqa_home
 from index.store import IndexSettings
 
 
+def default_workers() -> int:
+    """One answering process per usable CPU core, at most 4: each holds only its own
+    small part of the shared model memory (docs/deploy.md), and beyond 4 a small
+    office server gains little."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4))
+
+
 @dataclass(frozen=True)
 class Config:
     corpus_dir: Path = DEFAULT_CORPUS_DIR
@@ -50,6 +61,12 @@ class Config:
     # keys, a client address) may make per minute
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     api_rate_per_minute: int = 60
+    # answering processes of `unionqa serve` (ui/workers.py); 1 answers in the web process itself
+    workers: int = field(default_factory=default_workers)
+    # questions in flight (answered or waiting) per answering process before a 503 with Retry-After
+    queue_per_worker: int = 64
+    # the JSON-line logs hold questions only when this is set (they are personal data)
+    log_questions: bool = False
 
     def index_settings(self) -> IndexSettings:
         return IndexSettings(self.embedding_model, self.chunk_chars, self.chunk_overlap, self.embedding_backend)
@@ -102,9 +119,15 @@ _OPTIONS = {
     "llm_temperature": ("UNIONQA_LLM_TEMPERATURE", "--llm-temperature", "大模型的温度（0 到 2）"),
     "api_keys": ("UNIONQA_API_KEYS", "--api-keys", "/v1 接口的 API 密钥，逗号分隔；不设置则不需要密钥"),
     "api_rate_per_minute": ("UNIONQA_API_RATE_PER_MINUTE", "--api-rate-per-minute", "/v1 接口每个密钥（或来源地址）每分钟的请求数上限"),
+    "workers": ("UNIONQA_WORKERS", "--workers", "回答问题的进程数（默认：CPU 核数，最多 4）"),
+    "queue_per_worker": ("UNIONQA_QUEUE_PER_WORKER", "--queue-per-worker", "每个回答进程最多排队的问题数，超出时返回 503"),
+    "log_questions": ("UNIONQA_LOG_QUESTIONS", "--log-questions", "在日志中记录问题原文（默认不记录）"),
 }
 LLM_FLAGS = ["llm_base_url", "llm_model", "llm_api_key", "llm_api_key_file", "llm_timeout", "llm_max_tokens",
              "llm_temperature"]
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
 
 
 def _convert(name: str, value: str):
@@ -112,7 +135,14 @@ def _convert(name: str, value: str):
     if "Path" in str(kind):
         return Path(value).expanduser()
     if kind in ("int", int):
-        return int(value)
+        number = int(value)
+        if number < 1 and name in ("workers", "queue_per_worker"):
+            raise ValueError(value)
+        return number
+    if kind in ("bool", bool):
+        if value.strip().lower() not in _TRUE + _FALSE:
+            raise ValueError(value)
+        return value.strip().lower() in _TRUE
     if kind in ("float", float):
         return float(value)
     if name == "api_keys":  # a key may end with "/" (base64)
@@ -143,7 +173,10 @@ def from_env(environ: dict[str, str] | None = None) -> Config:
 def add_flags(parser: argparse.ArgumentParser, names: list[str]) -> None:
     for name in names:
         _, flag, help_text = _OPTIONS[name]
-        parser.add_argument(flag, dest=name, default=None, help=help_text)
+        if "bool" in str({f.name: f.type for f in fields(Config)}[name]):
+            parser.add_argument(flag, dest=name, action="store_const", const="1", default=None, help=help_text)
+        else:
+            parser.add_argument(flag, dest=name, default=None, help=help_text)
 
 
 def resolve(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Config:

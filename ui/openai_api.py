@@ -35,7 +35,7 @@ from pydantic import BaseModel, ValidationError
 
 from bot.generate import Partial
 from bot.records import REFUSED, Answer
-from ui.asking import Asker, QuestionError, check_question
+from ui.asking import Asker, QuestionError, ServerBusy, check_question
 from ui.config import Config
 
 log = logging.getLogger(__name__)
@@ -236,12 +236,18 @@ def openai_router(asker: Asker, config: Config) -> APIRouter:
         except QuestionError as exc:
             return openai_error(400, str(exc), "invalid_request_error")
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-        if chat.stream:
-            return EventSourceResponse(completion_chunks(asker.ask_stream(question, history), completion_id))
         try:
+            if chat.stream:
+                # the extractive part runs here (a full pool is a 503, not a broken stream);
+                # only the LLM's writing is streamed
+                return EventSourceResponse(completion_chunks(asker.ask_stream(question, history), completion_id))
             answer = asker.ask(question, history)
+        except ServerBusy as exc:
+            return openai_error(503, str(exc), "server_error", "server_busy",
+                                headers={"Retry-After": str(exc.retry_after)})
         except Exception:
-            log.exception("the bot failed on %r", question)
+            # not the question itself: logs hold questions only when configured to (ui.logs)
+            log.exception("the bot failed on a chat completion")
             return openai_error(500, "回答问题时出错，请稍后再试。", "server_error")
         return completion(answer, completion_id)
 

@@ -7,6 +7,7 @@ admin page at `/admin` (only with an admin token).
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -27,12 +28,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa
 
 from bot.bot import Bot  # noqa: E402
 from ui.admin import admin_router  # noqa: E402
+from ui.admission import AdmissionMiddleware  # noqa: E402
 from ui.api import api_router  # noqa: E402
 from ui.asking import Asker  # noqa: E402
 from ui.chat import build_chat, page_css, page_js, theme  # noqa: E402
 from ui.config import Config  # noqa: E402
 from ui.feedback import FeedbackLog  # noqa: E402
 from ui.headers import FrameAncestorsMiddleware, check_origins, frame_ancestors  # noqa: E402
+from ui.health import readiness_router  # noqa: E402
 from ui.limits import (  # noqa: E402
     BodyLimitMiddleware,
     MethodMiddleware,
@@ -40,20 +43,28 @@ from ui.limits import (  # noqa: E402
     http_error,
     validation_error,
 )
+from ui.logs import AccessLogMiddleware, setup_logging  # noqa: E402
 from ui.openai_api import openai_router  # noqa: E402
 from ui.pages import pages_router  # noqa: E402
+from ui.workers import PoolAsker, process_memory  # noqa: E402
 
 API_DESCRIPTION = """工会知识问答的 REST 接口。答案摘自知识库文档原文，并给出引用位置。
 
 - `POST /api/ask`：提问，请求体 `{"question": "…", "history": [["上一个问题", "上一个回答"], …]}`
 - `GET /api/documents`：文档列表；`GET /api/documents/{id}`：文档全文与段落位置
-- `GET /api/health`：服务状态
+- `GET /api/health`：服务状态；`GET /api/ready`：是否可以立即回答（负载均衡与 systemd 用）
 - `POST /v1/chat/completions`、`GET /v1/models`：OpenAI 兼容接口，模型名 `unionqa`
+- 服务繁忙时 `POST /api/ask` 与 `POST /v1/chat/completions` 返回 503，并在 `Retry-After` 头中给出建议的重试秒数
 """
-def create_app(config: Config, bot: Bot, watch_index: bool = False) -> FastAPI:
+LLM_CHAT_STREAMS = 8  # chat answers the LLM may be writing at once, beyond those the processes compute
+
+
+def create_app(config: Config, bot: Bot, watch_index: bool = False, asker: Asker | None = None) -> FastAPI:
     """The app answering with `bot`. With `watch_index` (what `serve` does) or an
     admin token, a new version of the index in `config.index_dir` replaces the bot
-    without a restart; tests that serve a bot loaded from elsewhere leave it off."""
+    without a restart; tests that serve a bot loaded from elsewhere leave it off.
+    `asker` (for `serve --workers N`: a started ui.workers.PoolAsker) replaces the
+    in-process one."""
     origins = check_origins(config.allowed_origins)
     policy = frame_ancestors(origins)
     # FastAPIOffline serves Swagger UI from files in the package, not from a CDN.
@@ -78,16 +89,28 @@ def create_app(config: Config, bot: Bot, watch_index: bool = False) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, http_error)
 
     watched = config.index_dir if watch_index or config.admin_token else None
-    asker = Asker(bot, config.max_question_chars, index_dir=watched)
+    if asker is None:
+        asker = Asker(bot, config.max_question_chars, index_dir=watched, log_questions=config.log_questions)
+    workers = asker.workers if isinstance(asker, PoolAsker) else 1
+    limit = workers * config.queue_per_worker
+    app.add_middleware(AdmissionMiddleware, limit=limit)
+    app.add_middleware(AccessLogMiddleware)  # outermost: every request is logged, 503s included
     # Our routes first: the chat is mounted at "/" and would otherwise take every path.
     app.include_router(api_router(asker))
     app.include_router(openai_router(asker, config))  # /v1: the bot as an OpenAI-compatible model
+    app.include_router(readiness_router(asker))
     declare_question_limits(app, config.max_question_chars)
     app.include_router(pages_router(asker, policy))
     app.include_router(admin_router(asker, config))  # every /admin path is a 404 without a token
+    chat = build_chat(asker, FeedbackLog(config.feedback_log))
+    # The chat's own bounded queue: a full one tells the user at once instead of making them wait.
+    # Two answers in progress per answering process keep every process busy; with an LLM,
+    # answers spend seconds waiting for its server (in this process, using no core), so more may run.
+    concurrency = 2 * workers + (LLM_CHAT_STREAMS if asker.bot.generator is not None else 0)
+    chat.queue(default_concurrency_limit=concurrency, max_size=limit)
     gr.mount_gradio_app(
         app,
-        build_chat(asker, FeedbackLog(config.feedback_log)),
+        chat,
         path="/",
         server_name=config.host,
         server_port=config.port,
@@ -104,10 +127,29 @@ def create_app(config: Config, bot: Bot, watch_index: bool = False) -> FastAPI:
 
 
 def serve(config: Config, bot: Bot) -> None:
-    """Run the server until interrupted."""
-    app = create_app(config, bot, watch_index=True)
-    print(f"工会知识问答已启动：http://{config.host}:{config.port}/  （接口文档：/docs）", flush=True)
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
+    """Run the server until interrupted: JSON-line logs on stderr; with `config.workers` > 1,
+    the answering processes are forked first (ui/workers.py), before any server thread starts."""
+    setup_logging()
+    if config.workers > 1:
+        asker: Asker = PoolAsker(bot, config.max_question_chars, config.index_dir, config.workers,
+                                 log_questions=config.log_questions)
+        asker.start()
+    else:
+        asker = Asker(bot, config.max_question_chars, index_dir=config.index_dir, log_questions=config.log_questions)
+        asker.warm_up()
+    try:
+        app = create_app(config, bot, watch_index=True, asker=asker)
+        logging.getLogger("unionqa").info("", extra={
+            "event": "started", "url": f"http://{config.host}:{config.port}/", "workers": config.workers,
+            "index_version": asker.version, "processes": process_memory(asker),
+        })
+        print(f"工会知识问答已启动：http://{config.host}:{config.port}/  （接口文档：/docs）", flush=True)
+        # log_config=None: uvicorn keeps the JSON-line handler instead of installing its own
+        uvicorn.run(app, host=config.host, port=config.port, log_level="warning", log_config=None,
+                    timeout_graceful_shutdown=5)
+    finally:
+        if isinstance(asker, PoolAsker):
+            asker.close()
 
 
 def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
