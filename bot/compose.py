@@ -252,8 +252,9 @@ def compose_answer(quotes: list[Quote], documents: Mapping[str, Document]) -> tu
     """The answer text with `[n]` after each quote, and its citations, numbered in
     order of first appearance.
 
-    A chunk of a law may pack several short articles, so a citation names the
-    article of the first sentence it quotes, not the chunk's first article."""
+    A citation names the article of the first sentence it quotes, read from the
+    document, not the chunk's label: a quoted list introduction or a whole article
+    may reach beyond the chunk it was found in."""
     numbers: dict[tuple[int, tuple[int, int]], int] = {}
     highlights: dict[tuple[int, tuple[int, int]], list[tuple[int, int]]] = {}
     first: dict[tuple[int, tuple[int, int]], Quote] = {}

@@ -40,8 +40,8 @@ class _Group:
 
 def article_at(doc: Document, offset: int) -> str:
     """The article of a law that the character at `offset` belongs to ("" outside
-    articles): a chunk may pack several short articles, and a citation must name
-    the one its quoted sentence comes from, not the chunk's first."""
+    articles): a citation names the article its quoted sentence comes from, which
+    a quote reaching beyond its chunk does not always share with the chunk."""
     for paragraph in reversed(doc.paragraphs):
         if paragraph.start > offset:
             continue
