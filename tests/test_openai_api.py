@@ -103,7 +103,7 @@ def test_a_fallback_says_so_in_the_message(client, llm_server, bot):
     llm_server.script = "error_500"
     response = client.chat.completions.create(model="unionqa", messages=[{"role": "user", "content": "劳动合同期限一年的，试用期最长多久？"}])
     content = response.choices[0].message.content
-    assert content.startswith("（大模型服务出错，以下为文件原文摘录。）\n" + bot.ask("试用期最长多久？").text)
+    assert content.startswith("（大模型服务出错，以下为文件原文摘录。）\n" + bot.ask("劳动合同期限一年的，试用期最长多久？").text)
     assert response.model_extra["unionqa"]["fallback"] == "error"
 
 
