@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import statistics
 import time
 from dataclasses import dataclass, replace
@@ -19,14 +18,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bot.bot import Bot
-from bot.records import Answer
+from bot.records import MARKER, Answer
 from bot.retrieve import MODES, Hit
 from corpus.records import Document, Paragraph
 from index.build import add_documents
 from index.embedder import Embedder
 from index.store import IndexSettings, IndexStore
 
-MARKER = re.compile(r"\[\d+\]")
 HOLDOUT_SHARE = 3  # of every 10 articles, by a hash of the title: kept out of tuning
 RANK_DEPTH = 10  # hit@10 and MRR@10 look this deep
 

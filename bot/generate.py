@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from bot.compose import Quote, compose_answer
 from bot.grounding import AnswerCheck, Passages, SentenceCheck, check_answer, check_sentence, split_generated
 from bot.llm import TIMEOUT, CircuitBreaker, LLMClient, LLMError
-from bot.records import ANSWERED, Answer, Citation
+from bot.records import ANSWERED, MARKER, Answer, Citation
 from bot.retrieve import Hit
 from corpus.records import Document
 
@@ -58,7 +58,6 @@ SYSTEM_PROMPT = """你是工会知识问答助手，为职工解答工会文件�
 4. 如果这些段落不能回答问题，就只说：文件中没有找到对这个问题的规定。
 5. 用简洁、平实的中文回答，一般不超过五句话；不要使用 Markdown、标题或列表符号。"""
 
-_MARKER = re.compile(r"\[(\d+)\]")
 _REAL_TEXT = re.compile(r"[^\s\[\]\d]")
 
 
@@ -102,7 +101,7 @@ def build_messages(question: str, history: Sequence[tuple[str, str]] | None,
     messages = [{"role": "system", "content": SYSTEM_PROMPT}]
     for earlier_question, earlier_answer in list(history or [])[-HISTORY_TURNS:]:
         messages.append({"role": "user", "content": earlier_question})
-        messages.append({"role": "assistant", "content": _MARKER.sub("", earlier_answer)[:HISTORY_CHARS]})
+        messages.append({"role": "assistant", "content": MARKER.sub("", earlier_answer)[:HISTORY_CHARS]})
     numbered = "\n\n".join(f"[{c.n}] {passage_head(c)}\n{c.text.strip()}" for c in passages)
     messages.append({"role": "user", "content": f"文件段落：\n\n{numbered}\n\n问题：{question}"})
     return messages
@@ -186,7 +185,7 @@ def cited_passages(kept: list[SentenceCheck], passages: list[Citation]) -> tuple
     # The model writes its markers as text: the checker read them (every one names a
     # given passage), and the UI links a marker only at the offsets recorded here.
     markers: dict[int, list[int]] = {}
-    for match in _MARKER.finditer(text):
+    for match in MARKER.finditer(text):
         markers.setdefault(int(match.group(1)), []).append(match.start())
     return text, [replace(passages[n - 1], markers=markers.get(n, [])) for n in used]
 

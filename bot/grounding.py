@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from bot.records import MARKER
+
 # ---------------------------------------------------------------- normalization
 
 DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
@@ -35,7 +37,6 @@ _QUANTITY_CN = re.compile(rf"([{NUMERAL}]+)(?=[{QUANTITY_AFTER}]|小时|工作�
 # 第19 (an ordinal: article, chapter, item) is told apart from 19 (a quantity): a chapter
 # number in a passage's heading must not vouch for "19 days".
 _NUMBER = re.compile(r"第?\d+(?:\.\d+)?%?")
-_MARKER = re.compile(r"\[(\d+)\]")
 _SPACE = re.compile(r"\s+")
 # Quoted phrases must be in a cited passage word for word (after normalization).
 _QUOTED = re.compile(r"[“\"「『]([^”\"」』]{2,80})[”\"」』]")
@@ -112,7 +113,7 @@ def split_generated(text: str) -> list[str]:
 
 def sentence_complete(sentence: str) -> bool:
     """Whether a piece of streamed text is a finished sentence (it has its end mark)."""
-    stripped = _MARKER.sub("", sentence).rstrip()
+    stripped = MARKER.sub("", sentence).rstrip()
     return stripped.endswith(tuple("。！？；!?”」』）)")) or sentence.endswith("\n")
 
 
@@ -169,7 +170,7 @@ class Passages:
 
 def check_sentence(sentence: str, passages: Passages, finished: bool = True) -> SentenceCheck:
     """Check one generated sentence against the passages it cites."""
-    cited = tuple(int(n) for n in _MARKER.findall(sentence))
+    cited = tuple(int(n) for n in MARKER.findall(sentence))
     if not finished:
         return SentenceCheck(sentence, cited, UNFINISHED)
     if not cited:
@@ -177,7 +178,7 @@ def check_sentence(sentence: str, passages: Passages, finished: bool = True) -> 
     outside = [n for n in cited if not 1 <= n <= len(passages)]
     if outside:
         return SentenceCheck(sentence, cited, OUT_OF_RANGE, ", ".join(f"[{n}]" for n in outside))
-    claim = normalize(_MARKER.sub("", sentence))
+    claim = normalize(MARKER.sub("", sentence))
     sources = [passages.normalized[n - 1] for n in set(cited)]
     known = set().union(*(passages.numbers[n - 1] for n in set(cited)))
     missing = sorted(numbers(claim) - known)

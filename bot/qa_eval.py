@@ -32,9 +32,8 @@ from typing import Any, Protocol
 
 from tqdm import tqdm
 
-from bot.records import ANSWERED, REFUSED, RELATED, Answer
+from bot.records import ANSWERED, MARKER, REFUSED, RELATED, Answer
 
-MARKER = re.compile(r"\[\d+\]")
 WHITESPACE = re.compile(r"\s+")
 RANK_DEPTH = 10  # hit@10 looks this deep
 HOLDOUT_MODULUS = 3  # one question in three, by a hash of its text, is kept out of tuning

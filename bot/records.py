@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
+
+# A citation marker `[n]` in an answer's text, n in group 1: how compose writes them and
+# how generated text, the checker, the evaluations and the streaming view read them.
+MARKER = re.compile(r"\[(\d+)\]")
 
 
 @dataclass(frozen=True)

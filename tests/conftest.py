@@ -61,3 +61,13 @@ def hostile_files(tmp_path_factory) -> dict[str, Path]:
         "html": nested_divs_html(folder / "nested.html"),
         "pdf": pdf_stream_bomb(folder / "bomb.pdf"),
     }
+
+
+@pytest.fixture(scope="module")
+def llm_server():
+    """The scripted OpenAI-protocol server of tests/fake_llm.py on 127.0.0.1; a test picks
+    its script (`llm_server.script = "uncited"`)."""
+    from tests.fake_llm import fake_llm
+
+    with fake_llm() as server:
+        yield server

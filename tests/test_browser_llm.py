@@ -15,7 +15,7 @@ import pytest
 from bot.bot import Bot
 from bot.generate import Generator
 from bot.llm import LLMClient, LLMSettings
-from tests.fake_llm import UNCITED, Reply, fake_llm, good_answer
+from tests.fake_llm import UNCITED, Reply, good_answer
 from ui.config import Config
 from ui.server import bind_socket, create_app, running
 
@@ -26,12 +26,6 @@ pytestmark = [
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "劳动合同期限一年的，试用期最长多久？"
-
-
-@pytest.fixture(scope="module")
-def llm_server():
-    with fake_llm() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -14,18 +14,12 @@ import pytest
 from bot.bot import Bot
 from bot.generate import Generator
 from bot.llm import LLMClient
-from tests.fake_llm import UNCITED, WRONG_NUMBER, fake_llm
+from tests.fake_llm import UNCITED, WRONG_NUMBER
 from ui import cli
 from ui.config import Config, ConfigError, from_env
 from ui.server import bind_socket, create_app, running
 
 KEY = "uq-test-key/"
-
-
-@pytest.fixture(scope="module")
-def llm_server():
-    with fake_llm() as s:
-        yield s
 
 
 def _app(bot, tmp_path_factory, generator: Generator | None, **config):

@@ -4,6 +4,7 @@ version picked up while serving, the chat in a real Chromium, and JSON-line logs
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import SETTINGS
+from tests.test_openai_api import sse_events
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -39,36 +41,43 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def _serving(work: Path, *args: str):
+    """`unionqa serve --workers 2 ARGS` on a free port, until it is ready: (its URL, its
+    stderr log); stopped on exit."""
+    port = _free_port()
+    with open(work / "stderr.log", "w") as stderr:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("unionqa")), "serve", "--workers", "2", *args,
+             "--port", str(port), "--feedback-log", str(work / "feedback.jsonl")],
+            stdout=subprocess.DEVNULL, stderr=stderr, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 600  # a busy shared machine: loading and forking can be slow
+        try:
+            while True:
+                assert process.poll() is None, (work / "stderr.log").read_text()
+                try:
+                    if httpx.get(url + "api/ready", timeout=5).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, "the server did not become ready"
+                time.sleep(0.2)
+            yield url, work / "stderr.log"
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def server(bundled_index, tmp_path_factory):
     """The server over its own copy of the bundled index (a test adds a document to it)."""
     work = tmp_path_factory.mktemp("workers")
     index = work / "index"
     shutil.copytree(bundled_index, index)
-    port = _free_port()
-    stderr = open(work / "stderr.log", "w")  # noqa: SIM115
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("unionqa")), "serve", "--workers", "2", "--queue-per-worker", "8",
-         "--index", str(index), "--port", str(port), "--feedback-log", str(work / "feedback.jsonl")],
-        stdout=subprocess.DEVNULL, stderr=stderr, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 600  # a busy shared machine: loading and forking can be slow
-    try:
-        while True:
-            assert process.poll() is None, (work / "stderr.log").read_text()
-            try:
-                if httpx.get(url + "api/ready", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.2)
-        yield url, index, work / "stderr.log"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        stderr.close()
+    with _serving(work, "--queue-per-worker", "8", "--index", str(index)) as (url, log):
+        yield url, index, log
 
 
 def test_two_warm_workers_share_the_model_memory(server):
@@ -163,57 +172,16 @@ def test_logs_are_json_lines_without_questions(server):
 
 
 @pytest.fixture(scope="module")
-def llm_server():
-    from tests.fake_llm import fake_llm
-
-    with fake_llm() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
 def llm_workers(bundled_index, tmp_path_factory, llm_server):
     """`serve --workers 2` with an LLM (the scripted server of tests/fake_llm.py) and one
     question in flight per answering process: 2 places in all."""
     work = tmp_path_factory.mktemp("llm_workers")
-    port = _free_port()
-    stderr = open(work / "stderr.log", "w")  # noqa: SIM115
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("unionqa")), "serve", "--workers", "2", "--queue-per-worker", "1",
-         "--index", str(bundled_index), "--port", str(port), "--feedback-log", str(work / "feedback.jsonl"),
-         "--llm-base-url", llm_server.url, "--llm-model", "qwen-test", "--llm-timeout", "30"],
-        stdout=subprocess.DEVNULL, stderr=stderr, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 600
-    try:
-        while True:
-            assert process.poll() is None, (work / "stderr.log").read_text()
-            try:
-                if httpx.get(url + "api/ready", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.2)
-        yield url, work / "stderr.log"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        stderr.close()
+    with _serving(work, "--queue-per-worker", "1", "--index", str(bundled_index), "--llm-base-url", llm_server.url,
+                  "--llm-model", "qwen-test", "--llm-timeout", "30") as served:
+        yield served
 
 
-def _sse(response: httpx.Response) -> list[tuple[str, dict]]:
-    events, name = [], "message"
-    for line in response.iter_lines():
-        if line.startswith("event:"):
-            name = line.split(":", 1)[1].strip()
-        elif line.startswith("data:"):
-            events.append((name, json.loads(line.split(":", 1)[1])))
-            name = "message"
-    return events
-
-
-def test_with_workers_the_llm_answer_streams_over_sse(llm_workers, llm_server):
+def test_with_workers_the_llm_answer_streams_oversse_events(llm_workers, llm_server):
     from tests.fake_llm import UNCITED
 
     url, _ = llm_workers
@@ -222,7 +190,7 @@ def test_with_workers_the_llm_answer_streams_over_sse(llm_workers, llm_server):
     with httpx.stream("POST", url + "api/ask", json={"question": "试用期最长多久？", "stream": True},
                       timeout=60) as response:
         assert response.status_code == 200
-        events = _sse(response)
+        events = sse_events(response)
     names = [name for name, _ in events]
     assert names[-1] == "answer" and set(names[:-1]) == {"partial"} and len(names) > 3
     answer = events[-1][1]

@@ -11,11 +11,10 @@ document view is the Jinja2 template `templates/document.html` (autoescape).
 from __future__ import annotations
 
 import html
-import re
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
-from bot.records import RELATED, Answer, Citation
+from bot.records import MARKER, RELATED, Answer, Citation
 from corpus.records import Document, Paragraph
 from ui.templating import render_page
 
@@ -138,16 +137,15 @@ def error_html(message: str) -> str:
 
 
 GENERATED_NOTE = "以上由大模型根据所引文件归纳，每句都已核对出处，请以原文为准。"
-# Markers in the text an LLM is writing: only styled, not linked; the finished answer's
-# links come from its citations' offsets (answer_text_html).
-_STREAM_MARKER = re.compile(r"\[\d+\]")
 STREAMING_NOTE = "正在生成回答：每句核对出处后才保留，灰色部分尚未核对……"
 
 
 def streaming_html(checked: str, pending: str) -> str:
     """A generated answer while it is being written: the checked sentences, then the
     sentence being written, muted. Not `.uq-answer`: the answer replaces it when done."""
-    text = _STREAM_MARKER.sub(lambda m: f'<span class="uq-cite">{m.group(0)}</span>', escape_text(checked))
+    # the model's markers are only styled here; the finished answer's links come from
+    # its citations' offsets (answer_text_html)
+    text = MARKER.sub(lambda m: f'<span class="uq-cite">{m.group(0)}</span>', escape_text(checked))
     return (
         '<div class="uq-streaming"><div class="uq-text">'
         f'{text}<span class="uq-unchecked">{escape_text(pending)}</span></div>'
