@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import re
 import threading
@@ -52,6 +53,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 
+import jieba
 import numpy as np
 
 from index.records import Chunk
@@ -114,6 +116,8 @@ def client_for(location: MilvusLocation):
                 if location.lite:
                     Path(location.uri).parent.mkdir(parents=True, exist_ok=True)
                     _check_unlocked(location)
+                    # milvus-lite's jieba analyzer is the jieba package: without its start-up lines
+                    jieba.setLogLevel(logging.WARNING)
                 _CLIENTS[key] = MilvusClient(uri=location.uri, token=location.token)
             except (MilvusException, OSError) as exc:
                 raise StoreError(_open_failure(location, exc)) from exc
@@ -330,7 +334,7 @@ class MilvusStore(IndexStore):
         index.add_index("dense", index_type="FLAT", metric_type="IP")
         index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
                         params={"bm25_k1": BM25_K1, "bm25_b": BM25_B})
-        client.create_collection(name, schema=chunks, index_params=index)
+        _create_collection(client, name, chunks, index)
 
         units = client.create_schema(auto_id=False)
         units.add_field("id", DataType.INT64, is_primary=True)
@@ -338,7 +342,7 @@ class MilvusStore(IndexStore):
         units.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
         index = client.prepare_index_params()
         index.add_index("vector", index_type="FLAT", metric_type="IP")
-        client.create_collection(name + "_units", schema=units, index_params=index)
+        _create_collection(client, name + "_units", units, index)
 
         # Milvus wants a vector field in every collection: a two-number placeholder
         docs = client.create_schema(auto_id=False)
@@ -347,7 +351,7 @@ class MilvusStore(IndexStore):
         docs.add_field("pad", DataType.FLOAT_VECTOR, dim=2)
         index = client.prepare_index_params()
         index.add_index("pad", index_type="FLAT", metric_type="L2")
-        client.create_collection(name + "_docs", schema=docs, index_params=index)
+        _create_collection(client, name + "_docs", docs, index)
 
     def _jieba_dictionary(self) -> list[str]:
         """jieba's own dictionary, plus the domain words for a Milvus server. milvus-lite's
@@ -481,6 +485,14 @@ def _rows(client, collection: str, fields: list[str], stop: int) -> Iterator[dic
     16,384 rows; query_iterator would do, but logs a warning on every milvus-lite call)."""
     for start in range(0, stop, BATCH):
         yield from client.query(collection, filter=f"id >= {start} and id < {start + BATCH}", output_fields=fields)
+
+
+def _create_collection(client, name: str, schema, index) -> None:
+    """A collection and its indexes. The indexes are asked for without `sync`: pymilvus would
+    otherwise poll each one every half second (and milvus-lite logs an error for the poll's
+    timestamp call); the collection is empty now, and `load_collection` waits for them."""
+    client.create_collection(name, schema=schema)
+    client.create_index(name, index, sync=False)
 
 
 def _drop_version(client, name: str) -> None:
