@@ -279,3 +279,30 @@ def test_a_document_longer_than_a_row_round_trips(tmp_path, lite):
     store.add(document, [], [], np.zeros((0, 4), np.float32), [])
     store.save()
     assert MilvusStore.load_from(location).documents["long"] == document
+
+
+def test_admin_uploads_and_removals_go_into_milvus(tmp_path, embedder, lite):
+    """The admin page over HTTP on a real server whose index is in Milvus."""
+    import httpx
+
+    from ui.config import Config
+    from ui.server import bind_socket, create_app, running
+
+    spec, index = lite + "?name=admin", tmp_path / "index"
+    build_index(small_corpus(tmp_path / "docs"), index, SETTINGS, embedder, progress=False, store=spec)
+    bot = Bot.load(index, expected=SETTINGS, embedder=embedder, store=spec)
+    token = "milvus-admin-token"
+    config = Config(index_dir=index, store=spec, admin_token=token, feedback_log=tmp_path / "feedback.jsonl")
+    auth = {"Authorization": f"Bearer {token}"}
+    with running(create_app(config, bot), bind_socket()) as url, httpx.Client(base_url=url, timeout=120) as client:
+        r = client.post("/admin/upload", files=[("files", ("新职工手册.md", HANDBOOK.encode("utf-8"), "text/markdown"))],
+                        headers=auth)
+        assert r.status_code == 200 and "已加入" in r.text
+        assert "added/新职工手册" in load_store(spec, index).documents
+        answer = client.post("/api/ask", json={"question": "新职工多久内办理入会手续？"}).json()
+        assert "一个月" in answer["text"] and "added/新职工手册" in {c["doc_id"] for c in answer["citations"]}
+        removed = client.post("/admin/remove", data={"doc_id": "added/新职工手册"}, headers=auth)
+        assert removed.status_code == 200 and "已移除" in removed.text
+        answer = client.post("/api/ask", json={"question": "新职工多久内办理入会手续？"}).json()
+        assert "added/新职工手册" not in {c["doc_id"] for c in answer["citations"]}
+    assert set(load_store(spec, index).documents) == {"dues", "library"}
