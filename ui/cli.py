@@ -54,9 +54,17 @@ def _where(config: cfg.Config) -> str:
 
 
 def _index_exists(config: cfg.Config) -> bool:
-    from index.stores import has_index
+    """Whether there is a live index to answer from (else `serve` and `ask` build one first)."""
+    from index.store import IndexMissingError, live_version
+    from index.stores import has_index, parse_store
 
-    return has_index(config.store, config.index_dir)
+    if parse_store(config.store).milvus is not None:
+        return has_index(config.store, config.index_dir)
+    try:
+        live_version(config.index_dir)  # a CURRENT naming a half-written folder counts as none
+    except IndexMissingError:
+        return False
+    return True
 
 
 def make_generator(config: cfg.Config):
@@ -139,7 +147,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings is not None:  # never the key
         print(f"大模型：{settings.base_url}（模型 {settings.model or '服务列出的第一个'}，时限 {settings.timeout:g} 秒）",
               flush=True)
-    if config.workers > 1 and parse_store(config.store).milvus is not None and parse_store(config.store).milvus.lite:
+    milvus = parse_store(config.store).milvus
+    if config.workers > 1 and milvus is not None and milvus.lite:
         # milvus-lite lets one process open its file: the answering processes could not
         print("Milvus Lite 只能由一个进程打开：以 1 个回答进程运行（多个进程请用 Milvus 服务器）。", file=sys.stderr)
         config = replace(config, workers=1)
