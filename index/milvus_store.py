@@ -12,9 +12,9 @@ Layout, for a store named N (``unionqa_<name>``, see index/stores.py)::
 Chunk rows keep what the bot reads besides the two searches: the chunk record,
 its BM25 tokens and its sentence spans (JSON), and the unit vectors (float32
 vectors, so they round-trip exactly). A save writes all three collections of a
-new version, then moves the alias in one call, then drops all but the newest
-KEEP_VERSIONS; a save that fails drops what it wrote, so the previous version
-stays live. A store loaded from Milvus caches the chunk records, tokens, sentence
+new version, then moves the alias in one call, then drops every version but the
+new one and the one it replaced (as the folder store keeps two); a save that fails
+drops what it wrote, so the previous version stays live. A store loaded from Milvus caches the chunk records, tokens, sentence
 spans and vectors and the documents in memory (the bot reads them for every
 question); Milvus holds the chunk vectors and the full-text index and answers
 both searches.
@@ -58,7 +58,6 @@ import numpy as np
 
 from index.records import Chunk
 from index.store import (
-    KEEP_VERSIONS,
     IndexMismatchError,
     IndexMissingError,
     IndexSettings,
@@ -293,7 +292,8 @@ class MilvusStore(IndexStore):
             for collection in (name, name + "_units", name + "_docs"):
                 client.flush(collection)
                 client.load_collection(collection)
-            if live_collection(self.location):
+            previous = live_collection(self.location)
+            if previous:
                 client.alter_alias(name, self.location.name)
             else:
                 client.create_alias(name, self.location.name)
@@ -304,8 +304,11 @@ class MilvusStore(IndexStore):
             raise
         self.collection, self._stored = name, set(self.chunks)
         self._reset_staging()
-        for old in version_collections(client, self.location.name)[:-KEEP_VERSIONS]:
-            _drop_version(client, old)
+        # Kept: the new version and the one it replaced, for readers still loading that one
+        # (KEEP_VERSIONS, as in the folder store); dropped: older ones, and any a killed save left.
+        for old in version_collections(client, self.location.name):
+            if old not in (name, previous):
+                _drop_version(client, old)
         return Path(name)
 
     def _reset_staging(self) -> None:

@@ -22,7 +22,6 @@ from bot.evaluate import build_store, load_squad, score_items, summarize
 from corpus.records import Document, Paragraph
 from index.build import build_index
 from index.milvus_store import (
-    KEEP_VERSIONS,
     MilvusStore,
     bm25_query_text,
     client_for,
@@ -30,7 +29,7 @@ from index.milvus_store import (
     live_collection,
     version_collections,
 )
-from index.store import IndexStore, StoreError
+from index.store import KEEP_VERSIONS, IndexStore, StoreError
 from index.stores import StoreSpecError, has_index, live_name, load_store, parse_store, read_manifest
 from index.update import add_paths, remove_documents
 from ui import config as cfg
@@ -225,6 +224,11 @@ def test_versions_are_collections_behind_one_alias(tmp_path, embedder, lite):
         names.append(live_collection(location))
     assert names == [f"unionqa_versions_v{n:04d}" for n in range(1, KEEP_VERSIONS + 3)]
     assert version_collections(client_for(location), location.name) == names[-KEEP_VERSIONS:]
+    # a save killed half-way leaves a version nobody points at: the next save drops it
+    MilvusStore(SETTINGS, embedder.dim, location)._create("unionqa_versions_v0099")
+    build_index(tmp_path / "docs", index, SETTINGS, embedder, progress=False, store=spec)
+    assert live_collection(location) == "unionqa_versions_v0100"
+    assert version_collections(client_for(location), location.name) == [names[-1], "unionqa_versions_v0100"]
     assert read_manifest(spec, index).counts == {"documents": 2, "chunks": 2}
     assert not (index / "CURRENT").exists()  # the folder only holds the writer lock
 
