@@ -25,7 +25,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from corpus.records import Document
 from index.milvus_store import MilvusLocation, MilvusStore, live_collection
 from index.store import (
-    IndexMissingError,
     IndexSettings,
     IndexStore,
     Manifest,
@@ -98,7 +97,7 @@ def new_store(spec: str | StoreSpec, settings: IndexSettings, dim: int, ann_thre
 
 
 def load_store(spec: str | StoreSpec, index_dir: Path, expected: IndexSettings | None = None) -> IndexStore:
-    """The live version (IndexMissingError if there is none yet)."""
+    """The live version (index.store.IndexMissingError if there is none yet)."""
     location = parse_store(spec).milvus
     if location is None:
         return IndexStore.load(Path(index_dir), expected=expected)
@@ -130,5 +129,5 @@ def read_manifest(spec: str | StoreSpec, index_dir: Path) -> Manifest:
     return MilvusStore.load_from(location).manifest
 
 
-__all__ = ["IndexMissingError", "StoreSpec", "StoreSpecError", "has_index", "live_name", "load_store",
+__all__ = ["StoreSpec", "StoreSpecError", "has_index", "live_name", "load_store",
            "new_store", "parse_store", "read_documents", "read_manifest"]
