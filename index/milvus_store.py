@@ -42,6 +42,7 @@ that want Milvus's fusion (the benchmark compares both, docs/benchmark.md).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -298,7 +299,8 @@ class MilvusStore(IndexStore):
             else:
                 client.create_alias(name, self.location.name)
         except BaseException as exc:
-            _drop_version(client, name)
+            with contextlib.suppress(Exception):  # a lost connection must not hide the first error
+                _drop_version(client, name)
             if isinstance(exc, Exception) and not isinstance(exc, StoreError):
                 raise StoreError(f"无法写入 Milvus（{exc}），原索引未改动。") from exc
             raise
