@@ -78,6 +78,7 @@ BATCH = 512  # rows per insert and per query page
 PIECE_CHARS = 16_000  # of the documents' JSON per row: at most 64,000 bytes in UTF-8, under VARCHAR's 65,535
 TEXT_BYTES = 65_535  # Milvus's VARCHAR limit
 METADATA_FIELDS = ["id", "meta"]
+LITE_KEEPALIVE_MS = 300_000
 
 
 class MilvusLocation:
@@ -118,7 +119,12 @@ def client_for(location: MilvusLocation):
                     _check_unlocked(location)
                     # milvus-lite's jieba analyzer is the jieba package: without its start-up lines
                     jieba.setLogLevel(logging.WARNING)
-                _CLIENTS[key] = MilvusClient(uri=location.uri, token=location.token)
+                options = {}
+                if location.lite:
+                    # pymilvus pings every 10 s; milvus-lite's in-process gRPC server allows one ping
+                    # in 5 minutes and says "too_many_pings" on stderr, outside the JSON logs
+                    options["grpc_options"] = {"grpc.keepalive_time_ms": LITE_KEEPALIVE_MS}
+                _CLIENTS[key] = MilvusClient(uri=location.uri, token=location.token, **options)
             except (MilvusException, OSError) as exc:
                 raise StoreError(_open_failure(location, exc)) from exc
         return _CLIENTS[key]
