@@ -84,3 +84,10 @@ fuzz: $(STAMP)
 .PHONY: bench-load
 bench-load: $(STAMP)
 	$(PY) scripts/bench_load.py
+
+# FAISS + bm25s against Milvus (milvus-lite, in process) on the CMRC trial: the same embedded
+# chunks in both stores, hit@5 / MRR@10 / answer_hit and latency ratios (docs/benchmark.md).
+.PHONY: bench-milvus
+bench-milvus: $(STAMP)
+	@mkdir -p reports
+	TQDM_DISABLE=1 $(PY) scripts/bench_milvus.py --dataset $(DATASET) --out reports/bench-milvus.json

@@ -28,6 +28,7 @@ from index.embedder import Embedder, load_embedder
 from index.lexicon import Lexicon, load_lexicon
 from index.paths import default_model_cache
 from index.store import IndexSettings, IndexStore
+from index.stores import StoreSpec, load_store
 
 
 class Bot:
@@ -61,10 +62,12 @@ class Bot:
         embedder: Embedder | None = None,
         lexicon: Lexicon | None = None,
         generator: Generator | None = None,
+        store: str | StoreSpec = "",
     ) -> Bot:
         """Load the live index and the embedding model it was built with (unless
-        that model is given, already loaded)."""
-        store = IndexStore.load(Path(index_dir), expected=expected)
+        that model is given, already loaded). `store` chooses the engine that holds the
+        index (index/stores.py): the FAISS folder `index_dir` by default, or Milvus."""
+        store = load_store(store, Path(index_dir), expected=expected)
         # the configured backend, else the one that built the index (load checked they agree)
         settings = expected or store.manifest.settings
         if embedder is None or embedder.name != settings.embedding_model:

@@ -16,7 +16,8 @@ from index.chunker import chunk_document
 from index.embedder import Embedder
 from index.records import Chunk
 from index.sentences import answer_units
-from index.store import IndexMissingError, IndexSettings, IndexStore, read_documents, writer_lock
+from index.store import IndexMissingError, IndexSettings, IndexStore, writer_lock
+from index.stores import StoreSpec, new_store, read_documents
 from index.tokens import tokenize
 
 # Documents added to the index one by one (`unionqa add`, the admin page) have ids
@@ -124,21 +125,23 @@ def build_index(
     progress: bool = True,
     keep_added: bool = True,
     ann_threshold: int | None = None,
+    store: str | StoreSpec = "",
 ) -> BuildReport:
     """A full rebuild: every document of the corpus folder, plus (with `keep_added`)
     the documents added one by one to the previous index, re-chunked and re-embedded
     with the current settings. The previous index stays live until the new one is
-    completely written."""
+    completely written. `store` chooses the engine (index/stores.py; the FAISS folder
+    by default); the index folder holds the writer lock in any case."""
     started = time.perf_counter()
     loaded = load_corpus(Path(corpus_dir))
     if not loaded.documents:
         reasons = "；".join(f"{i.path}: {i.reason}" for i in loaded.errors[:5])
         raise BuildError(f"语料目录 {corpus_dir} 中没有可读取的文档{('（' + reasons + '）') if reasons else ''}，索引未改动。")
     with writer_lock(Path(index_dir)):
-        added = added_documents(Path(index_dir)) if keep_added else []
-        store = IndexStore(settings, embedder.dim, ann_threshold)
-        docs, chunks = add_documents(store, loaded.documents + added, embedder, progress=progress)
-        store.save(Path(index_dir))
+        added = added_documents(Path(index_dir), store) if keep_added else []
+        target = new_store(store, settings, embedder.dim, ann_threshold)
+        docs, chunks = add_documents(target, loaded.documents + added, embedder, progress=progress)
+        target.save(Path(index_dir))
     return BuildReport(
         documents=docs,
         chunks=chunks,
@@ -148,9 +151,9 @@ def build_index(
     )
 
 
-def added_documents(index_dir: Path) -> list[Document]:
+def added_documents(index_dir: Path, store: str | StoreSpec = "") -> list[Document]:
     """The documents added one by one to the live index ([] if there is none)."""
     try:
-        return [doc for doc in read_documents(index_dir) if doc.doc_id.startswith(ADDED_PREFIX)]
+        return [doc for doc in read_documents(store, index_dir) if doc.doc_id.startswith(ADDED_PREFIX)]
     except IndexMissingError:
         return []

@@ -294,6 +294,16 @@ class IndexStore:
 
     # ----- saving and loading ---------------------------------------------------
 
+    def live_name(self, index_dir: Path) -> str:
+        """The name of the live version where this store came from ("" if none): a server
+        compares it with the one it answers from (ui/asking.py). The Milvus store
+        (index/milvus_store.py) answers with its alias instead of `index_dir`'s CURRENT."""
+        return version_name(index_dir)
+
+    def load_live(self, index_dir: Path, expected: IndexSettings | None = None) -> IndexStore:
+        """The live version from where this store came from."""
+        return type(self).load(index_dir, expected)
+
     def save(self, index_dir: Path) -> Path:
         """Write a complete new version, then switch CURRENT to it atomically."""
         index_dir = Path(index_dir)
@@ -373,17 +383,7 @@ class IndexStore:
     @classmethod
     def _load_version(cls, index_dir: Path, folder: Path, expected: IndexSettings | None) -> IndexStore:
         manifest = _manifest_at(folder)
-        if manifest.format_version != FORMAT_VERSION:
-            raise IndexMismatchError(
-                f"索引格式版本为 {manifest.format_version}，本程序需要 {FORMAT_VERSION}。"
-                f"请运行 `unionqa build` 重建索引（{index_dir}）。"
-            )
-        if expected is not None:
-            diffs = manifest.settings.differences(expected)
-            if diffs:
-                raise IndexMismatchError(
-                    "索引与当前配置不一致：" + "；".join(diffs) + f"。请运行 `unionqa build` 重建索引（{index_dir}）。"
-                )
+        check_manifest(manifest, expected, index_dir)
         store = cls(manifest.settings, manifest.embedding_dim)
         store.manifest = manifest
         store.dense = ann.prepare_loaded(faiss.read_index(str(folder / "dense.faiss")))
@@ -429,6 +429,22 @@ class IndexStore:
             rows = slice(int(offsets[i]), int(offsets[i + 1]))
             self._units[vid] = [(int(s), int(e)) for s, e in spans[rows]]
             self._unit_vectors[vid] = vectors[rows]
+
+
+def check_manifest(manifest: Manifest, expected: IndexSettings | None, where: object) -> None:
+    """IndexMismatchError, with what to do, if an index of this manifest cannot be read by
+    this program or was built with other settings than `expected`."""
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"索引格式版本为 {manifest.format_version}，本程序需要 {FORMAT_VERSION}。"
+            f"请运行 `unionqa build` 重建索引（{where}）。"
+        )
+    if expected is not None:
+        diffs = manifest.settings.differences(expected)
+        if diffs:
+            raise IndexMismatchError(
+                "索引与当前配置不一致：" + "；".join(diffs) + f"。请运行 `unionqa build` 重建索引（{where}）。"
+            )
 
 
 def version_name(index_dir: Path) -> str:

@@ -33,7 +33,8 @@ from corpus.loader import LoadError, load_corpus, load_document
 from corpus.records import Document
 from index.build import ADDED_PREFIX, add_documents
 from index.embedder import Embedder
-from index.store import CURRENT_FILE, IndexSettings, IndexStore, StoreError, writer_lock
+from index.store import IndexSettings, IndexStore, StoreError, writer_lock
+from index.stores import StoreSpec, has_index, load_store, new_store
 
 # FileResult.status values, with how they are shown to users
 STATUS_TEXT = {
@@ -95,12 +96,12 @@ class UpdateReport:
 # ----- locking and the live version ----------------------------------------------
 
 
-def _open_store(index_dir: Path, settings: IndexSettings, dim: int) -> tuple[IndexStore, bool]:
-    """The live index, or a new empty one if the folder has none yet (True)."""
-    if not (Path(index_dir) / CURRENT_FILE).exists():
-        return IndexStore(settings, dim), True
+def _open_store(index_dir: Path, settings: IndexSettings, dim: int, store: str | StoreSpec = "") -> tuple[IndexStore, bool]:
+    """The live index, or a new empty one if there is none yet (True)."""
+    if not has_index(store, index_dir):
+        return new_store(store, settings, dim), True
     # A CURRENT that points nowhere is a broken index: let load say so rather than start over.
-    return IndexStore.load(Path(index_dir), expected=settings), False
+    return load_store(store, Path(index_dir), expected=settings), False
 
 
 # ----- adding ---------------------------------------------------------------------
@@ -163,6 +164,7 @@ def add_paths(
     embedder: Embedder,
     progress: bool = True,
     ann_threshold: int | None = None,
+    store: str | StoreSpec = "",
 ) -> UpdateReport:
     """Add the files and folders to the live index (see the module docstring for
     their ids). Unchanged documents are skipped, changed ones replaced (only their
@@ -172,18 +174,18 @@ def add_paths(
     loaded, errors = load_paths(paths)
     results: list[FileResult] = []
     with writer_lock(index_dir):
-        store, created = _open_store(index_dir, settings, embedder.dim)
+        live, created = _open_store(index_dir, settings, embedder.dim, store)
         if ann_threshold is not None:
-            store.ann_threshold = ann_threshold
+            live.ann_threshold = ann_threshold
         for name, doc in loaded:
-            if store.has_unchanged(doc):
+            if live.has_unchanged(doc):
                 results.append(FileResult(name, doc.doc_id, "unchanged"))
             else:
-                results.append(FileResult(name, doc.doc_id, "updated" if doc.doc_id in store.documents else "added"))
-        add_documents(store, [doc for _, doc in loaded], embedder, progress=progress)
+                results.append(FileResult(name, doc.doc_id, "updated" if doc.doc_id in live.documents else "added"))
+        add_documents(live, [doc for _, doc in loaded], embedder, progress=progress)
         changed = any(r.status != "unchanged" for r in results)
-        version = store.save(Path(index_dir)).name if changed else ""
-    results = [_with_chunks(r, store) for r in results]
+        version = live.save(Path(index_dir)).name if changed else ""
+    results = [_with_chunks(r, live) for r in results]
     return UpdateReport(results + errors, version, created and changed, time.perf_counter() - started)
 
 
@@ -195,17 +197,18 @@ def _with_chunks(result: FileResult, store: IndexStore) -> FileResult:
 
 
 def remove_documents(
-    index_dir: Path, ids_or_paths: Iterable[str], settings: IndexSettings, ann_threshold: int | None = None
+    index_dir: Path, ids_or_paths: Iterable[str], settings: IndexSettings, ann_threshold: int | None = None,
+    store: str | StoreSpec = "",
 ) -> UpdateReport:
     """Remove documents named by doc_id, by source (as listed by `unionqa list`),
     or by the path of a file added by itself. If any of them is not in the index,
     DocumentNotFoundError names it and nothing is removed."""
     started = time.perf_counter()
     with writer_lock(index_dir):
-        store = IndexStore.load(Path(index_dir), expected=settings)
+        live = load_store(store, Path(index_dir), expected=settings)
         if ann_threshold is not None:
-            store.ann_threshold = ann_threshold
-        matches = {item: _matching_ids(store, item) for item in ids_or_paths}
+            live.ann_threshold = ann_threshold
+        matches = {item: _matching_ids(live, item) for item in ids_or_paths}
         missing = [item for item, ids in matches.items() if not ids]
         if missing:
             raise DocumentNotFoundError(
@@ -214,9 +217,9 @@ def remove_documents(
         results = []
         for item, ids in matches.items():
             for doc_id in ids:
-                if doc_id in store.documents:  # two names may mean the same document
-                    results.append(FileResult(item, doc_id, "removed", chunks=store.remove(doc_id)))
-        version = store.save(Path(index_dir)).name if results else ""
+                if doc_id in live.documents:  # two names may mean the same document
+                    results.append(FileResult(item, doc_id, "removed", chunks=live.remove(doc_id)))
+        version = live.save(Path(index_dir)).name if results else ""
     return UpdateReport(results, version, seconds=time.perf_counter() - started)
 
 

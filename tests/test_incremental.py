@@ -19,6 +19,7 @@ from index.build import build_index
 from index.embedder import Embedder
 from index.sentences import answer_units
 from index.store import LOCK_FILE, IndexStore, version_name
+from index.stores import live_name, load_store
 from index.update import DocumentNotFoundError, add_paths, remove_documents
 
 from .conftest import SETTINGS
@@ -78,29 +79,33 @@ def retrieval(store: IndexStore, embedder: Embedder, question: str):
     return rows, scores, (evidence.best_dense, evidence.terms), bot.ask(question).text
 
 
-def test_adds_updates_and_removes_end_where_a_full_rebuild_does(tmp_path, embedder):
+@pytest.mark.parametrize("engine", ["faiss", "milvus-lite"])
+def test_adds_updates_and_removes_end_where_a_full_rebuild_does(tmp_path, embedder, engine):
+    """The same with either engine (index/stores.py): FAISS + bm25s files, or milvus-lite."""
+    store = "" if engine == "faiss" else str(tmp_path / "index.db")
+    full_store = "" if engine == "faiss" else str(tmp_path / "full.db")
     docs = write_docs(tmp_path / "docs")
     index = tmp_path / "index"
     counting = CountingEmbedder(embedder)
 
-    first = add_paths(index, [docs], SETTINGS, counting, progress=False)
+    first = add_paths(index, [docs], SETTINGS, counting, progress=False, store=store)
     assert statuses(first) == {
         "dues.txt": "added", "rest.md": "added", "library.txt": "added", "mediation.txt": "added",
         "empty.txt": "error", "broken.docx": "error",
     }
     reasons = {Path(r.name).name: r.reason for r in first.errors}
     assert "空" in reasons["empty.txt"] and reasons["broken.docx"]
-    assert first.created and first.version == version_name(index)
-    store = IndexStore.load(index, expected=SETTINGS)
-    assert "调解委员会由职工代表和企业代表组成" in store.documents["added/mediation"].text  # GBK decoded
-    vectors = store.dense.ntotal
+    assert first.created and first.version == live_name(store, index)
+    loaded = load_store(store, index, expected=SETTINGS)
+    assert "调解委员会由职工代表和企业代表组成" in loaded.documents["added/mediation"].text  # GBK decoded
+    vectors = len(loaded.chunks)
 
     # Nothing changed: everything skipped, nothing embedded, no new version.
     counting.passages = 0
-    again = add_paths(index, [docs], SETTINGS, counting, progress=False)
+    again = add_paths(index, [docs], SETTINGS, counting, progress=False, store=store)
     assert again.count("unchanged") == 4 and again.count("added") == 0 and counting.passages == 0
-    assert again.version == "" and version_name(index) == first.version
-    assert IndexStore.load(index).dense.ntotal == vectors
+    assert again.version == "" and live_name(store, index) == first.version
+    assert len(load_store(store, index).chunks) == vectors
     assert "未变化" in again.summary()
 
     # A changed file (same path) and a new one from elsewhere: only their chunks are embedded.
@@ -109,20 +114,21 @@ def test_adds_updates_and_removes_end_where_a_full_rebuild_does(tmp_path, embedd
     other.mkdir()
     (other / HANDBOOK[0]).write_text(HANDBOOK[1], encoding="utf-8")
     counting.passages = 0
-    third = add_paths(index, [docs / "library.txt", other / HANDBOOK[0]], SETTINGS, counting, progress=False)
+    third = add_paths(index, [docs / "library.txt", other / HANDBOOK[0]], SETTINGS, counting, progress=False,
+                      store=store)
     assert statuses(third) == {"library.txt": "updated", "handbook.md": "added"}
     assert sum(r.chunks for r in third.results) == 2
-    changed = [c for c in IndexStore.load(index).chunks.values() if c.doc_id in {"added/library", "added/handbook"}]
+    changed = [c for c in load_store(store, index).chunks.values() if c.doc_id in {"added/library", "added/handbook"}]
     units = {c.text[s:e] for c in changed for s, e in answer_units(c.text)}
     # Two one-sentence documents: each chunk, and its one sentence alone.
     assert counting.passages == len(changed) + len(units) == 2 + 2
 
     # Remove one by id and one by the path it was added from.
-    assert remove_documents(index, ["added/dues"], SETTINGS).count("removed") == 1
-    assert remove_documents(index, [str(docs / "rest.md")], SETTINGS).results[0].doc_id == "added/rest"
+    assert remove_documents(index, ["added/dues"], SETTINGS, store=store).count("removed") == 1
+    assert remove_documents(index, [str(docs / "rest.md")], SETTINGS, store=store).results[0].doc_id == "added/rest"
     with pytest.raises(DocumentNotFoundError, match="no-such-doc"):
-        remove_documents(index, ["added/library", "no-such-doc"], SETTINGS)
-    incremental = IndexStore.load(index, expected=SETTINGS)
+        remove_documents(index, ["added/library", "no-such-doc"], SETTINGS, store=store)
+    incremental = load_store(store, index, expected=SETTINGS)
     assert set(incremental.documents) == {"added/library", "added/mediation", "added/handbook"}
 
     # A full rebuild of the same final files.
@@ -130,8 +136,8 @@ def test_adds_updates_and_removes_end_where_a_full_rebuild_does(tmp_path, embedd
     final.mkdir()
     for path in (docs / "library.txt", docs / "mediation.txt", other / "handbook.md"):
         shutil.copy(path, final / path.name)
-    build_index(final, tmp_path / "full", SETTINGS, embedder, progress=False)
-    full = IndexStore.load(tmp_path / "full", expected=SETTINGS)
+    build_index(final, tmp_path / "full", SETTINGS, embedder, progress=False, store=full_store)
+    full = load_store(full_store, tmp_path / "full", expected=SETTINGS)
 
     assert sorted(c.text for c in incremental.chunks.values()) == sorted(c.text for c in full.chunks.values())
     full_units = {c.text: (full.sentence_spans(vid), full.sentence_vectors(vid)) for vid, c in full.chunks.items()}

@@ -194,7 +194,8 @@ def admin_router(asker: Asker, config: Config) -> APIRouter:
             results: list[FileResult] = []
             if saved:
                 report = await run_in_threadpool(
-                    add_paths, index_dir, [Path(p) for p in saved], _settings(asker), asker.indexing_embedder(), False
+                    add_paths, index_dir, [Path(p) for p in saved], _settings(asker), asker.indexing_embedder(), False,
+                    store=config.store,
                 )
                 # Indexed: now the new versions replace the stored files (those that failed never do).
                 for r in report.results:
@@ -216,7 +217,8 @@ def admin_router(asker: Asker, config: Config) -> APIRouter:
         doc_id = str((await request.form(max_files=0, max_fields=5)).get("doc_id", ""))
         document = asker.bot.documents.get(doc_id)
         try:
-            report = await run_in_threadpool(remove_documents, index_dir, [doc_id], _settings(asker))
+            report = await run_in_threadpool(remove_documents, index_dir, [doc_id], _settings(asker),
+                                             store=config.store)
         except (StoreError, OSError) as exc:
             return documents_page(note=f"索引未能更新，文档未移除：{storage_message(exc)}", status=503)
         if document is not None:

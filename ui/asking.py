@@ -17,7 +17,6 @@ from bot.generate import Partial, last
 from bot.records import Answer
 from bot.retrieve import Hit
 from index.embedder import Embedder
-from index.store import IndexStore, version_name
 from ui.limits import INVALID_UNICODE, has_lone_surrogate
 from ui.logs import log_question
 
@@ -71,7 +70,8 @@ class Asker:
         self.warm = False  # a question has gone through the model in this process
         self._lock = threading.Lock()  # one question (or embedding batch) at a time
         self._reload_lock = threading.Lock()
-        self._version = version_name(index_dir) if index_dir else ""
+        # the store knows where its live version is named: CURRENT in index_dir, or a Milvus alias
+        self._version = bot.store.live_name(index_dir) if index_dir else ""
         self._checked_at = time.monotonic()
 
     @property
@@ -79,7 +79,7 @@ class Asker:
         """The bot of the live index version."""
         if self.index_dir is not None and time.monotonic() - self._checked_at >= CHECK_INTERVAL:
             self._checked_at = time.monotonic()
-            if version_name(self.index_dir) != self._version:
+            if self._bot.store.live_name(self.index_dir) != self._version:
                 self.reload(wait=False)
         return self._bot
 
@@ -91,11 +91,11 @@ class Asker:
         if self.index_dir is None or not self._reload_lock.acquire(blocking=wait):
             return
         try:
-            version = version_name(self.index_dir)
+            old = self._bot
+            version = old.store.live_name(self.index_dir)
             if version == self._version:
                 return
-            old = self._bot
-            store = IndexStore.load(self.index_dir, expected=old.store.manifest.settings)
+            store = old.store.load_live(self.index_dir, expected=old.store.manifest.settings)
             self._bot = Bot(store, old.embedder, top_k=old.top_k, mode=old.retriever.mode,
                             calibration=old.calibration, lexicon=old.lexicon, generator=old.generator)
             self._version = version

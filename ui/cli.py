@@ -34,16 +34,37 @@ def build(config: cfg.Config, progress: bool = True, keep_added: bool = True):
     from index.build import build_index
     from index.embedder import load_embedder
 
-    print(f"正在建立索引：{config.corpus_dir} → {config.index_dir}", file=sys.stderr)
+    print(f"正在建立索引：{config.corpus_dir} → {_where(config)}", file=sys.stderr)
     embedder = load_embedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
     report = build_index(
         config.corpus_dir, config.index_dir, config.index_settings(), embedder, progress=progress, keep_added=keep_added,
-        ann_threshold=config.ann_threshold,
+        ann_threshold=config.ann_threshold, store=config.store,
     )
     for issue in report.issues:
         print(f"  未能读取 {issue.path}：{issue.reason}", file=sys.stderr)
     print(f"索引完成：{report.summary()}", file=sys.stderr)
     return embedder
+
+
+def _where(config: cfg.Config) -> str:
+    """Where the index is kept, for messages: the index folder or the Milvus store."""
+    from index.stores import parse_store
+
+    return parse_store(config.store).describe(config.index_dir)
+
+
+def _index_exists(config: cfg.Config) -> bool:
+    """Whether there is a live index to answer from (else `serve` and `ask` build one first)."""
+    from index.store import IndexMissingError, live_version
+    from index.stores import has_index, parse_store
+
+    if parse_store(config.store).milvus is not None:
+        return has_index(config.store, config.index_dir)
+    try:
+        live_version(config.index_dir)  # a CURRENT naming a half-written folder counts as none
+    except IndexMissingError:
+        return False
+    return True
 
 
 def make_generator(config: cfg.Config):
@@ -61,13 +82,8 @@ def load_bot(config: cfg.Config):
     """Load the bot, building the index first if there is none yet."""
     from bot.bot import Bot
     from index.lexicon import load_lexicon
-    from index.store import IndexMissingError, live_version
 
-    embedder = None
-    try:
-        live_version(config.index_dir)
-    except IndexMissingError:
-        embedder = build(config)
+    embedder = None if _index_exists(config) else build(config)
     return Bot.load(
         config.index_dir,
         model_cache=config.model_cache,
@@ -76,6 +92,7 @@ def load_bot(config: cfg.Config):
         embedder=embedder,
         lexicon=load_lexicon(config.dictionary),
         generator=make_generator(config),
+        store=config.store,
     )
 
 
@@ -120,6 +137,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # The server's stderr is its log, one JSON line each (ui/logs.py): no progress bars in it.
     os.environ.setdefault("TQDM_DISABLE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from dataclasses import replace
+
+    from index.stores import parse_store
     from ui.server import serve
 
     config = cfg.resolve(args)
@@ -127,6 +147,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings is not None:  # never the key
         print(f"大模型：{settings.base_url}（模型 {settings.model or '服务列出的第一个'}，时限 {settings.timeout:g} 秒）",
               flush=True)
+    milvus = parse_store(config.store).milvus
+    if config.workers > 1 and milvus is not None and milvus.lite:
+        # milvus-lite lets one process open its file: the answering processes could not
+        print("Milvus Lite 只能由一个进程打开：以 1 个回答进程运行（多个进程请用 Milvus 服务器）。", file=sys.stderr)
+        config = replace(config, workers=1)
     if config.workers > 1:
         from ui.workers import single_threaded_native
 
@@ -168,13 +193,8 @@ def cmd_llm_check(args: argparse.Namespace) -> int:
 def _build_in_child_if_missing(config: cfg.Config) -> None:
     import multiprocessing
 
-    from index.store import IndexMissingError, live_version
-
-    try:
-        live_version(config.index_dir)
+    if _index_exists(config):
         return
-    except IndexMissingError:
-        pass
     child = multiprocessing.get_context("fork").Process(target=build, args=(config,))
     child.start()
     child.join()
@@ -395,11 +415,11 @@ def cmd_add(args: argparse.Namespace) -> int:
     from index.update import add_paths
 
     config = cfg.resolve(args)
-    print(f"正在加入文档：{'、'.join(args.paths)} → {config.index_dir}", file=sys.stderr)
+    print(f"正在加入文档：{'、'.join(args.paths)} → {_where(config)}", file=sys.stderr)
     embedder = load_embedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
     paths = [Path(p).expanduser() for p in args.paths]
     report = add_paths(config.index_dir, paths, config.index_settings(), embedder, progress=not args.quiet,
-                       ann_threshold=config.ann_threshold)
+                       ann_threshold=config.ann_threshold, store=config.store)
     print_update(report)
     if report.created:
         print("（此前没有索引，已新建；其中只有本次加入的文档。要包含文档目录，请运行 `unionqa build` 后再加入。）")
@@ -414,7 +434,8 @@ def cmd_remove(args: argparse.Namespace) -> int:
     from index.update import remove_documents
 
     config = cfg.resolve(args)
-    print_update(remove_documents(config.index_dir, args.documents, config.index_settings(), config.ann_threshold))
+    print_update(remove_documents(config.index_dir, args.documents, config.index_settings(), config.ann_threshold,
+                                  store=config.store))
     return 0
 
 
@@ -425,12 +446,12 @@ def print_update(report) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from index.store import read_manifest
+    from index.stores import read_manifest
 
     config = cfg.resolve(args)
     rows = [
         {"doc_id": doc_id, "title": entry["title"], "chunks": entry["chunks"], "source": entry["source"]}
-        for doc_id, entry in sorted(read_manifest(config.index_dir).documents.items())
+        for doc_id, entry in sorted(read_manifest(config.store, config.index_dir).documents.items())
     ]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -457,7 +478,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build", help="从文档目录重建索引")
-    cfg.add_flags(b, INDEX_FLAGS + ["ann_threshold"])
+    cfg.add_flags(b, INDEX_FLAGS + ["ann_threshold", "store"])
     b.add_argument("--quiet", action="store_true", help="不显示进度条")
     b.add_argument(
         "--corpus-only", action="store_true", help="只用文档目录重建，丢弃此前用 add 或管理页单独加入的文档"
@@ -465,7 +486,7 @@ def parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_build)
 
     a = sub.add_parser("ask", help="提一个问题，打印答案与来源")
-    cfg.add_flags(a, INDEX_FLAGS + ["top_k", "dictionary"] + cfg.LLM_FLAGS)
+    cfg.add_flags(a, INDEX_FLAGS + ["store", "top_k", "dictionary"] + cfg.LLM_FLAGS)
     a.add_argument("--json", action="store_true", help="以 JSON 输出 Answer")
     a.add_argument("question", nargs="+", help="问题")
     a.set_defaults(func=cmd_ask)
@@ -510,7 +531,7 @@ def parser() -> argparse.ArgumentParser:
     cfg.add_flags(
         s,
         INDEX_FLAGS
-        + ["top_k", "host", "port", "max_question_chars", "allowed_origins", "feedback_log", "admin_token"]
+        + ["store", "top_k", "host", "port", "max_question_chars", "allowed_origins", "feedback_log", "admin_token"]
         + ["max_upload_mb", "dictionary", "api_keys", "api_rate_per_minute"] + cfg.LLM_FLAGS
         + ["workers", "queue_per_worker", "log_questions"],
     )
@@ -523,18 +544,18 @@ def parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_llm_check)
 
     ad = sub.add_parser("add", help="把文件或文件夹加入现有索引（未变化的跳过，变化的更新）")
-    cfg.add_flags(ad, INDEX_FLAGS + ["ann_threshold"])
+    cfg.add_flags(ad, INDEX_FLAGS + ["ann_threshold", "store"])
     ad.add_argument("--quiet", action="store_true", help="不显示进度条")
     ad.add_argument("paths", nargs="+", metavar="PATH", help="文件或文件夹")
     ad.set_defaults(func=cmd_add)
 
     rm = sub.add_parser("remove", help="从索引中移除文档")
-    cfg.add_flags(rm, INDEX_FLAGS + ["ann_threshold"])
+    cfg.add_flags(rm, INDEX_FLAGS + ["ann_threshold", "store"])
     rm.add_argument("documents", nargs="+", metavar="DOC_ID|PATH", help="文档编号（见 unionqa list）或文件路径")
     rm.set_defaults(func=cmd_remove)
 
     ls = sub.add_parser("list", help="列出索引中的文档")
-    cfg.add_flags(ls, ["index_dir"])
+    cfg.add_flags(ls, ["index_dir", "store"])
     ls.add_argument("--json", action="store_true", help="以 JSON 输出")
     ls.set_defaults(func=cmd_list)
     return p

@@ -14,6 +14,7 @@ from index.backends import BACKENDS, DEFAULT_BACKEND
 from index.embedder import DEFAULT_MODEL
 from index.paths import default_model_cache, unionqa_home
 from index.store import IndexSettings
+from index.stores import StoreSpecError, parse_store
 
 
 def default_workers() -> int:
@@ -38,6 +39,9 @@ class Config:
     # from this many chunks on, dense search is approximate (IVF, index/ann.py); 0: always exact
     ann_threshold: int = ann.DEFAULT_THRESHOLD
     chunk_overlap: int = 1
+    # the engine that holds the index (index/stores.py): "" for FAISS + bm25s files in
+    # index_dir, milvus://host:19530 for a Milvus server, a .db path for milvus-lite
+    store: str = ""
     top_k: int = 5
     host: str = "127.0.0.1"
     port: int = 7860
@@ -101,6 +105,7 @@ _OPTIONS = {
     "chunk_chars": ("UNIONQA_CHUNK_CHARS", "--chunk-chars", "分段目标长度（字）"),
     "chunk_overlap": ("UNIONQA_CHUNK_OVERLAP", "--chunk-overlap", "相邻分段重叠的句数"),
     "ann_threshold": ("UNIONQA_ANN_THRESHOLD", "--ann-threshold", "段落数达到此值后改用近似向量检索（IVF）；0 表示始终精确检索"),
+    "store": ("UNIONQA_STORE", "--store", "索引存储：faiss（默认，存于索引目录）、milvus://主机:19530（Milvus 服务）或 milvus-lite:///路径/文件.db"),
     "top_k": ("UNIONQA_TOP_K", "--top-k", "检索段落数"),
     "host": ("UNIONQA_HOST", "--host", "监听地址"),
     "port": ("UNIONQA_PORT", "--port", "监听端口"),
@@ -151,6 +156,8 @@ def _convert(name: str, value: str):
         return tuple(v.strip().rstrip("/") for v in value.split(",") if v.strip())
     if name == "embedding_backend" and value not in BACKENDS:
         raise ValueError(value)
+    if name == "store":
+        parse_store(value)  # a StoreSpecError is a ValueError, with what the choices are
     return value
 
 
@@ -165,6 +172,8 @@ def from_env(environ: dict[str, str] | None = None) -> Config:
         if environ.get(var):
             try:
                 changes[name] = _convert(name, environ[var])
+            except StoreSpecError as exc:
+                raise ConfigError(f"环境变量 {var}：{exc}") from exc
             except ValueError as exc:
                 raise ConfigError(f"环境变量 {var} 的值无效：{environ[var]!r}") from exc
     return replace(Config(), **changes)
@@ -188,6 +197,8 @@ def resolve(args: argparse.Namespace, environ: dict[str, str] | None = None) -> 
         if value is not None:
             try:
                 changes[name] = _convert(name, value)
+            except StoreSpecError as exc:
+                raise ConfigError(f"参数 {_OPTIONS[name][1]}：{exc}") from exc
             except ValueError as exc:
                 raise ConfigError(f"参数 {_OPTIONS[name][1]} 的值无效：{value!r}") from exc
     return replace(config, **changes)
