@@ -1,7 +1,7 @@
 """Approximate dense search for large indexes: compact codes find candidates, exact vectors rank them.
 
-Below `threshold` vectors the store keeps exact search (IndexIDMap2 over IndexFlatIP): at a few
-hundred thousand chunks that still answers in tens of milliseconds and needs no training. Above
+Below `threshold` vectors the store keeps exact search (IndexIDMap2 over IndexFlatIP): up to a
+few hundred thousand chunks that answers fast enough and needs no training. Above
 it, `ApproximateIndex` keeps that same exact index and adds a second, small one over the same ids:
 an inverted file (IVF, about sqrt(n) k-means cells) of 4-bit product-quantizer codes scanned with
 faiss's SIMD "fast scan" (`IndexIVFPQFastScan`, PQ192x4fs: 96 bytes a vector). A question scans
@@ -10,10 +10,11 @@ those by their exact cosines. So the scores the bot fuses are the same cosines a
 neighbour is missed only if its cell is not probed or its code ranks it below the candidates.
 
 Why this (`make bench-scale`, docs/benchmark.md): at a million vectors recall@10 ≥ 0.98 against
-exact search needs about 40 % of the cells probed on the bench's structureless synthetic vectors
-(their worst case), which is 600 MB of float32 per question for IVF-Flat (60+ ms), while the 4-bit
-codes of those cells are 40 MB. HNSW built 200,000 vectors in four minutes here and reached 0.93
-at efSearch 512; IVF-PQ with 8-bit codes and without re-ranking stayed below 0.5. Both structures
+exact search needs 44 % of the cells probed on the bench's structureless synthetic vectors (their
+worst case), which is 680 MB of float32 per question for IVF-Flat (89 ms p50 in that run, against
+14 ms for this), while the 4-bit codes of those cells are 42 MB. HNSW built 200,000 vectors in four
+minutes here and reached 0.93 at efSearch 512; coarser codes (PQ96x4fs) stayed at 0.51 re-ranking
+500 candidates. Both structures
 take vectors by id, so `unionqa add` and `remove` work unchanged: a removal leaves a tombstone among
 the codes (see `remove_ids`), and a save encodes the codes anew once they pass a tenth of the index.
 
@@ -32,8 +33,8 @@ import numpy as np
 
 DEFAULT_THRESHOLD = 200_000  # vectors; UNIONQA_ANN_THRESHOLD overrides (ui/config.py)
 # Measured by `make bench-scale` at 1M structureless vectors (docs/benchmark.md): probing 0.44 of the
-# cells bounds recall@10 near 0.99, and re-ranking the codes' best 3,000 keeps about 0.985 of it
-# (1,000 kept 0.956). A question asks for at most a few dozen hits, so the candidates do not grow
+# cells and re-ranking the codes' best 3,000 gave recall@10 0.991 (half the probes 0.961; 1,000
+# candidates 0.965). A question asks for at most a few dozen hits, so the candidates do not grow
 # with k until k × K_FACTOR passes them.
 NPROBE_SHARE = 0.44
 MIN_NPROBE = 32
@@ -108,8 +109,8 @@ class ApproximateIndex:
         return self.codes.ntotal - self.exact.ntotal
 
     def _vectors_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The ids of `ids` that the exact index holds (the others were removed) and their vectors, read through numpy views of the flat index's own arrays:
-        faiss's reconstruct_batch on an IndexIDMap2 looks ids up one at a time and took as long
+        """The ids of `ids` that the exact index holds (the others were removed) and their vectors,
+        read through numpy views of the flat index's own arrays: faiss's reconstruct_batch on an IndexIDMap2 looks ids up one at a time and took as long
         as the whole scan for 3,000 candidates. The store hands out ids in increasing order and
         removal keeps the order, so a row is found by binary search (else through a sort)."""
         if self._rows is None:

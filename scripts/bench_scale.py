@@ -1,12 +1,17 @@
 """`make bench-scale`: dense and BM25 search at a million chunks, without embedding a million texts.
 
 Dense: the CMRC 2018 trial's real chunk vectors (embedded once with the configured backend, then
-cached in reports/) are hidden among synthetic vectors drawn from a Gaussian with the real
-vectors' mean and covariance, so that the million share the real ones' narrow cone (e5 cosines
-sit around 0.7-0.9), unlike uniform random vectors. The real CMRC questions search it: recall@10
-of each approximate index against exact search, one question at a time as the chat asks, p50/p95
-time, memory (resident growth while the index is built, and its size on disk), build time. Then
-adding and removing documents on the approximate index.
+cached in reports/) are hidden among a million synthetic ones, in two sets (both cached in reports/):
+- hard: drawn from a Gaussian with the real vectors' mean and covariance, so that they share the
+  real ones' narrow cone (e5 cosines sit around 0.7-0.9) but have no cluster structure at all, the
+  worst case for any partition or graph;
+- clustered: each a real chunk's vector plus half a draw of that Gaussian, one cluster per real
+  chunk, as a real archive has many texts on each topic.
+The real CMRC questions search them, one question at a time as the chat asks: recall@10 against
+exact search over the same vectors, p50/p95 time, build time, memory (resident growth while the
+index is built) and size on disk, for exact search, the chosen approximate index (index/ann.py) at
+its defaults and beside them, and (hard set) the alternatives tried. Then removing and adding
+documents on the approximate index.
 
 BM25: a million synthetic chunks of jieba token ids drawn from the real CMRC token frequencies
 (with a long tail of rare words), as long as real chunks; query p95 through the store's weighted
