@@ -68,8 +68,10 @@ bench-backends: $(STAMP)
 		$(if $(BACKENDS_LIMIT),--limit $(BACKENDS_LIMIT)) --out reports/backends.json > reports/backends.md
 	@cat reports/backends.md
 
-# Dense (exact, IVF, IVF-PQ, HNSW) and BM25 search at a million chunks, from the real CMRC vectors
-# among synthetic ones; no million texts are embedded (docs/benchmark.md).
+# Dense search (exact; the chosen IVF fast-scan codes re-ranked exactly, with add/remove; IVF-Flat,
+# RaBitQ codes and HNSW beside it) and BM25 search at a million chunks, from the real CMRC vectors
+# among two synthetic sets (structureless and clustered, cached in reports/); no million texts are
+# embedded. About ten minutes on a loaded 2-core machine (docs/benchmark.md).
 .PHONY: bench-scale
 bench-scale: $(STAMP)
 	$(PY) scripts/bench_scale.py

@@ -10,7 +10,8 @@ Layout of an index folder::
         manifest.json
         documents.jsonl  full documents, so sources can be looked up
         chunks.jsonl     chunk records with their BM25 tokens and FAISS ids
-        dense.faiss      IndexIDMap2(IndexFlatIP); IndexIVFFlat past the ANN threshold (index/ann.py)
+        dense.faiss      IndexIDMap2(IndexFlatIP): the exact vectors
+        dense-ann.faiss  past the ANN threshold: IVF fast-scan codes of them (index/ann.py)
         bm25/            bm25s files
         sentences.npz    each chunk's answer units (spans in chunk.text) and their embeddings
 
@@ -131,7 +132,7 @@ class IndexStore:
         self.documents: dict[str, Document] = {}
         self.chunks: dict[int, Chunk] = {}  # FAISS vector id -> chunk
         self.tokens: dict[int, list[str]] = {}
-        self.dense = faiss.IndexIDMap2(faiss.IndexFlatIP(embedding_dim))
+        self.dense: faiss.Index | ann.ApproximateIndex = faiss.IndexIDMap2(faiss.IndexFlatIP(embedding_dim))
         self._bm25: bm25s.BM25 | None = None
         self._bm25_ids: np.ndarray = np.zeros(0, dtype=np.int64)  # BM25 row -> vector id
         self._df: dict[str, int] = {}  # token -> number of chunks containing it
@@ -329,7 +330,7 @@ class IndexStore:
         self.manifest.counts = {"documents": len(self.documents), "chunks": len(self.chunks)}
         self.manifest.created_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self.dense = ann.fit(self.dense, self.ann_threshold)
-        faiss.write_index(self.dense, str(folder / "dense.faiss"))
+        ann.write(self.dense, folder)
         if len(self._bm25_ids):
             self._bm25.save(str(folder / "bm25"), show_progress=False)
         with open(folder / "documents.jsonl", "w", encoding="utf-8") as f:
@@ -386,7 +387,7 @@ class IndexStore:
         check_manifest(manifest, expected, index_dir)
         store = cls(manifest.settings, manifest.embedding_dim)
         store.manifest = manifest
-        store.dense = ann.prepare_loaded(faiss.read_index(str(folder / "dense.faiss")))
+        store.dense = ann.read(folder)
         with open(folder / "documents.jsonl", encoding="utf-8") as f:
             for line in f:
                 doc = _document_from_json(json.loads(line))

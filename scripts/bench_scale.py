@@ -1,12 +1,17 @@
 """`make bench-scale`: dense and BM25 search at a million chunks, without embedding a million texts.
 
 Dense: the CMRC 2018 trial's real chunk vectors (embedded once with the configured backend, then
-cached in reports/) are hidden among synthetic vectors drawn from a Gaussian with the real
-vectors' mean and covariance, so that the million share the real ones' narrow cone (e5 cosines
-sit around 0.7-0.9), unlike uniform random vectors. The real CMRC questions search it: recall@10
-of each approximate index against exact search, one question at a time as the chat asks, p50/p95
-time, memory (resident growth while the index is built, and its size on disk), build time. Then
-adding and removing documents on the approximate index.
+cached in reports/) are hidden among a million synthetic ones, in two sets (both cached in reports/):
+- hard: drawn from a Gaussian with the real vectors' mean and covariance, so that they share the
+  real ones' narrow cone (e5 cosines sit around 0.7-0.9) but have no cluster structure at all, the
+  worst case for any partition or graph;
+- clustered: each a real chunk's vector plus half a draw of that Gaussian, one cluster per real
+  chunk, as a real archive has many texts on each topic.
+The real CMRC questions search them, one question at a time as the chat asks: recall@10 against
+exact search over the same vectors, p50/p95 time, build time, memory (resident growth while the
+index is built) and size on disk, for exact search, the chosen approximate index (index/ann.py) at
+its defaults and beside them, and (hard set) the alternatives tried. Then removing and adding
+documents on the approximate index.
 
 BM25: a million synthetic chunks of jieba token ids drawn from the real CMRC token frequencies
 (with a long tail of rare words), as long as real chunks; query p95 through the store's weighted
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import sys
 import tempfile
 import time
@@ -103,7 +109,38 @@ def synthetic_vectors(real: np.ndarray, count: int, seed: int = 0) -> np.ndarray
 # ----- dense ----------------------------------------------------------------------
 
 
-def timed_search(index: faiss.Index, queries: np.ndarray) -> tuple[np.ndarray, list[float]]:
+def clustered_vectors(real: np.ndarray, hard: np.ndarray, seed: int = 1) -> np.ndarray:
+    """The second, easier set: each synthetic vector is a real chunk's vector plus half a draw of the
+    hard set's centred Gaussian, so the million form one cluster per real chunk (as a real archive
+    has many texts on each topic) with the real covariance inside each. The real rows stay real."""
+    rng = np.random.default_rng(seed)
+    mean = real.mean(axis=0)
+    out = np.empty_like(hard)
+    step = 100_000
+    for start in range(0, len(hard), step):
+        block = real[rng.integers(0, len(real), min(step, len(hard) - start))]
+        block = block + 0.5 * (hard[start : start + len(block)] - mean)
+        out[start : start + len(block)] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    known = {row.tobytes() for row in real}  # the rows synthetic_vectors set to real chunks
+    is_real = np.fromiter((row.tobytes() in known for row in hard), dtype=bool, count=len(hard))
+    out[is_real] = hard[is_real]
+    return out
+
+
+def cached_vectors(real: np.ndarray, count: int, kind: str, backend: str) -> np.ndarray:
+    """The synthetic set (`hard` or `clustered`), cached in reports/ (git-ignored): drawing a
+    million takes about a minute."""
+    path = REPORTS / f"scale_{kind}_{count}_{backend}_{len(real)}.npy"
+    if path.is_file():
+        return np.load(path)
+    hard = cached_vectors(real, count, "hard", backend) if kind == "clustered" else None
+    vectors = synthetic_vectors(real, count) if kind == "hard" else clustered_vectors(real, hard)
+    REPORTS.mkdir(exist_ok=True)
+    np.save(path, vectors)
+    return vectors
+
+
+def timed_search(index, queries: np.ndarray) -> tuple[np.ndarray, list[float]]:
     """Each question alone, as the chat asks: the ids found and each search's milliseconds."""
     found = np.empty((len(queries), K), dtype=np.int64)
     times = []
@@ -116,93 +153,133 @@ def timed_search(index: faiss.Index, queries: np.ndarray) -> tuple[np.ndarray, l
 
 
 def recall(found: np.ndarray, exact: np.ndarray) -> float:
-    return float(np.mean([len(set(f) & set(e)) / K for f, e in zip(found, exact, strict=True)]))
+    return float(np.mean([len(set(f) & set(e)) / K for f, e in zip(found, exact[: len(found), :K], strict=True)]))
 
 
-def measure(
-    rows: list[dict], name: str, build, queries: np.ndarray, exact: np.ndarray | None, settings: dict
-) -> tuple[faiss.Index, np.ndarray]:
-    """Build an index, note its time and memory, then search with each of `settings` (a label and
-    a function that sets it on the index), appending one row each to `rows`."""
+def timing_row(rows: list[dict], row: dict, label: str, index, queries: np.ndarray, exact: np.ndarray) -> None:
+    """Search each question alone (after 20 to warm caches); append a row with p50/p95 and recall@10."""
+    timed_search(index, queries[:20])
+    found, times = timed_search(index, queries)
+    entry = dict(row, setting=label, questions=len(queries), p50_ms=round(percentile(times, 0.5), 2),
+                 p95_ms=round(percentile(times, 0.95), 2), **{"recall@10": round(recall(found, exact), 4)})
+    print(json.dumps(entry, ensure_ascii=False), file=sys.stderr, flush=True)
+    rows.append(entry)
+
+
+def built(build) -> tuple[object, dict]:
+    """Build an index; its build seconds and the resident memory it added."""
     gc.collect()
     before = rss_mb()
     started = time.perf_counter()
     index = build()
-    seconds = time.perf_counter() - started
-    grown = rss_mb() - before
-    row = {"index": name, "build_s": round(seconds, 1), "memory_mb": round(grown),
-           "file_mb": round(len(faiss.serialize_index(index)) / 2**20)}
-    for label, apply in settings.items():
-        apply(index)
-        timed_search(index, queries[:20])  # warm caches
-        found, times = timed_search(index, queries)
-        entry = dict(row, setting=label, p50_ms=round(percentile(times, 0.5), 2),
-                     p95_ms=round(percentile(times, 0.95), 2))
-        entry["recall@10"] = round(recall(found, exact), 4) if exact is not None else 1.0
-        print(json.dumps(entry, ensure_ascii=False), file=sys.stderr, flush=True)
-        rows.append(entry)
-    return index, found  # the last setting's answers (the exact index's are the truth for the others)
+    return index, {"build_s": round(time.perf_counter() - started, 1), "memory_mb": round(rss_mb() - before)}
 
 
-def dense_bench(vectors: np.ndarray, queries: np.ndarray, hnsw_count: int) -> tuple[list[dict], dict]:
-    ids = np.arange(len(vectors), dtype=np.int64)
+def exact_of(vectors: np.ndarray) -> faiss.Index:
+    """The store's exact index: IndexIDMap2(IndexFlatIP), ids 0..n-1."""
+    index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
+    for start in range(0, len(vectors), 200_000):
+        block = vectors[start : start + 200_000]
+        index.add_with_ids(block, np.arange(start, start + len(block), dtype=np.int64))
+    return index
+
+
+def dense_bench(set_name: str, vectors: np.ndarray, queries: np.ndarray, args) -> tuple[list[dict], dict | None]:
+    """Exact search, the chosen approximate index (ann.ApproximateIndex) at its defaults and beside
+    them, and (on the hard set) the alternatives; then add/remove on the chosen index."""
     rows: list[dict] = []
+    n, dim = vectors.shape
+    index, row = built(lambda: exact_of(vectors))
+    started = time.perf_counter()
+    _, truth = index.search(queries, K)  # all questions at once: the truth, not a timing
+    print(f"{set_name}: exact top {K} of {len(queries)} questions in {time.perf_counter() - started:.1f} s",
+          file=sys.stderr, flush=True)
+    exact_row = dict(row, set=set_name, index="exact (IndexIDMap2 over IndexFlatIP)", file_mb=round(n * (dim * 4 + 8) / 2**20))
+    timing_row(rows, exact_row, "-", index, queries[: args.exact_questions], truth)
 
-    def flat() -> faiss.Index:
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
-        index.add_with_ids(vectors, ids)
-        return index
-
-    exact_index, exact = measure(rows, "exact (IndexFlatIP)", flat, queries, None, {"-": lambda i: None})
-    del exact_index
+    approx, row = built(lambda: ann.build(index))
+    codes_mb = len(faiss.serialize_index(approx.codes)) / 2**20
+    chosen = dict(row, set=set_name, index=f"chosen: exact + IVF{approx.nlist},{ann.codes_spec(dim)} codes",
+                  file_mb=round(exact_row["file_mb"] + codes_mb))
+    settings = {
+        f"defaults: nprobe {approx.nprobe}, re-rank {approx.rerank}": (approx.nprobe, approx.rerank),
+        f"nprobe {ann.nprobe_for(approx.nlist) // 2}, re-rank {approx.rerank}": (ann.nprobe_for(approx.nlist) // 2, approx.rerank),
+        f"nprobe {approx.nprobe}, re-rank 1000": (approx.nprobe, 1000),
+    }
+    if set_name == "hard":
+        settings[f"nprobe {approx.nprobe}, codes alone (re-rank {K})"] = (approx.nprobe, K)
+    for label, (nprobe, rerank) in settings.items():
+        approx.nprobe, approx.rerank = nprobe, rerank
+        timing_row(rows, chosen, label, approx, queries, truth)
+        chosen = {"set": set_name, "index": ""}
+    approx.nprobe, approx.rerank = ann.nprobe_for(approx.nlist), ann.RERANK
+    changes = add_remove(approx, vectors, queries, truth) if set_name == "hard" else None
+    del approx
     gc.collect()
-
-    cells = ann.cells_for(len(vectors))
-    probes = sorted({8, 16, ann.nprobe_for(cells), 64})
-    ivf, _ = measure(rows, f"IVF-Flat ({cells} cells)", lambda: ann.build_ivf(vectors, ids), queries, exact,
-                     {f"nprobe={p}": (lambda i, p=p: setattr(i, "nprobe", p)) for p in probes})
-    ivf.nprobe = ann.nprobe_for(cells)
-    changes = add_remove(ivf, vectors, queries, exact)
-    del ivf
-    gc.collect()
-
-    def ivfpq() -> faiss.Index:
-        quantizer = faiss.IndexFlatIP(vectors.shape[1])
-        index = faiss.IndexIVFPQ(quantizer, vectors.shape[1], cells, 48, 8, faiss.METRIC_INNER_PRODUCT)
-        sample = np.random.default_rng(0).choice(len(vectors), min(len(vectors), cells * 40), replace=False)
-        index.train(vectors[sample])
-        index.add_with_ids(vectors, ids)
-        return index
-
-    pq, _ = measure(rows, f"IVF-PQ ({cells} cells, 48×8 bit)", ivfpq, queries, exact,
-                    {f"nprobe={p}": (lambda i, p=p: setattr(i, "nprobe", p)) for p in (16, 64)})
-    del pq
-    gc.collect()
-
-    # HNSW builds slowly on two cores; measured on its own (smaller) count when asked to.
-    sub = vectors[:hnsw_count]
-    sub_queries_exact = exact if hnsw_count >= len(vectors) else None
-
-    def hnsw() -> faiss.Index:
-        index = faiss.IndexHNSWFlat(vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 40
-        index.add(sub)
-        return index
-
-    if hnsw_count:
-        if sub_queries_exact is None:
-            flat_sub = faiss.IndexFlatIP(vectors.shape[1])
-            flat_sub.add(sub)
-            sub_queries_exact, _ = timed_search(flat_sub, queries)
-            del flat_sub
-        h, _ = measure(rows, f"HNSW (M=32, {hnsw_count:,} vectors)", hnsw, queries, sub_queries_exact,
-                       {f"efSearch={e}": (lambda i, e=e: setattr(i.hnsw, "efSearch", e)) for e in (32, 64, 128)})
-        del h
-        gc.collect()
+    if set_name == "hard":
+        alternatives(rows, index, vectors, queries, truth, args)
     return rows, changes
 
 
-def add_remove(index: faiss.Index, vectors: np.ndarray, queries: np.ndarray, exact: np.ndarray) -> dict:
+def alternatives(rows: list[dict], exact: faiss.Index, vectors: np.ndarray, queries: np.ndarray,
+                 truth: np.ndarray, args) -> None:
+    """What else was tried, on fewer questions: IVF-Flat (the previous design), 1-bit RaBitQ codes
+    re-ranked the same way, and HNSW (on a subset: it builds too slowly for a million here)."""
+    n, dim = vectors.shape
+    few, few_truth = queries[: args.alt_questions], truth[: args.alt_questions]
+    cells = ann.cells_for(n)
+
+    def ivf_flat() -> faiss.Index:
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, cells, faiss.METRIC_INNER_PRODUCT)
+        sample = np.random.default_rng(0).choice(n, min(n, cells * ann.TRAIN_PER_CELL), replace=False)
+        index.train(vectors[np.sort(sample)])
+        index.add(vectors)
+        return index
+
+    index, row = built(ivf_flat)
+    row = dict(row, set="hard", index=f"IVF{cells},Flat (before)", file_mb=round(n * (dim * 4 + 8) / 2**20))
+    for nprobe in (ann.nprobe_for(cells) // 4, ann.nprobe_for(cells)):
+        index.nprobe = nprobe
+        timing_row(rows, row, f"nprobe {nprobe}", index, few, few_truth)
+        row = {"set": "hard", "index": ""}
+    del index
+    gc.collect()
+
+    approx, row = built(lambda: ann.build(exact, spec="RaBitQfs"))
+    row = dict(row, set="hard", index=f"exact + IVF{cells},RaBitQfs (1-bit) codes",
+               file_mb=round(n * (dim * 4 + 8) / 2**20 + len(faiss.serialize_index(approx.codes)) / 2**20))
+    for rerank in (1000, 3000):
+        approx.rerank = rerank
+        timing_row(rows, row, f"nprobe {approx.nprobe}, re-rank {rerank}", approx, few, few_truth)
+        row = {"set": "hard", "index": ""}
+    del approx
+    gc.collect()
+
+    if args.hnsw:
+        sub = vectors[: args.hnsw]
+        flat = faiss.IndexFlatIP(dim)
+        flat.add(sub)
+        _, sub_truth = flat.search(few, K)
+        del flat
+
+        def hnsw() -> faiss.Index:
+            index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = 80
+            index.add(sub)
+            return index
+
+        index, row = built(hnsw)
+        row = dict(row, set="hard", index=f"HNSW32 efC 80, first {args.hnsw:,} vectors only",
+                   file_mb=round(len(faiss.serialize_index(index)) / 2**20))
+        for ef in (128, 512):
+            index.hnsw.efSearch = ef
+            timing_row(rows, row, f"efSearch {ef}", index, few, sub_truth)
+            row = {"set": "hard", "index": ""}
+        del index
+        gc.collect()
+
+
+def add_remove(index, vectors: np.ndarray, queries: np.ndarray, exact: np.ndarray) -> dict:
     """Remove the true best hit of (up to) 100 questions, check it is gone, add it back, check it is found."""
     n = min(100, len(queries))
     targets = np.unique(exact[:n, 0])
@@ -313,35 +390,46 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default=str(ROOT.parent / "shared" / "data" / "cmrc2018_trial.json"))
     parser.add_argument("--vectors", type=int, default=1_000_000)
-    parser.add_argument("--chunks", type=int, default=1_000_000, help="BM25 chunks")
-    parser.add_argument("--hnsw", type=int, default=100_000, help="vectors for HNSW (0: skip)")
-    parser.add_argument("--questions", type=int, default=300, help="CMRC questions asked of each index")
+    parser.add_argument("--sets", default="hard,clustered", help="synthetic sets: hard, clustered")
+    parser.add_argument("--chunks", type=int, default=1_000_000, help="BM25 chunks (0: skip)")
+    parser.add_argument("--hnsw", type=int, default=50_000, help="vectors for HNSW (0: skip)")
+    parser.add_argument("--questions", type=int, default=300, help="CMRC questions asked of the chosen index")
+    parser.add_argument("--alt-questions", type=int, default=100, help="questions asked of the alternatives")
+    parser.add_argument("--exact-questions", type=int, default=30, help="questions timed on exact search")
     parser.add_argument("--backend", default=DEFAULT_BACKEND)
     parser.add_argument("--out", default=str(REPORTS / "bench_scale.json"))
     args = parser.parse_args()
 
+    load_before = os.getloadavg()
     chunk_vectors, question_vectors, chunk_tokens, question_tokens = real_vectors(Path(args.dataset), args.backend)
     question_vectors = question_vectors[: args.questions]
     print(f"{len(chunk_vectors)} real chunk vectors, {len(question_vectors)} questions; "
           f"{args.vectors:,} vectors in all", file=sys.stderr)
-    vectors = synthetic_vectors(chunk_vectors, args.vectors)
-    dense_rows, changes = dense_bench(vectors, question_vectors, min(args.hnsw, args.vectors))
-    del vectors
-    gc.collect()
-    bm25 = bm25_bench(chunk_tokens, question_tokens, args.chunks)
+    dense_rows: list[dict] = []
+    changes = None
+    for set_name in args.sets.split(","):
+        vectors = cached_vectors(chunk_vectors, args.vectors, set_name, args.backend)
+        rows, set_changes = dense_bench(set_name, vectors, question_vectors, args)
+        dense_rows += rows
+        changes = changes or set_changes
+        del vectors
+        gc.collect()
+    bm25 = bm25_bench(chunk_tokens, question_tokens, args.chunks) if args.chunks else None
+    load = [round(x, 1) for x in (*load_before, *os.getloadavg())]
     report = {"faiss": faiss.__version__, "omp_threads": faiss.omp_get_max_threads(), "vectors": args.vectors,
               "real_chunks": len(chunk_vectors), "questions": len(question_vectors), "dense": dense_rows,
-              "add_remove_on_ivf": changes, "bm25": bm25}
+              "add_remove_on_approximate": changes, "bm25": bm25, "load_average_before_after": load}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
-    text = "\n\n".join([
+    parts = [
         f"Dense search, {args.vectors:,} vectors ({len(chunk_vectors)} real CMRC chunks among synthetic ones), "
-        f"{len(question_vectors)} real CMRC questions one at a time:",
+        f"real CMRC questions one at a time; load average (1, 5, 15 min) before {load[:3]}, after {load[3:]}:",
         table(dense_rows),
-        "Add/remove on the IVF index: " + json.dumps(changes, ensure_ascii=False),
-        f"BM25 (bm25s), {args.chunks:,} synthetic chunks:",
-        table([bm25]),
-    ])
+        "Add/remove on the chosen approximate index: " + json.dumps(changes, ensure_ascii=False),
+    ]
+    if bm25:
+        parts += [f"BM25 (bm25s), {args.chunks:,} synthetic chunks:", table([bm25])]
+    text = "\n\n".join(parts)
     Path(args.out).with_suffix(".md").write_text(text + "\n", encoding="utf-8")
     print(text)
     return 0

@@ -36,7 +36,7 @@ class Config:
     embedding_model: str = DEFAULT_MODEL
     embedding_backend: str = DEFAULT_BACKEND  # torch, onnx or onnx-int8 (index.backends)
     chunk_chars: int = 300
-    # from this many chunks on, dense search is approximate (IVF, index/ann.py); 0: always exact
+    # from this many chunks on, dense search is approximate (IVF codes re-ranked exactly, index/ann.py); 0: always exact
     ann_threshold: int = ann.DEFAULT_THRESHOLD
     chunk_overlap: int = 1
     # the engine that holds the index (index/stores.py): "" for FAISS + bm25s files in
@@ -104,7 +104,7 @@ _OPTIONS = {
     "embedding_backend": ("UNIONQA_BACKEND", "--backend", "向量计算后端：torch、onnx 或 onnx-int8（int8 需重建索引）"),
     "chunk_chars": ("UNIONQA_CHUNK_CHARS", "--chunk-chars", "分段目标长度（字）"),
     "chunk_overlap": ("UNIONQA_CHUNK_OVERLAP", "--chunk-overlap", "相邻分段重叠的句数"),
-    "ann_threshold": ("UNIONQA_ANN_THRESHOLD", "--ann-threshold", "段落数达到此值后改用近似向量检索（IVF）；0 表示始终精确检索"),
+    "ann_threshold": ("UNIONQA_ANN_THRESHOLD", "--ann-threshold", "段落数达到此值后改用近似向量检索（IVF 压缩码初筛、原向量精排）；0 表示始终精确检索"),
     "store": ("UNIONQA_STORE", "--store", "索引存储：faiss（默认，存于索引目录）、milvus://主机:19530（Milvus 服务）或 milvus-lite:///路径/文件.db"),
     "top_k": ("UNIONQA_TOP_K", "--top-k", "检索段落数"),
     "host": ("UNIONQA_HOST", "--host", "监听地址"),
