@@ -141,7 +141,7 @@ def main() -> int:
         for name in versions:
             ready = [r["ready_s"] for r in runs if r["code"] == name and r["workers"] == count and "ready_s" in r]
             if ready:
-                medians[name] = statistics.median(ready)
+                medians[name] = round(statistics.median(ready), 2)
         row = {"workers": count, **{f"median ready s ({k})": v for k, v in medians.items()}}
         if len(medians) == 2 and medians["this"]:
             row["baseline / this"] = round(medians[next(k for k in medians if k != "this")] / medians["this"], 2)
