@@ -107,15 +107,15 @@ class OrtTransformer(torch.nn.Module):
 
     A question (a batch of one) runs on the calling thread. A batch of passages is cut into
     sub-batches of `SUB_BATCH` rows of similar length, each trimmed to its own longest row, and
-    `threads` of them run at once (ONNX Runtime releases the GIL). Both halve the work of a build
-    without changing a vector (cosine 1.0000, tests/test_backends.py):
+    `threads` of them run at once (ONNX Runtime releases the GIL). Neither changes a vector (cosine
+    1.0000, tests/test_backends.py), and together they make a build's embedding about 1.75x as fast:
     - padding: sentence-transformers pads a batch of 32 to its longest text, sorted by characters,
       not tokens; that computed 27 % (chunks) and 35 % (sentences) more tokens than the texts have,
       trimmed sub-batches 6-7 % (CMRC trial, 60 paragraphs);
     - threads: one operator split over two threads waits at every step for the slower one, which on
       a shared machine is often not running; whole sub-batches on their own thread never wait.
     Measured on the same batches in one run (load average 6 on two cores): 1.75x the single
-    two-thread session on whole batches; 1.26x of that from trimming alone (docs/benchmark.md).
+    two-thread session on whole batches, of which trimming alone gave 1.26x (docs/benchmark.md).
     One thread is as fast as two for a single question (p50 17.9 against 17.3 ms, same load,
     scripts/bench_query_threads.py), and is what `serve --workers N` wants: one core per process.
     """
@@ -147,7 +147,9 @@ class OrtTransformer(torch.nn.Module):
         ids = input_ids.cpu().numpy().astype(np.int64, copy=False)
         mask = attention_mask.cpu().numpy().astype(np.int64, copy=False)
         session = self.session()
-        if ids.shape[0] == 1:
+        # Trimming assumes the padding on the right (as e5's and most encoders' tokenizers put it).
+        right_padded = bool((mask[:, :-1] >= mask[:, 1:]).all())
+        if ids.shape[0] == 1 or not right_padded:
             (hidden,) = session.run(None, {"input_ids": ids, "attention_mask": mask})
             return {"last_hidden_state": torch.from_numpy(hidden)}
         lengths = mask.sum(axis=1)
@@ -159,16 +161,16 @@ class OrtTransformer(torch.nn.Module):
             (out,) = session.run(None, {"input_ids": ids[rows, :width], "attention_mask": mask[rows, :width]})
             return rows, width, out
 
-        # Padded positions stay zero: pooling and every output sentence-transformers returns drop them by the mask.
-        hidden = np.zeros((*ids.shape, self.config.hidden_size), dtype=np.float32)
         workers = min(self.threads, len(parts))
         if workers == 1:
-            results = map(run, parts)
+            results = [run(part) for part in parts]
         else:
             # A pool per batch, not one kept: a pool made before `serve --workers N` forks would have
             # no threads in the answering processes, and a batch there would wait forever.
             with ThreadPoolExecutor(workers, thread_name_prefix="onnx") as pool:
                 results = list(pool.map(run, parts))
+        # Padded positions stay zero: pooling and every output sentence-transformers returns drop them by the mask.
+        hidden = np.zeros((*ids.shape, results[0][2].shape[-1]), dtype=results[0][2].dtype)
         for rows, width, out in results:
             hidden[rows, :width] = out
         return {"last_hidden_state": torch.from_numpy(hidden)}

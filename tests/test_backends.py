@@ -76,6 +76,10 @@ def test_a_batch_in_trimmed_sub_batches_on_threads_gives_torchs_vectors(engines)
     short = int(tokens["attention_mask"][-1].sum())
     assert short < hidden.shape[1] and not hidden[-1, short:].any() and hidden[-1, :short].all()
     assert np.abs(hidden[0]).sum(axis=1).min() > 0
+    # a tokenizer that pads on the left is not trimmed (the padding would be cut instead of text)
+    left = {k: v.flip(dims=[1]) for k, v in tokens.items() if k in ("input_ids", "attention_mask")}
+    whole = engine.session().run(None, {k: v.numpy() for k, v in left.items()})[0]
+    assert np.array_equal(engine(left["input_ids"], left["attention_mask"])["last_hidden_state"].numpy(), whole)
 
 
 def test_the_onnx_files_are_made_once_into_the_model_cache(engines, model_cache):
@@ -166,3 +170,18 @@ def test_cli_eval_compares_backends_side_by_side(tmp_path, model_cache, capsys, 
 
 def test_the_default_backend_is_configured_in_one_place():
     assert cfg.Config().embedding_backend == DEFAULT_BACKEND == IndexSettings("m", 1, 0).embedding_backend
+
+
+def test_an_explicit_omp_num_threads_caps_the_onnx_batches(monkeypatch):
+    """`serve --workers N` sets OMP_NUM_THREADS=1 in the web process (ui.workers.single_threaded_native),
+    so an admin upload there leaves the other cores to the answering processes."""
+    from index.embedder import _thread_limit, _usable_cpus
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert _thread_limit() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "512")
+    assert _thread_limit() == _usable_cpus()
+    monkeypatch.setenv("OMP_NUM_THREADS", "viele")
+    assert _thread_limit() == _usable_cpus()
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert _thread_limit() == _usable_cpus()
