@@ -66,7 +66,17 @@ bench-backends: $(STAMP)
 	@mkdir -p reports
 	$(VENV)/bin/unionqa eval --dataset $(DATASET) --modes hybrid --backends $(BACKENDS) \
 		$(if $(BACKENDS_LIMIT),--limit $(BACKENDS_LIMIT)) --out reports/backends.json > reports/backends.md
+	@# the same builds' embedding, backends interleaved batch by batch: speed ratios under one load
+	$(PY) scripts/bench_embed_speed.py --dataset $(DATASET) --backends $(BACKENDS) \
+		$(if $(BACKENDS_LIMIT),--limit $(BACKENDS_LIMIT),--limit 100000) >> reports/backends.md
 	@cat reports/backends.md
+
+# Cold start of `unionqa serve` on a built index, to /api/health and /api/ready, this code and
+# COLDSTART_BASELINE's in turn (reports/bench-coldstart.json).
+COLDSTART_BASELINE ?= main
+.PHONY: bench-coldstart
+bench-coldstart: $(STAMP)
+	$(PY) scripts/bench_coldstart.py --runs 3 --workers 1,2 $(if $(COLDSTART_BASELINE),--baseline $(COLDSTART_BASELINE))
 
 # Dense search (exact; the chosen IVF fast-scan codes re-ranked exactly, with add/remove; IVF-Flat,
 # RaBitQ codes and HNSW beside it) and BM25 search at a million chunks, from the real CMRC vectors
@@ -75,6 +85,7 @@ bench-backends: $(STAMP)
 .PHONY: bench-scale
 bench-scale: $(STAMP)
 	$(PY) scripts/bench_scale.py
+
 # The loader and chunker fuzzers of tests/test_fuzz.py with many more examples than
 # the short run in `make test`; prints hypothesis' statistics (examples run, failures).
 FUZZ_EXAMPLES ?= 2000

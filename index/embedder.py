@@ -66,7 +66,7 @@ class Embedder:
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Float32 rows of unit length, one per query; torch computes them on one CPU thread
-        (ONNX Runtime keeps its own threads, see index.onnx_backend.OrtTransformer).
+        (ONNX Runtime runs a question on one thread too, see index.onnx_backend.OrtTransformer).
 
         A short question gains nothing from several threads, and on a busy two-core
         machine torch's threads wait for each other: encoding a question took about
@@ -104,6 +104,15 @@ def _usable_cpus() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def _thread_limit() -> int:
+    """How many threads an embedding may use: an explicit OMP_NUM_THREADS wins (the convention torch
+    follows too; `serve --workers N` sets it to 1 in the web process), else every usable core."""
+    try:
+        return max(1, min(int(os.environ["OMP_NUM_THREADS"]), _usable_cpus()))
+    except (KeyError, ValueError):
+        return _usable_cpus()
 
 
 @contextmanager
@@ -175,7 +184,7 @@ def load_embedder(model: str, cache_dir: Path, device: str = "cpu", backend: str
         from index.onnx_backend import use_onnx
 
         try:
-            use_onnx(st_model, onnx_export_folder(model, path, cache_dir), backend, _usable_cpus())
+            use_onnx(st_model, onnx_export_folder(model, path, cache_dir), backend, _thread_limit())
         except (OSError, ValueError, RuntimeError, ImportError) as exc:
             raise EmbedderError(
                 f"无法为向量模型 {model!r} 准备 {backend} 后端（{type(exc).__name__}: {_first_line(exc)}）。"

