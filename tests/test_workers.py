@@ -100,6 +100,43 @@ def test_load_smoke_ten_clients_for_five_seconds(server):
     assert result.ok >= 10
 
 
+def _http_get(sock, host: str, path: str) -> bytes:
+    """One HTTP/1.1 GET on an open socket, keeping it alive; the whole response."""
+    import re
+
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"content-length: *(\d+)", head, re.IGNORECASE).group(1))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head
+
+
+def test_an_idle_keep_alive_connection_outlasts_a_retry_after_wait(server):
+    """A client told to retry after some seconds comes back on the same connection: the
+    server must not have closed it meanwhile (uvicorn's default closes it after 5 s, and a
+    request sent as it closes gets no answer at all)."""
+    import socket
+    from urllib.parse import urlparse
+
+    from ui.server import KEEP_ALIVE_SECONDS
+
+    url, _, _ = server
+    address = urlparse(url)
+    with socket.create_connection((address.hostname, address.port), timeout=30) as sock:
+        assert _http_get(sock, address.netloc, "/api/health").startswith(b"HTTP/1.1 200")
+        time.sleep(6)  # longer than uvicorn's default keep-alive, shorter than ours
+        sock.setblocking(False)
+        with pytest.raises(BlockingIOError):  # b"" here would mean the server closed it
+            sock.recv(1, socket.MSG_PEEK)
+        sock.setblocking(True)
+        assert _http_get(sock, address.netloc, "/api/health").startswith(b"HTTP/1.1 200")
+    assert KEEP_ALIVE_SECONDS > 30  # longer than the longest Retry-After the admission sends
+
+
 def test_chat_endpoint_under_load(server):
     url, _, _ = server
     result = _loadgen().run(url, clients=4, seconds=3, kind="chat")

@@ -146,10 +146,18 @@ def serve(config: Config, bot: Bot) -> None:
         print(f"工会知识问答已启动：http://{config.host}:{config.port}/  （接口文档：/docs）", flush=True)
         # log_config=None: uvicorn keeps the JSON-line handler instead of installing its own
         uvicorn.run(app, host=config.host, port=config.port, log_level="warning", log_config=None,
-                    timeout_graceful_shutdown=5)
+                    timeout_graceful_shutdown=5, timeout_keep_alive=KEEP_ALIVE_SECONDS)
     finally:
         if isinstance(asker, PoolAsker):
             asker.close()
+
+
+# How long an idle keep-alive connection stays open. uvicorn's 5 s default closes it while a
+# client that got 503 waits its Retry-After (up to 30 s), or while nginx keeps it for its next
+# request (its upstream keepalive_timeout is 60 s): the next request on it then races the close
+# and fails with no response at all (seen in make bench-load with 200 users; nginx answers a
+# POST that meets a closed upstream connection with 502). So it outlasts both.
+KEEP_ALIVE_SECONDS = 75
 
 
 def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
