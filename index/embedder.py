@@ -132,12 +132,11 @@ def _limit_cpu_threads() -> None:
 
     torch defaults to the machine's physical core count, which inside a container can exceed
     the cores it is allowed; oversubscribed threads make CPU inference much slower. An explicit
-    OMP_NUM_THREADS from the user wins.
+    OMP_NUM_THREADS lowers it further (`_thread_limit`, the same rule as the ONNX backend's).
     """
     import torch
 
-    if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(min(torch.get_num_threads(), _usable_cpus()))
+    torch.set_num_threads(min(torch.get_num_threads(), _thread_limit()))
 
 
 def _first_line(exc: Exception) -> str:

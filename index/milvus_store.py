@@ -68,6 +68,7 @@ from index.store import (
     _document_frequency,
     _document_from_json,
     _document_to_json,
+    _frozen_rows,
     check_manifest,
 )
 
@@ -459,11 +460,10 @@ class MilvusStore(IndexStore):
             units[int(row["chunk"])].append((int(row["id"]), row["vector"]))
         for vid, rows in units.items():
             rows.sort()
-            matrix = np.array([v for _, v in rows], dtype=np.float32).reshape(-1, manifest.embedding_dim)
+            matrix = _frozen_rows(np.array([v for _, v in rows], dtype=np.float32).reshape(-1, manifest.embedding_dim))
             if len(matrix) != len(store._units[vid]):
                 raise IndexMismatchError(f"索引已损坏（{store.chunks[vid].chunk_id} 的句子向量与句子数不符）。"
                                          "请运行 `unionqa build` 重建索引。")
-            matrix.setflags(write=False)
             store._unit_vectors[vid] = matrix
         if len(store.chunks) != manifest.counts.get("chunks", len(store.chunks)):
             raise IndexMismatchError(f"索引已损坏（段落数与清单不符）。请运行 `unionqa build` 重建索引（Milvus {name}）。")

@@ -25,10 +25,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from corpus.records import Document
 from index.milvus_store import MilvusLocation, MilvusStore, live_collection
 from index.store import (
+    IndexMissingError,
     IndexSettings,
     IndexStore,
     Manifest,
     StoreError,
+    live_version,
     version_name,
 )
 from index.store import read_documents as read_folder_documents
@@ -110,8 +112,17 @@ def live_name(spec: str | StoreSpec, index_dir: Path) -> str:
     return version_name(Path(index_dir)) if location is None else live_collection(location)
 
 
-def has_index(spec: str | StoreSpec, index_dir: Path) -> bool:
-    return bool(live_name(spec, index_dir))
+def has_index(spec: str | StoreSpec, index_dir: Path, complete: bool = False) -> bool:
+    """Whether there is a live version. With `complete`, a folder store's CURRENT that names a
+    half-written folder counts as none (`serve` then builds one); without, it counts, so that
+    `unionqa add` reports the broken index instead of starting a new one over it."""
+    if not complete or parse_store(spec).milvus is not None:
+        return bool(live_name(spec, index_dir))
+    try:
+        live_version(Path(index_dir))
+    except IndexMissingError:
+        return False
+    return True
 
 
 def read_documents(spec: str | StoreSpec, index_dir: Path) -> list[Document]:

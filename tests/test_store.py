@@ -274,3 +274,18 @@ def test_weighted_bm25_query(tmp_path, embedder):
     # A weight scales the token's score: the ranking follows the heavier token.
     by_dues = store.search_bm25({"会费": 10.0, "职工": 0.1}, 1)[0][0]
     assert "会费" in store.tokens[by_dues]
+
+
+def test_a_current_naming_a_half_written_folder_is_an_index_only_to_writers(tmp_path):
+    """`unionqa add` must report a broken index rather than start a new one over it, while
+    `serve` builds a whole one: the same question, asked with and without `complete`."""
+    from index.store import CURRENT_FILE
+    from index.stores import has_index
+
+    assert not has_index("", tmp_path) and not has_index("", tmp_path, complete=True)
+    (tmp_path / "v-half").mkdir()  # a writer died before the manifest
+    (tmp_path / CURRENT_FILE).write_text("v-half\n", encoding="utf-8")
+    assert has_index("", tmp_path)
+    assert not has_index("", tmp_path, complete=True)
+    (tmp_path / "v-half" / "manifest.json").write_text("{}", encoding="utf-8")
+    assert has_index("", tmp_path, complete=True)

@@ -54,17 +54,10 @@ def _where(config: cfg.Config) -> str:
 
 
 def _index_exists(config: cfg.Config) -> bool:
-    """Whether there is a live index to answer from (else `serve` and `ask` build one first)."""
-    from index.store import IndexMissingError, live_version
-    from index.stores import has_index, parse_store
+    """Whether there is a whole live index to answer from (else `serve` and `ask` build one first)."""
+    from index.stores import has_index
 
-    if parse_store(config.store).milvus is not None:
-        return has_index(config.store, config.index_dir)
-    try:
-        live_version(config.index_dir)  # a CURRENT naming a half-written folder counts as none
-    except IndexMissingError:
-        return False
-    return True
+    return has_index(config.store, config.index_dir, complete=True)
 
 
 def make_generator(config: cfg.Config):
