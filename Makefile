@@ -36,11 +36,13 @@ $(STAMP): pyproject.toml constraints.txt
 DATASET ?= ../shared/data/cmrc2018_trial.json
 LAWS_QA ?= ../shared/data/laws_dev.json
 ARTICLE_QA ?= ../shared/data/article_dev.json
+# English translations of both, kept in the repository (data/english/README.md)
+ENGLISH_QA ?= data/english/laws_dev_en.json data/english/article_dev_en.json
 
 bench: $(STAMP)
 	@mkdir -p reports
 	$(VENV)/bin/unionqa eval --dataset $(DATASET) --negatives $(DATASET) --negatives-on-corpus \
-		--qa $(LAWS_QA) --qa $(ARTICLE_QA) --out reports/bench.json > reports/bench.md
+		--qa $(LAWS_QA) --qa $(ARTICLE_QA) $(addprefix --qa ,$(ENGLISH_QA)) --out reports/bench.json > reports/bench.md
 	@cat reports/bench.md
 
 # The browser tests use Debian's Chromium and a CJK font; never a browser download.

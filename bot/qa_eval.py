@@ -126,10 +126,13 @@ def load_qa(path: Path | str) -> QASet:
 
     items = tuple(_item(raw, f"answerable[{i}]", fail) for i, raw in enumerate(answerable))
     refuse_items = []
-    for i, question in enumerate(refuse):
+    for i, entry in enumerate(refuse):
+        # a string, or {"q": …, "zh": …} for a translated question
+        question = entry.get("q") if isinstance(entry, dict) else entry
         if not isinstance(question, str) or not question.strip():
-            raise fail(f"refuse[{i}]", "应是非空的问题字符串")
-        refuse_items.append(RefuseItem(question.strip(), is_holdout(question)))
+            raise fail(f"refuse[{i}]", "应是非空的问题字符串（或 {\"q\": 问题, \"zh\": 原文}）")
+        key = _split_key(entry, question) if isinstance(entry, dict) else question
+        refuse_items.append(RefuseItem(question.strip(), is_holdout(key)))
     dialogue_items = []
     for i, raw in enumerate(dialogues):
         turns = raw.get("turns") if isinstance(raw, dict) else None
@@ -165,7 +168,7 @@ def _item(raw: Any, where: str, fail: Fail) -> QAItem:
         if not isinstance(other, dict):
             raise fail(f"{where}.also[{j}]", "应是一个对象 {doc, article, a}")
         golds.append(_golds(other.get("a"), f"{where}.also[{j}].a", fail))
-    for key in ("kind", "style", "doc", "article"):
+    for key in ("kind", "style", "doc", "article", "zh"):
         if not isinstance(raw.get(key, ""), str):
             raise fail(f"{where}.{key}", "应是字符串")
     return QAItem(
@@ -175,8 +178,15 @@ def _item(raw: Any, where: str, fail: Fail) -> QAItem:
         style=raw.get("style", ""),
         doc=raw.get("doc", ""),
         article=raw.get("article", ""),
-        holdout=is_holdout(question),
+        holdout=is_holdout(_split_key(raw, question)),
     )
+
+
+def _split_key(raw: dict, question: str) -> str:
+    """A translated question (with `zh`, the question it translates) falls on the same
+    side of the split as its original: a translation of a holdout question is not tuned on."""
+    original = raw.get("zh")
+    return original if isinstance(original, str) and original.strip() else question
 
 
 def _golds(raw: Any, where: str, fail: Fail) -> tuple[str, ...]:

@@ -4,6 +4,15 @@ Everything after it (retrieval, the answerability decision, the choice of
 sentences) reads the same `Query`: a question typed in traditional characters
 or full-width digits is converted before follow-ups are resolved, definitions
 detected or words counted, so it gets exactly the answer its simplified form gets.
+
+A question in English is read, at the same place, into the Chinese question it asks:
+the documents' words for its English words (the dictionary's English glossary),
+asked the way its question words ask (「how many」 as 多少, 「what about X」 as 那X呢).
+From there on it is a Chinese question like any other: BM25, coverage and the
+answerability model read Chinese words they know, and a follow-up in English is
+resolved against the earlier turn's Chinese form. The dense search reads both the
+English and the Chinese form: the multilingual model understands the English, and
+the Chinese words bring its cosines into the range the calibration was fitted on.
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ from dataclasses import dataclass, field
 
 from bot.definition import definition_subject
 from bot.followup import resolve
-from index.lexicon import Lexicon, load_lexicon
+from index.lexicon import EXPANSION_WEIGHT, Lexicon, load_lexicon
 from index.tokens import to_simplified, tokenize_query
 
 # What a question asks for, read from its question words. These are the grammar of
@@ -31,8 +40,41 @@ QUESTION_KINDS: tuple[tuple[str, re.Pattern], ...] = (
     ("yesno", re.compile(r"吗|是否|能不能|可不可以|可以不|行不行|算不算|要不要|有没有|会不会|该不该|需不需要|对不对|合不合法|合法|合理|有效|违法|[能可]否")),
 )
 
+# The same for English questions: their question words, the first kind that matches
+# wins ("how many days" is a number question, "what about" is read before them all).
+ENGLISH_KINDS: tuple[tuple[str, re.Pattern], ...] = (
+    ("when", re.compile(r"\bwhen\b|\bwhat (?:year|date|time|period)\b|\bwhich (?:year|date|period)\b")),
+    ("number", re.compile(r"\bhow (?:many|much|long|old|often|far|heavy|big|large)\b|\bwhat age\b"
+                          r"|\bwhat (?:percentage|percent|proportion|share|ratio|amount|number)\b"
+                          r"|\bat (?:most|least)\b|\bmaximum\b|\bupper limit\b|\bthe (?:most|longest|shortest)\b")),
+    ("who", re.compile(r"\bwho(?:m|se)?\b|\bwhich (?:department|body|authority|organi[sz]ation|agency|person|people)\b")),
+    ("why", re.compile(r"\bwhy\b|\bwhat (?:is|are) the (?:reason|significance|point)\b")),
+    ("where", re.compile(r"\bwhere\b")),
+    ("list", re.compile(r"\bwhich\b|\bwhat (?:kinds?|types?|sorts?|items?|conditions?|circumstances?|rights?|duties?)\b"
+                        r"|\bconsists? of\b|\binclude[sd]?\b|\bwhat are\b|\blist\b")),
+    ("procedure", re.compile(r"\bhow (?:do|does|did|can|could|should|shall|to|is|are|will|would)\b"
+                             r"|\bwhat (?:should|can|could|must) (?:i|we|you|he|she|they)\b|\bwhat to do\b"
+                             r"|\bsteps?\b|\bprocedures?\b|\bprocess\b")),
+    ("definition", re.compile(r"^(?:what is|what's|what does .+ mean|what is meant by|define|explain)\b"
+                              r"|\bwhat does .+ (?:mean|refer to|stand for)\b")),
+    ("yesno", re.compile(r"^(?:is|are|am|was|were|can|could|may|might|must|do|does|did|should|shall|will|would"
+                         r"|has|have|had)\b|\b(?:is it|is that|is this) (?:legal|lawful|allowed|ok|okay|right)\b")),
+)
+# How each kind is asked in Chinese: the form QUESTION_KINDS and definition_subject read.
+_ASKED_IN_CHINESE = {
+    "definition": "什么是{}", "when": "{}是什么时候", "number": "{}是多少", "who": "{}是谁",
+    "why": "为什么{}", "where": "{}在哪里", "list": "{}有哪些", "procedure": "{}如何",
+    "yesno": "{}吗", "other": "{}",
+}
+# An English follow-up that leans on the previous question, as the Chinese ones do.
+_WHAT_ABOUT = re.compile(r"^\W*(?:and\s+)?(?:what|how)\s+about\b", re.I)
+_WHAT_IF = re.compile(r"^\W*(?:and\s+)?(?:what\s+if|if|and\s+if|suppose|what\s+happens\s+if)\b", re.I)
+# A pronoun, or "still/also", makes it lean on the earlier turn as 它/他/还/也 do.
+_LEANING = re.compile(r"\b(?:it|its|he|him|his|she|her|they|them|their|this|that|these|those|still|also|too|either)\b", re.I)
+
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
+_HAN_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
 
 
 @dataclass(frozen=True)
@@ -43,7 +85,7 @@ class Query:
     text: str  # normalized (NFKC, simplified characters), follow-up resolved: what is searched
     tokens: tuple[str, ...]  # BM25 tokens of `text` (of `subject`, for a definition question)
     kind: str  # one of the QUESTION_KINDS names, or "other"
-    english: bool  # written mostly in Latin letters: the lexical side cannot read it
+    english: bool  # written mostly in Latin letters: read through the English glossary
     subject: str | None = None  # X for a question asking what X is
     # tokens → weight for the lexical search: the question's own words (1.0) and the
     # words a domain dictionary or relevance feedback adds (less)
@@ -63,29 +105,77 @@ def is_english(text: str) -> bool:
     return len(_LATIN_WORD.findall(text)) > len(_HAN.findall(text))
 
 
+def english_kind(text: str) -> str:
+    lowered = text.lower()
+    for kind, pattern in ENGLISH_KINDS:
+        if pattern.search(lowered):
+            return kind
+    return "other"
+
+
+def read_english(question: str, lexicon: Lexicon, follow_up: bool = False) -> str:
+    """The Chinese question an English one asks: the documents' words for its English
+    words, with the Chinese it quotes, asked as its question words ask ("what about X"
+    and "what if" as a follow-up's 那X呢 and 要是…呢 when there was an earlier turn).
+    "" when the glossary knows none of its words."""
+    words = [chinese[0] for chinese in lexicon.read_english(question)]
+    words += [w for w in _HAN_RUN.findall(to_simplified(question)) if w not in words]
+    leaning = follow_up and bool(_LEANING.search(question))
+    if not words and not leaning:
+        return ""
+    if follow_up and words and _WHAT_ABOUT.search(question):
+        return f"那{''.join(words)}呢？"
+    if follow_up and _WHAT_IF.search(question):
+        return f"要是{' '.join(words)}呢？"
+    kind = english_kind(question)
+    if kind == "definition" and len(words) > 1:
+        kind = "other"  # "what is X" names one thing; with more it asks about them
+    asked = _ASKED_IN_CHINESE[kind].format(" ".join(words)) + "？"
+    # asked together with the earlier question, whose words it leaves out
+    return "也" + asked if leaning else asked
+
+
+def _in_chinese(question: str, lexicon: Lexicon, follow_up: bool = False) -> str:
+    if is_english(question):
+        return read_english(question, lexicon, follow_up) or question
+    return to_simplified(question)
+
+
 def make_query(
     question: str, history: list[tuple[str, str]] | None = None, lexicon: Lexicon | None = None
 ) -> Query:
     """Normalize the question and its history, resolve a follow-up, and read what it
     asks; its lexical terms are its own words plus what the domain dictionary relates
     to them (the bundled dictionary unless another is given)."""
-    # In simplified characters before anything reads it; the punctuation the user typed
-    # is kept, since the resolved question is shown back (tokens are normalized further).
-    earlier = [(to_simplified(q), a) for q, a in history or []]
-    text = resolve(to_simplified(question), earlier)
-    subject = definition_subject(text)
-    kind = question_kind(text)
+    lexicon = lexicon or load_lexicon()
+    # In simplified characters (or read from English) before anything reads it; the
+    # punctuation the user typed is kept, since the resolved question is shown back
+    # (tokens are normalized further).
+    earlier = [(_in_chinese(q, lexicon, follow_up=i > 0), a) for i, (q, a) in enumerate(history or [])]
+    english = is_english(question)
+    chinese = resolve(_in_chinese(question, lexicon, follow_up=bool(earlier)), earlier)
+    # The dense side reads the English too; the Chinese form alone is all the rest reads.
+    text = f"{question.strip()}（{chinese}）" if english and chinese != question.strip() else chinese
+    subject = definition_subject(chinese)
+    kind = question_kind(chinese)
     # A definition question's content is its subject: "指的是什么", "谈谈" and "的内涵"
     # are the grammar of asking, which the sentence defining X does not repeat; counted
     # as query words they would only lower the coverage of the passage that defines it.
-    asked = subject or text
+    asked = subject or chinese
     tokens = tuple(tokenize_query(asked))
+    terms = lexicon.expand_question(asked, list(tokens))
+    if english and chinese != question.strip():
+        # The glossary's other words for what was asked, as the dictionary's synonyms are
+        for chinese_words in lexicon.read_english(question):
+            for word in chinese_words[1:]:
+                for token in tokenize_query(word):
+                    terms.setdefault(token, EXPANSION_WEIGHT)
     return Query(
         question=question,
         text=text,
         tokens=tokens,
         kind="definition" if subject and kind == "other" else kind,
-        english=is_english(text),
+        english=english,
         subject=subject,
-        terms=(lexicon or load_lexicon()).expand_question(asked, list(tokens)),
+        terms=terms,
     )

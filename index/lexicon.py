@@ -44,6 +44,7 @@ still work, because expansions are tokenized like any text.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
@@ -51,6 +52,9 @@ from pathlib import Path
 from index.tokens import normalize, tokenize
 
 BUNDLED_FILE = Path(__file__).with_name("domain_dictionary.txt")
+# English words → the documents' Chinese words, in the dictionary's fourth kind of line
+# ("maternity leave | maternity = 产假"); kept in a file of its own for length.
+ENGLISH_FILE = Path(__file__).with_name("english_glossary.txt")
 
 # An expansion is weaker evidence than the asker's own word: a near-synonym is not quite the
 # same thing, and some members have other senses in the documents (单位 as a unit of
@@ -78,9 +82,45 @@ class Group:
 
 
 @dataclass(frozen=True)
+class Gloss:
+    english: tuple[tuple[str, ...], ...]  # phrases, as their normalized English words
+    words: tuple[str, ...]  # the documents' Chinese words for them, the usual one first
+
+
+@dataclass(frozen=True)
 class Lexicon:
     groups: tuple[Group, ...]
     user_words: frozenset[str]
+    glosses: tuple[Gloss, ...] = ()
+
+    @cached_property
+    def _english(self) -> dict[tuple[str, ...], tuple[str, ...]]:
+        phrases: dict[tuple[str, ...], tuple[str, ...]] = {}
+        for gloss in self.glosses:
+            for phrase in gloss.english:
+                known = phrases.get(phrase, ())
+                phrases[phrase] = known + tuple(w for w in gloss.words if w not in known)
+        return phrases
+
+    def read_english(self, text: str) -> list[tuple[str, ...]]:
+        """The Chinese words for the English words of `text`, one tuple per glossary phrase
+        read, in the order they come; the longest phrase wins ("annual leave" before
+        "leave"), and words the glossary does not list are skipped."""
+        words = english_words(text)
+        longest = max((len(p) for p in self._english), default=0)
+        found: list[tuple[str, ...]] = []
+        i = 0
+        while i < len(words):
+            for size in range(min(longest, len(words) - i), 0, -1):
+                chinese = self._english.get(tuple(words[i : i + size]))
+                if chinese:
+                    if chinese not in found:
+                        found.append(chinese)
+                    i += size
+                    break
+            else:
+                i += 1
+        return found
 
     @cached_property
     def _related(self) -> dict[str, tuple[str, ...]]:
@@ -143,18 +183,69 @@ def _tokens_of(word: str) -> tuple[str, ...]:
 def load_lexicon(extra: Path | None = None) -> Lexicon:
     if extra is None:
         return _bundled()
-    groups, words = _read(BUNDLED_FILE)
-    extra_groups, extra_words = _read(Path(extra))
-    return _merge(groups + extra_groups, words | extra_words)
+    groups, words, glosses = _read_bundled()
+    extra_groups, extra_words, extra_glosses = _read(Path(extra))
+    return _merge(groups + extra_groups, words | extra_words, glosses + extra_glosses)
 
 
 @cache
 def _bundled() -> Lexicon:
-    return _merge(*_read(BUNDLED_FILE))
+    return _merge(*_read_bundled())
 
 
-def _read(path: Path) -> tuple[list[Group], set[str]]:
-    """The groups and the "+" words of one file, as written (not yet merged)."""
+def _read_bundled() -> tuple[list[Group], set[str], list[Gloss]]:
+    groups, words, glosses = _read(BUNDLED_FILE)
+    if ENGLISH_FILE.is_file():
+        glosses += _read(ENGLISH_FILE)[2]
+    return groups, words, glosses
+
+
+# English words as the glossary and the questions are compared: lower case, and a plural
+# or third-person "s" dropped, so that "employers" finds "employer" and "pays" finds "pay".
+_ENGLISH_WORD = re.compile(r"[a-z0-9]+(?:['’-][a-z0-9]+)*")
+
+
+def english_words(text: str) -> list[str]:
+    return [_singular(w) for w in _ENGLISH_WORD.findall(unicodedata.normalize("NFKC", text).lower())]
+
+
+# Words that end in "s" without being plurals
+_NOT_PLURAL = frozenset("""always as does goes has his is its news perhaps series species this thus
+us various was whereas yes""".split())
+
+
+def _singular(word: str) -> str:
+    word = re.sub(r"['’]s$", "", word)
+    if word in _NOT_PLURAL:
+        return word
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("ches", "shes", "sses", "xes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def _gloss(left: str, right: str, path: Path, number: int) -> Gloss:
+    """One "english | english = 中文 中文" line."""
+    phrases: list[tuple[str, ...]] = []
+    for raw in left.split("|"):
+        if not raw.strip():
+            continue
+        odd = re.sub(r"[A-Za-z0-9'’\s-]", "", raw)
+        if odd:
+            raise LexiconError(path, number, f"“{raw.strip()}” 里有 “{odd[0]}”：“=” 左边写英文词，用 | 分隔")
+        phrases.append(tuple(english_words(raw)))
+    words = _words(right, path, number)
+    if not phrases or not words:
+        raise LexiconError(path, number, "“=” 的左边是英文说法，右边是文件里的中文说法，两边都要有词")
+    return Gloss(tuple(phrases), words)
+
+
+def _read(path: Path) -> tuple[list[Group], set[str], list[Gloss]]:
+    """The groups, the "+" words and the English glosses of one file, as written (not
+    yet merged)."""
     try:
         # utf-8-sig: Windows Notepad saves UTF-8 with a byte-order mark.
         text = path.read_text(encoding="utf-8-sig")
@@ -163,9 +254,16 @@ def _read(path: Path) -> tuple[list[Group], set[str]]:
         raise LexiconError(path, line, "文件不是 UTF-8 编码，请另存为 UTF-8") from error
     groups: list[Group] = []
     user_words: set[str] = set()
+    glosses: list[Gloss] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
+            continue
+        if "=" in line:
+            left, _, right = line.partition("=")
+            if "=" in right or ">" in line or line.startswith("+"):
+                raise LexiconError(path, number, "“=” 行是一条英文对照：英文 = 中文，一行只有一个 “=”")
+            glosses.append(_gloss(left, right, path, number))
             continue
         if line.startswith("+"):
             if ">" in line:
@@ -182,7 +280,7 @@ def _read(path: Path) -> tuple[list[Group], set[str]]:
         if not arrow and len(words) < 2:
             raise LexiconError(path, number, "同义词组至少要有两个不同的词（词之间用空格或 | 分隔）")
         groups.append(Group(words, terms))
-    return groups, user_words
+    return groups, user_words, glosses
 
 
 def _words(part: str, path: Path, number: int) -> tuple[str, ...]:
@@ -202,7 +300,7 @@ def _words(part: str, path: Path, number: int) -> tuple[str, ...]:
     return tuple(words)
 
 
-def _merge(groups: list[Group], extra_words: set[str]) -> Lexicon:
+def _merge(groups: list[Group], extra_words: set[str], glosses: list[Gloss] | None = None) -> Lexicon:
     """Groups that share a word become one, in the place of the first of them, so a union's
     file can add words to a bundled group by repeating one of its words."""
     merged: list[Group] = []
@@ -220,4 +318,4 @@ def _merge(groups: list[Group], extra_words: set[str]) -> Lexicon:
     user_words = set(extra_words)
     for group in merged:
         user_words.update(group.words, group.terms)
-    return Lexicon(tuple(merged), frozenset(user_words))
+    return Lexicon(tuple(merged), frozenset(user_words), tuple(glosses or ()))

@@ -201,3 +201,43 @@ def test_bundled_size():
 
 def test_every_bundled_word_is_a_whole_token():
     assert [w for w in load_lexicon().user_words if w not in tokenize(w)] == []
+
+
+def test_an_english_line_maps_english_phrases_to_the_documents_words(tmp_path):
+    # words the bundled glossary does not have, so that only this file's lines are read
+    lexicon = load_lexicon(write(tmp_path, "gizmo leave | widget leave = 小器假 工具假\ngizmo = 小器件\n"))
+    # the longest phrase wins, plurals find their singular, unlisted words are skipped
+    assert lexicon.read_english("How many days of gizmo leave?") == [("小器假", "工具假")]
+    assert lexicon.read_english("Two widget leaves and three gizmos") == [("小器假", "工具假"), ("小器件",)]
+    assert lexicon.read_english("qwerty zxcv") == []
+
+
+def test_a_unions_english_line_adds_to_a_bundled_phrase(tmp_path):
+    bundled = load_lexicon().read_english("maternity leave")
+    assert bundled, "the bundled glossary knows maternity leave"
+    extended = load_lexicon(write(tmp_path, "maternity leave = 生育假\n")).read_english("maternity leave")
+    assert extended[0][: len(bundled[0])] == bundled[0] and "生育假" in extended[0]
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("annual leave = 年\n", "只有一个字"),
+        ("年休假 = 年假\n", "英文"),
+        ("annual leave = \n", "两边都要有词"),
+        ("a = b = 年休假\n", "一行只有一个"),
+    ],
+)
+def test_a_malformed_english_line_is_named_by_file_and_line(tmp_path, line, message):
+    with pytest.raises(LexiconError, match=message) as error:
+        load_lexicon(write(tmp_path, "# 注释\n" + line))
+    assert error.value.line == 2
+
+
+def test_the_bundled_glossary_restates_no_rule():
+    # The glossary says how a thing is named, never what the rule is: no amounts.
+    # 百年奋斗目标 (the centenary goals) is a name that holds a numeral, not an amount.
+    words = {w for gloss in load_lexicon().glosses for w in gloss.words}
+    assert len(words) > 300
+    for word in words - {"百年奋斗目标"}:
+        assert not _AMOUNT.search(word), word

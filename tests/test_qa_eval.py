@@ -35,6 +35,7 @@ from ui.cli import main
 DATA = Path(__file__).resolve().parent / "data"
 LAWS_SLICE = DATA / "laws_dev_slice.json"
 ARTICLE_SLICE = DATA / "article_dev_slice.json"
+ENGLISH = Path(__file__).resolve().parent.parent / "data" / "english"
 SMALL_LAW = DEFAULT_CORPUS_DIR / "laws" / "职工带薪年休假条例(2007-12-14).md"
 
 
@@ -339,6 +340,31 @@ def test_a_real_run_gives_consistent_figures(real_reports, stem):
     assert len(report["failures"]) == 12 - _count(whole, "answered_right")[0]
     assert len(report["dialogues"]) == 2
     json.dumps(report)
+
+
+@pytest.mark.parametrize("stem", ["laws_dev_en", "article_dev_en"])
+def test_the_english_translations_split_with_their_chinese_originals(stem):
+    english = load_qa(ENGLISH / f"{stem}.json")
+    assert {i.style for i in english.answerable} == {"english"}
+    assert sum(i.holdout for i in english.answerable) == sum(
+        is_holdout(raw.get("zh") or raw["q"]) for raw in json.loads((ENGLISH / f"{stem}.json").read_text())["answerable"]
+    )
+    assert any(i.holdout for i in english.answerable) and any(r.holdout for r in english.refuse)
+
+
+def test_english_questions_are_answered_from_the_chinese_documents(bot, tmp_path):
+    # The first 12 answerable questions, 4 out-of-scope ones and 2 dialogues of each English
+    # file: read through the glossary, about half are answered right (without it, 1 of 24).
+    right = 0
+    for stem in ("laws_dev_en", "article_dev_en"):
+        data = json.loads((ENGLISH / f"{stem}.json").read_text(encoding="utf-8"))
+        data.update(answerable=data["answerable"][:12], refuse=data["refuse"][:4], dialogues=data["dialogues"][:2])
+        path = tmp_path / f"{stem}.json"
+        path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        whole = evaluate_qa(bot, load_qa(path), progress=False)["groups"]["all"]
+        assert whole["questions"] == 12 and whole["oos_questions"] == 4
+        right += _count(whole, "answered_right")[0]
+    assert right >= 10
 
 
 def test_a_real_run_prints_its_tables(real_reports):

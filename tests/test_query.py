@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bot.query import is_english, make_query, question_kind
@@ -89,3 +91,64 @@ def test_a_definition_question_searches_its_subject_not_the_words_that_ask(quest
     assert query.subject == "集体合同"
     assert query.terms == make_query("集体合同").terms
     assert query.tokens == make_query("集体合同").tokens
+
+
+@pytest.mark.parametrize(
+    "question, kind",
+    [
+        ("How many days of maternity leave do women workers get?", "number"),
+        ("Who decides the minimum wage?", "who"),
+        ("When was the trade union law passed?", "when"),
+        ("Which rights do workers have?", "list"),
+        ("Why should we promote the spirit of craftsmanship?", "why"),
+        ("How do I apply for labour arbitration?", "procedure"),
+        ("Can my employer fire me during probation?", "yesno"),
+        ("What is a collective contract?", "definition"),
+    ],
+)
+def test_an_english_question_is_read_as_the_chinese_question_it_asks(question, kind):
+    query = make_query(question)
+    assert query.english and query.kind == kind
+    # every word it searches is a Chinese word: English words match no passage
+    assert query.tokens and all(re.search(r"[\u4e00-\u9fff]", t) for t in query.tokens)
+
+
+def test_an_english_question_searches_the_documents_words():
+    query = make_query("Can my employer fire me during probation?")
+    assert {"用人单位", "试用期"} <= set(query.tokens)
+    assert "Can my employer fire me during probation?" in query.text  # the dense side reads the English too
+    assert make_query("What is a collective contract?").subject == "集体合同"
+
+
+def test_an_english_follow_up_is_resolved_against_the_earlier_english_turn():
+    history = [("What is the spirit of model workers?", "……")]
+    assert make_query("What about the spirit of craftsmanship?", history).subject == "工匠精神"
+
+
+def test_an_english_question_the_glossary_cannot_read_keeps_its_own_words():
+    query = make_query("Qwerty zxcvb plonk?")
+    assert query.english and query.tokens == ("qwerty", "zxcvb", "plonk")
+
+
+@pytest.mark.parametrize(
+    "english, chinese",
+    [
+        ("How many days of maternity leave do women workers get?", "女职工产假有多少天？"),
+        ("Can my employer fire me during probation?", "试用期公司能辞退我吗？"),
+        ("What is the spirit of craftsmanship?", "什么是工匠精神？"),
+        ("How long can the probation period be at most?", "试用期最长多久？"),
+    ],
+)
+def test_an_english_question_is_answered_from_the_passage_its_chinese_form_is(bot, english, chinese):
+    a, b = bot.ask(english), bot.ask(chinese)
+    assert a.status == b.status == "answered"
+    cited = [(c.doc_id, c.article, c.start) for c in a.citations]
+    assert cited[:1] == [(c.doc_id, c.article, c.start) for c in b.citations][:1]
+    assert a.question == english and re.search(r"[\u4e00-\u9fff]", a.text)  # it quotes the Chinese
+
+
+@pytest.mark.parametrize(
+    "question", ["What is the weather in Beijing tomorrow?", "Can you recommend a good restaurant near the union office?"]
+)
+def test_an_english_question_the_documents_do_not_cover_is_refused(bot, question):
+    assert bot.ask(question).status == "refused"
