@@ -232,6 +232,10 @@ def plan_quotes(chosen: list[Candidate], best: Candidate, documents: Mapping[str
         for span in (article_span(document, best.start), list_span(document, best.start)):
             if span is not None and span[1] - span[0] <= WHOLE_UNIT_CHARS:
                 return [_whole(best, span, chosen, document)]
+    if document is not None:
+        following = _elaboration(document, best, chosen)
+        if following is not None:
+            chosen = sorted([*chosen, following], key=lambda c: (c.hit_rank, c.start))
     quotes: list[Quote] = []
     quoted: set[tuple[str, int]] = set()
     for c in chosen:
@@ -246,6 +250,23 @@ def plan_quotes(chosen: list[Candidate], best: Candidate, documents: Mapping[str
                 quotes.append(Quote(c.hit, intro[0], intro[1], doc.text[intro[0] : intro[1]], passage, (intro,)))
         quotes.append(Quote(c.hit, c.start, c.end, c.text, passage, ((c.start, c.end),)))
     return quotes
+
+
+def _elaboration(document: Document, best: Candidate, chosen: list[Candidate]) -> Candidate | None:
+    """The sentence after `best` when `best` opens a paragraph of prose: an essay states a
+    paragraph's topic first ("三种精神具有内在联系。") and says what it is in the sentences
+    that follow, so a question that the opening matches is answered by what comes next."""
+    here = _paragraph_at(document, best.start)
+    if here is None or _is_item(document, here):
+        return None
+    paragraph = document.paragraphs[here]
+    spans = split_sentences(document.paragraph_text(paragraph))
+    if len(spans) < 2 or paragraph.start + spans[0][0] != best.start:
+        return None
+    start, end = paragraph.start + spans[1][0], paragraph.start + spans[1][1]
+    if any(c.start == start for c in chosen) or not best.hit.chunk.start <= start < best.hit.chunk.end:
+        return None
+    return replace(best, start=start, end=end, text=document.text[start:end], score=0.0)
 
 
 def compose_answer(quotes: list[Quote], documents: Mapping[str, Document]) -> tuple[str, list[Citation]]:

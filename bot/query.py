@@ -55,8 +55,9 @@ ENGLISH_KINDS: tuple[tuple[str, re.Pattern], ...] = (
     ("procedure", re.compile(r"\bhow (?:do|does|did|can|could|should|shall|to|is|are|will|would)\b"
                              r"|\bwhat (?:should|can|could|must) (?:i|we|you|he|she|they)\b|\bwhat to do\b"
                              r"|\bsteps?\b|\bprocedures?\b|\bprocess\b")),
-    ("definition", re.compile(r"^(?:what is|what's|what does .+ mean|what is meant by|define|explain)\b"
-                              r"|\bwhat does .+ (?:mean|refer to|stand for)\b")),
+    ("definition", re.compile(r"^(?:what is|what's|what is meant by|define|explain|describe|about)\b"
+                              r"|\bwhat does .+ (?:mean|stand for)\b|\b(?:refers?|referring) to\b|\bmeant by\b"
+                              r"|\b(?:involves?|entails?|comprises?|makes? up)\b")),
     ("yesno", re.compile(r"^(?:is|are|am|was|were|can|could|may|might|must|do|does|did|should|shall|will|would"
                          r"|has|have|had)\b|\b(?:is it|is that|is this) (?:legal|lawful|allowed|ok|okay|right)\b")),
 )
@@ -105,8 +106,13 @@ def is_english(text: str) -> bool:
     return len(_LATIN_WORD.findall(text)) > len(_HAN.findall(text))
 
 
+# Polite openings that ask nothing themselves: "Could you tell me what X is" asks what X is.
+_POLITE_EN = re.compile(r"^\W*(?:(?:could|can|would|will) you (?:please )?(?:tell|explain to|show) me|(?:please )?(?:tell|show) me"
+                        r"|i(?:'d| would) like to know|i want to know|do you know|i wonder)\b\W*")
+
+
 def english_kind(text: str) -> str:
-    lowered = text.lower()
+    lowered = _POLITE_EN.sub("", text.lower())
     for kind, pattern in ENGLISH_KINDS:
         if pattern.search(lowered):
             return kind

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from bot.compose import article_span, list_intro, list_span
+from bot.compose import Candidate, article_span, list_intro, list_span, plan_quotes
+from bot.retrieve import Hit
 from corpus.records import Document, Paragraph
+from index.records import Chunk
 from index.sentences import answer_units as answer_spans
 
 
@@ -60,3 +62,40 @@ def test_a_list_item_is_read_with_the_sentence_that_announces_the_list():
     start, end = list_span(doc, doc.text.index("未按照约定"))
     assert doc.text[start:end].endswith("（二）未及时足额支付劳动报酬的；")
     assert list_intro(doc, doc.text.index("违章指挥")) is None  # not an item
+
+
+# ----- a paragraph's topic sentence and what follows it ---------------------------
+
+
+ESSAY = [
+    "三种精神具有内在联系。劳动精神是另外两种精神的根基，工匠精神是它的升华。这一点已经成为共识。",
+    "新时代需要更多技术工人。",
+]
+
+
+def essay() -> Document:
+    paragraphs, pos = [], 0
+    for text in ESSAY:
+        paragraphs.append(Paragraph(pos, pos + len(text)))
+        pos += len(text) + 1
+    return Document("essay", "文章", "文章.txt", "\n".join(ESSAY), tuple(paragraphs))
+
+
+def candidate(doc: Document, sentence: str) -> Candidate:
+    chunk = Chunk("essay#0", doc.doc_id, doc.title, "", 0, 0, len(doc.text), doc.text)
+    start = doc.text.index(sentence)
+    return Candidate(0, Hit(0, chunk, 1.0, 0.9, 3.0), start, start + len(sentence), sentence, {}, 0.9)
+
+
+def test_a_paragraphs_opening_sentence_is_quoted_with_the_sentence_that_says_what_it_means():
+    doc = essay()
+    best = candidate(doc, "三种精神具有内在联系。")
+    quotes = plan_quotes([best], best, {doc.doc_id: doc})
+    assert [q.text for q in quotes] == ["三种精神具有内在联系。", "劳动精神是另外两种精神的根基，工匠精神是它的升华。"]
+
+
+def test_a_sentence_inside_a_paragraph_or_alone_in_it_is_quoted_alone():
+    doc = essay()
+    for sentence in ("劳动精神是另外两种精神的根基，工匠精神是它的升华。", "新时代需要更多技术工人。"):
+        best = candidate(doc, sentence)
+        assert [q.text for q in plan_quotes([best], best, {doc.doc_id: doc})] == [sentence]
