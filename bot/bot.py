@@ -121,7 +121,7 @@ class Bot:
             return Answer(text=text, refused=False, citations=citations, question=question, query=query,
                           status=RELATED)
         chosen = select_sentences(candidates)
-        quotes = plan_quotes(chosen, candidates[0], self.store.documents)
+        quotes = plan_quotes(chosen, candidates[0], self.store.documents, evidence.query.kind)
         text, citations = compose_answer(quotes, self.store.documents)
         return Answer(text=text, refused=False, citations=citations, question=question, query=query,
                       status=ANSWERED)

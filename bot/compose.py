@@ -223,19 +223,21 @@ def _whole(best: Candidate, span: tuple[int, int], chosen: list[Candidate], docu
     return Quote(best.hit, span[0], span[1], document.text[span[0] : span[1]], span, inside)
 
 
-def plan_quotes(chosen: list[Candidate], best: Candidate, documents: Mapping[str, Document]) -> list[Quote]:
+def plan_quotes(
+    chosen: list[Candidate], best: Candidate, documents: Mapping[str, Document], kind: str = ""
+) -> list[Quote]:
     """The chosen sentences as quotes. When the best one lies in a short law article,
     or in a short list, that whole article or list instead, with the chosen sentences
-    highlighted in it. A list item is quoted with the sentence announcing its list."""
+    highlighted in it. A list item is quoted with the sentence announcing its list; in
+    prose, the best sentence with the context its answer needs (`_context`; `kind` is
+    the question's)."""
     document = documents.get(best.hit.chunk.doc_id)
     if document is not None:
         for span in (article_span(document, best.start), list_span(document, best.start)):
             if span is not None and span[1] - span[0] <= WHOLE_UNIT_CHARS:
                 return [_whole(best, span, chosen, document)]
     if document is not None:
-        following = _elaboration(document, best, chosen)
-        if following is not None:
-            chosen = sorted([*chosen, following], key=lambda c: (c.hit_rank, c.start))
+        chosen = sorted([*chosen, *_context(document, best, chosen, kind)], key=lambda c: (c.hit_rank, c.start))
     quotes: list[Quote] = []
     quoted: set[tuple[str, int]] = set()
     for c in chosen:
@@ -252,21 +254,31 @@ def plan_quotes(chosen: list[Candidate], best: Candidate, documents: Mapping[str
     return quotes
 
 
-def _elaboration(document: Document, best: Candidate, chosen: list[Candidate]) -> Candidate | None:
-    """The sentence after `best` when `best` opens a paragraph of prose: an essay states a
-    paragraph's topic first ("三种精神具有内在联系。") and says what it is in the sentences
-    that follow, so a question that the opening matches is answered by what comes next."""
+def _context(document: Document, best: Candidate, chosen: list[Candidate], kind: str) -> list[Candidate]:
+    """Sentences of `best`'s paragraph of prose that its answer needs besides it:
+
+    - the sentence after it, when it opens the paragraph: an essay states a paragraph's
+      topic first ("三种精神具有内在联系。") and says what it is in the sentences that follow;
+    - for a question asking why, the sentences on either side: the sentence that matches a
+      why-question states the claim asked about, and its reason stands next to it
+      ("……归根到底要依靠辛勤劳动。新征程上，我们更加需要……")."""
     here = _paragraph_at(document, best.start)
     if here is None or _is_item(document, here):
-        return None
+        return []
     paragraph = document.paragraphs[here]
-    spans = split_sentences(document.paragraph_text(paragraph))
-    if len(spans) < 2 or paragraph.start + spans[0][0] != best.start:
-        return None
-    start, end = paragraph.start + spans[1][0], paragraph.start + spans[1][1]
-    if any(c.start == start for c in chosen) or not best.hit.chunk.start <= start < best.hit.chunk.end:
-        return None
-    return replace(best, start=start, end=end, text=document.text[start:end], score=0.0)
+    spans = [(paragraph.start + s, paragraph.start + e) for s, e in split_sentences(document.paragraph_text(paragraph))]
+    position = next((i for i, (s, _) in enumerate(spans) if s == best.start), None)
+    if position is None:
+        return []
+    wanted = {position + 1} if position == 0 else set()
+    if kind == "why":
+        wanted |= {position - 1, position + 1}
+    taken = {c.start for c in chosen}
+    return [
+        replace(best, start=s, end=e, text=document.text[s:e], score=0.0)
+        for i, (s, e) in enumerate(spans)
+        if i in wanted and 0 <= i < len(spans) and s not in taken and best.hit.chunk.start <= s < best.hit.chunk.end
+    ]
 
 
 def compose_answer(quotes: list[Quote], documents: Mapping[str, Document]) -> tuple[str, list[Citation]]:

@@ -99,3 +99,12 @@ def test_a_sentence_inside_a_paragraph_or_alone_in_it_is_quoted_alone():
     for sentence in ("劳动精神是另外两种精神的根基，工匠精神是它的升华。", "新时代需要更多技术工人。"):
         best = candidate(doc, sentence)
         assert [q.text for q in plan_quotes([best], best, {doc.doc_id: doc})] == [sentence]
+
+
+def test_a_why_question_gets_the_claim_with_the_sentences_on_either_side():
+    doc = essay()
+    claim = "劳动精神是另外两种精神的根基，工匠精神是它的升华。"
+    best = candidate(doc, claim)
+    quoted = [q.text for q in plan_quotes([best], best, {doc.doc_id: doc}, kind="why")]
+    assert quoted == ["三种精神具有内在联系。", claim, "这一点已经成为共识。"]
+    assert [q.text for q in plan_quotes([best], best, {doc.doc_id: doc}, kind="number")] == [claim]
