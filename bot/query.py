@@ -58,8 +58,8 @@ ENGLISH_KINDS: tuple[tuple[str, re.Pattern], ...] = (
     ("definition", re.compile(r"^(?:what is|what's|what is meant by|define|explain|describe|about)\b"
                               r"|\bwhat does .+ (?:mean|stand for)\b|\b(?:refers?|referring) to\b|\bmeant by\b"
                               r"|\b(?:involves?|entails?|comprises?|makes? up)\b")),
-    ("yesno", re.compile(r"^(?:is|are|am|was|were|can|could|may|might|must|do|does|did|should|shall|will|would"
-                         r"|has|have|had)\b|\b(?:is it|is that|is this) (?:legal|lawful|allowed|ok|okay|right)\b")),
+    ("yesno", re.compile(r"(?:^|[.?!;,]\s*)(?:is|are|am|was|were|can|could|may|might|must|do|does|did|should|shall"
+                         r"|will|would|has|have|had)\b|\b(?:is it|is that|is this) (?:legal|lawful|allowed|ok|okay|right)\b")),
 )
 # How each kind is asked in Chinese: the form QUESTION_KINDS and definition_subject read.
 _ASKED_IN_CHINESE = {

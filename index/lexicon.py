@@ -119,8 +119,23 @@ class Lexicon:
                     i += size
                     break
             else:
+                separated = self._phrasal_verb(words, i)
+                if separated and separated[0] not in found:
+                    found.append(separated[0])
                 i += 1
         return found
+
+    def _phrasal_verb(self, words: list[str], i: int) -> tuple[tuple[str, ...], int] | None:
+        """A verb and its particle with the object between them ("laying people off",
+        "laid him off"): the Chinese of the verb-particle phrase, and where it ends (the
+        words of the object are still read on their own)."""
+        for gap in (1, 2):
+            j = i + gap + 1  # the particle's position
+            if j < len(words) and words[j] in _PARTICLES:
+                chinese = self._english.get((words[i], words[j]))
+                if chinese:
+                    return chinese, j + 1
+        return None
 
     @cached_property
     def _related(self) -> dict[str, tuple[str, ...]]:
@@ -199,6 +214,9 @@ def _read_bundled() -> tuple[list[Group], set[str], list[Gloss]]:
         glosses += _read(ENGLISH_FILE)[2]
     return groups, words, glosses
 
+
+# The particles of English phrasal verbs, which may stand after the verb's object
+_PARTICLES = frozenset("off out up down over back in on away".split())
 
 # English words as the glossary and the questions are compared: lower case, and a plural
 # or third-person "s" dropped, so that "employers" finds "employer" and "pays" finds "pay".

@@ -212,6 +212,14 @@ def test_an_english_line_maps_english_phrases_to_the_documents_words(tmp_path):
     assert lexicon.read_english("qwerty zxcv") == []
 
 
+def test_a_phrasal_verb_is_read_with_its_object_between_verb_and_particle(tmp_path):
+    lexicon = load_lexicon(write(tmp_path, "zork off = 佐克\n"))
+    assert lexicon.read_english("they zorked him off") == []  # only the listed form
+    assert lexicon.read_english("they zork the team off") == [("佐克",)]
+    assert lexicon.read_english("they zork the whole team off") == []  # an object of at most two words
+    assert lexicon.read_english("they zork off") == [("佐克",)]
+
+
 def test_a_unions_english_line_adds_to_a_bundled_phrase(tmp_path):
     bundled = load_lexicon().read_english("maternity leave")
     assert bundled, "the bundled glossary knows maternity leave"

@@ -104,6 +104,8 @@ def test_a_definition_question_searches_its_subject_not_the_words_that_ask(quest
         ("How do I apply for labour arbitration?", "procedure"),
         ("Can my employer fire me during probation?", "yesno"),
         ("What is a collective contract?", "definition"),
+        ("There is an explosion hazard in the workshop. Can the union get everyone out?", "yesno"),
+        ("Could you tell me what the spirit of labor refers to?", "definition"),
     ],
 )
 def test_an_english_question_is_read_as_the_chinese_question_it_asks(question, kind):
