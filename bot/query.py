@@ -91,6 +91,9 @@ class Query:
     # tokens → weight for the lexical search: the question's own words (1.0) and the
     # words a domain dictionary or relevance feedback adds (less)
     terms: dict[str, float] = field(default_factory=dict)
+    # for an English question, the Chinese question it was read into: its passages are
+    # found with `text` (both forms), its evidence is measured on this one
+    reading: str | None = None
 
 
 def question_kind(text: str) -> str:
@@ -184,4 +187,5 @@ def make_query(
         english=english,
         subject=subject,
         terms=terms,
+        reading=chinese if text != chinese else None,
     )

@@ -196,6 +196,12 @@ class Retriever:
         if self.mode != "bm25" and self.sentence_weight:
             for i, score in spread(best_sentence_cosines(self.store, list(fused), vector)).items():
                 fused[i] += self.sentence_weight * score
+        if query.reading:
+            # An English question is judged, and its sentences chosen, on the evidence of
+            # the Chinese question it was read into: the calibration was fitted on Chinese
+            # questions, whose cosines run higher than an English sentence's to Chinese text.
+            vector = self.embedder.encode_queries([query.reading])[0]
+            dense = self.store.search_dense(vector, self.candidates)
         order = sorted(fused, key=lambda i: fused[i], reverse=True)[: max(top_k, POOL)]
         ranked = [
             Hit(i, self.store.chunks[i], fused[i], dense_scores.get(i), bm25_scores.get(i)) for i in order

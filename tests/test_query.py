@@ -150,7 +150,22 @@ def test_an_english_question_is_answered_from_the_passage_its_chinese_form_is(bo
 
 
 @pytest.mark.parametrize(
-    "question", ["What is the weather in Beijing tomorrow?", "Can you recommend a good restaurant near the union office?"]
+    "question",
+    [
+        "What is the weather in Beijing tomorrow?",
+        "Who won the football match last night?",
+        pytest.param(
+            "Can you recommend a good restaurant near the union office?",
+            marks=pytest.mark.xfail(strict=True, reason="known miss: the glossary reads only 'union' (工会), "
+                                    "and a one-word Chinese question about 工会 is answered (docs/benchmark.md)"),
+        ),
+    ],
 )
 def test_an_english_question_the_documents_do_not_cover_is_refused(bot, question):
     assert bot.ask(question).status == "refused"
+
+
+def test_an_english_question_is_judged_on_the_chinese_question_it_was_read_into():
+    query = make_query("How many days of maternity leave do women workers get?")
+    assert query.reading and query.reading in query.text and not re.search(r"[A-Za-z]", query.reading)
+    assert make_query("女职工产假有多少天？").reading is None
