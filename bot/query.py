@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from bot.definition import definition_subject
 from bot.followup import resolve
 from index.lexicon import EXPANSION_WEIGHT, Lexicon, load_lexicon
-from index.tokens import to_simplified, tokenize_query
+from index.tokens import chinese_number, to_simplified, tokenize_query
 
 # What a question asks for, read from its question words. These are the grammar of
 # Chinese questions, not words of any document; the first kind that matches wins,
@@ -122,6 +122,32 @@ def english_kind(text: str) -> str:
     return "other"
 
 
+_NUMBER_WORDS = {w: n for n, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen"
+    " seventeen eighteen nineteen twenty".split())} | {"a": 1, "an": 1, "thirty": 30, "forty": 40, "fifty": 50,
+                                                     "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_UNITS = {"day": "天", "week": "周", "month": "个月", "year": "年", "hour": "小时", "time": "次", "yuan": "元",
+          "kilogram": "公斤", "kg": "公斤", "person": "人", "people": "人", "worker": "人", "employee": "人"}
+_AMOUNT = re.compile(r"\b(\d+|" + "|".join(_NUMBER_WORDS) + r")(?:[\s-](one|two|three|four|five|six|seven|eight|nine))?"
+                     r"(?:\s+(?:full|whole|more|straight|consecutive|calendar|working|work))?\s+"
+                     r"(" + "|".join(_UNITS) + r")s?\b|\b(\d+)\s*(?:%|percent|per cent)")
+
+
+def english_amounts(text: str) -> list[str]:
+    """The amounts an English question names, written as the laws write them: "fifteen
+    years" as 十五年, "3 months" as 三个月, "150%" as 百分之一百五十."""
+    amounts = []
+    for match in _AMOUNT.finditer(text.lower()):
+        number, ones, unit, percent = match.groups()
+        if percent:
+            amounts.append("百分之" + chinese_number(int(percent)) if 0 < int(percent) < 10000 else percent + "%")
+            continue
+        n = int(number) if number.isdigit() else _NUMBER_WORDS[number] + (_NUMBER_WORDS[ones] if ones else 0)
+        if 0 < n < 10000:
+            amounts.append(chinese_number(n) + _UNITS[unit])
+    return amounts
+
+
 def read_english(question: str, lexicon: Lexicon, follow_up: bool = False) -> str:
     """The Chinese question an English one asks: the documents' words for its English
     words, with the Chinese it quotes, asked as its question words ask ("what about X"
@@ -129,6 +155,7 @@ def read_english(question: str, lexicon: Lexicon, follow_up: bool = False) -> st
     "" when the glossary knows none of its words."""
     words = [chinese[0] for chinese in lexicon.read_english(question)]
     words += [w for w in _HAN_RUN.findall(to_simplified(question)) if w not in words]
+    words += [w for w in english_amounts(question) if w not in words]
     leaning = follow_up and bool(_LEANING.search(question))
     if not words and not leaning:
         return ""

@@ -84,7 +84,7 @@ def normalize(text: str) -> str:
     return _converter().convert(unicodedata.normalize("NFKC", text)).lower()
 
 
-def _chinese_number(n: int) -> str:
+def chinese_number(n: int) -> str:
     """1..9999 written as in law texts: 19 → 十九, 105 → 一百零五, 110 → 一百一十."""
     parts: list[str] = []
     pending_zero = False
@@ -104,7 +104,7 @@ def _reference_token(reference: str) -> str:
     """ "第19条" and "第十九条" become the same token."""
     number = reference[1:-1]
     if number.isdigit() and 0 < int(number) < 10000:
-        return f"第{_chinese_number(int(number))}{reference[-1]}"
+        return f"第{chinese_number(int(number))}{reference[-1]}"
     return reference
 
 

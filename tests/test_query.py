@@ -169,3 +169,12 @@ def test_an_english_question_is_judged_on_the_chinese_question_it_was_read_into(
     query = make_query("How many days of maternity leave do women workers get?")
     assert query.reading and query.reading in query.text and not re.search(r"[A-Za-z]", query.reading)
     assert make_query("女职工产假有多少天？").reading is None
+
+
+def test_english_amounts_are_read_as_the_laws_write_them():
+    from bot.query import english_amounts
+
+    assert english_amounts("I've worked fifteen years and was on sick leave for two months") == ["十五年", "二个月"]
+    assert english_amounts("ten full years, 3 days, twenty-five kilograms, 150%") == ["十年", "三天", "二十五公斤", "百分之一百五十"]
+    assert english_amounts("How many days of leave?") == []
+    assert "五个月" in make_query("What if I've only been there five months?", [("Do I get severance pay?", "…")]).reading
