@@ -236,7 +236,6 @@ def plan_quotes(
         for span in (article_span(document, best.start), list_span(document, best.start)):
             if span is not None and span[1] - span[0] <= WHOLE_UNIT_CHARS:
                 return [_whole(best, span, chosen, document)]
-    if document is not None:
         chosen = sorted([*chosen, *_context(document, best, chosen, kind)], key=lambda c: (c.hit_rank, c.start))
     quotes: list[Quote] = []
     quoted: set[tuple[str, int]] = set()
@@ -277,7 +276,7 @@ def _context(document: Document, best: Candidate, chosen: list[Candidate], kind:
     return [
         replace(best, start=s, end=e, text=document.text[s:e], score=0.0)
         for i, (s, e) in enumerate(spans)
-        if i in wanted and 0 <= i < len(spans) and s not in taken and best.hit.chunk.start <= s < best.hit.chunk.end
+        if i in wanted and s not in taken and best.hit.chunk.start <= s < best.hit.chunk.end
     ]
 
 

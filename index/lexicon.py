@@ -35,6 +35,10 @@ API:
     Lexicon.synonyms(word: str) -> list[str]
         The words `word` expands to (before tokenizing): the other words of its group, then
         the group's terms. [] for a word that is not in a group.
+    Lexicon.read_english(text: str) -> list[tuple[str, ...]]
+        For an English question, the documents' Chinese words for each glossary phrase read
+        in it, in order (the fourth kind of line, "maternity leave | maternity = 产假", in the
+        bundled `index/english_glossary.txt` and in a union's file; bot/english.py uses it).
 
 Only the bundled file goes into jieba's dictionary: documents and questions must be cut the
 same way, and a union's own file can then change without rebuilding the index. Its words
@@ -120,21 +124,20 @@ class Lexicon:
                     break
             else:
                 separated = self._phrasal_verb(words, i)
-                if separated and separated[0] not in found:
-                    found.append(separated[0])
-                i += 1
+                if separated and separated not in found:
+                    found.append(separated)
+                i += 1  # the words of the verb's object are still read on their own
         return found
 
-    def _phrasal_verb(self, words: list[str], i: int) -> tuple[tuple[str, ...], int] | None:
-        """A verb and its particle with the object between them ("laying people off",
-        "laid him off"): the Chinese of the verb-particle phrase, and where it ends (the
-        words of the object are still read on their own)."""
+    def _phrasal_verb(self, words: list[str], i: int) -> tuple[str, ...] | None:
+        """The Chinese of a verb and its particle with an object of one or two words between
+        them ("laying people off", "laid him off")."""
         for gap in (1, 2):
             j = i + gap + 1  # the particle's position
             if j < len(words) and words[j] in _PARTICLES:
                 chinese = self._english.get((words[i], words[j]))
                 if chinese:
-                    return chinese, j + 1
+                    return chinese
         return None
 
     @cached_property
@@ -210,9 +213,8 @@ def _bundled() -> Lexicon:
 
 def _read_bundled() -> tuple[list[Group], set[str], list[Gloss]]:
     groups, words, glosses = _read(BUNDLED_FILE)
-    if ENGLISH_FILE.is_file():
-        glosses += _read(ENGLISH_FILE)[2]
-    return groups, words, glosses
+    more_groups, more_words, more_glosses = _read(ENGLISH_FILE)
+    return groups + more_groups, words | more_words, glosses + more_glosses
 
 
 # The particles of English phrasal verbs, which may stand after the verb's object

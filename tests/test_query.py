@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from bot.english import english_amounts
 from bot.query import is_english, make_query, question_kind
 from index.tokens import to_simplified
 
@@ -172,8 +173,6 @@ def test_an_english_question_is_judged_on_the_chinese_question_it_was_read_into(
 
 
 def test_english_amounts_are_read_as_the_laws_write_them():
-    from bot.query import english_amounts
-
     assert english_amounts("I've worked fifteen years and was on sick leave for two months") == ["十五年", "二个月"]
     assert english_amounts("ten full years, 3 days, twenty-five kilograms, 150%") == ["十年", "三天", "二十五公斤", "百分之一百五十"]
     assert english_amounts("How many days of leave?") == []
