@@ -106,12 +106,16 @@ class Lexicon:
                 phrases[phrase] = known + tuple(w for w in gloss.words if w not in known)
         return phrases
 
+    @cached_property
+    def _longest_english(self) -> int:
+        return max((len(p) for p in self._english), default=0)
+
     def read_english(self, text: str) -> list[tuple[str, ...]]:
         """The Chinese words for the English words of `text`, one tuple per glossary phrase
         read, in the order they come; the longest phrase wins ("annual leave" before
         "leave"), and words the glossary does not list are skipped."""
         words = english_words(text)
-        longest = max((len(p) for p in self._english), default=0)
+        longest = self._longest_english
         found: list[tuple[str, ...]] = []
         i = 0
         while i < len(words):
