@@ -49,13 +49,16 @@ class Query:
     """One question as the whole pipeline sees it."""
 
     question: str  # as the user typed it
-    text: str  # normalized (NFKC, simplified characters), follow-up resolved: what is searched
-    tokens: tuple[str, ...]  # BM25 tokens of `text` (of `subject`, for a definition question)
+    # what the dense search reads: the question in simplified characters, follow-up
+    # resolved; for an English question, the English followed by its Chinese reading
+    text: str
+    # BM25 tokens of the Chinese form (of `subject`, for a definition question)
+    tokens: tuple[str, ...]
     kind: str  # one of the QUESTION_KINDS names, or "other"
     english: bool  # written mostly in Latin letters: read through the English glossary
     subject: str | None = None  # X for a question asking what X is
     # tokens → weight for the lexical search: the question's own words (1.0) and the
-    # words a domain dictionary or relevance feedback adds (less)
+    # words the domain dictionary, the English glossary or relevance feedback add (less)
     terms: dict[str, float] = field(default_factory=dict)
     # for an English question, the Chinese question it was read into: its passages are
     # found with `text` (both forms), its evidence is measured on this one
