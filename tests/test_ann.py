@@ -47,7 +47,7 @@ def test_recall_against_exact_search_on_real_questions(ivf_index, bundled_index,
     exact = IndexStore.load(bundled_index, expected=SETTINGS)
     store = IndexStore.load(ivf_index, expected=SETTINGS)
     questions = ["试用期最长多久？", "工会会费怎么交？", "女职工产假有多少天？", "加班费怎么算？",
-                 "年休假有几天？", "什么是工匠精神？", "用人单位可以随时解除劳动合同吗？", "工会主席怎么产生？"]
+                 "年休假有几天？", "什么是劳动精神？", "用人单位可以随时解除劳动合同吗？", "工会主席怎么产生？"]
     found = 0
     for vector in embedder.encode_queries(questions):
         truth = {i for i, _ in exact.search_dense(vector, 10)}

@@ -185,13 +185,13 @@ def test_chat_answers_with_clickable_citations(context, chat_url, bot, monkeypat
 def test_feedback_is_logged(context, chat_url, feedback_log):
     page = context.new_page()
     page.goto(chat_url, wait_until="load")
-    ask(page, "工会的基本职责是什么？")
+    ask(page, "工会的经费来源有哪些？")
     page.locator('#uq-chat button[aria-label="赞"]').last.click()
     page.get_by_text("感谢您的反馈").first.wait_for()
     entries = [json.loads(line) for line in feedback_log.read_text(encoding="utf-8").splitlines()]
     entry = entries[-1]
     assert entry["rating"] == "up"
-    assert entry["question"] == "工会的基本职责是什么？"
+    assert entry["question"] == "工会的经费来源有哪些？"
     assert entry["answer"] and entry["citations"] and entry["time"]
 
 

@@ -14,7 +14,7 @@ from bot.definition import COPULA_STRENGTH, ENUMERATION_STRENGTH, definition_str
         ("工匠精神是什么？", "工匠精神"),
         ("什么是试用期？", "试用期"),
         ("请问什么是集体合同", "集体合同"),
-        ("工会的基本职责是什么？", "工会的基本职责"),
+        ("工会的主要任务是什么？", "工会的主要任务"),
         ("劳动精神包括哪些？", "劳动精神"),
     ],
 )

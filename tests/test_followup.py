@@ -34,7 +34,7 @@ def test_topic_is_the_subject_of_the_question(question, expected):
         (["试用期最长多久？"], "那试用期的工资呢？", "试用期的工资"),
         # a pronoun stands for the topic
         (["工匠精神是什么？"], "它是哪一年提出的？", "工匠精神是哪一年提出的？"),
-        (["工会的基本职责是什么？"], "其经费来源有哪些？", "工会的经费来源有哪些？"),
+        (["工会的主要任务是什么？"], "其经费来源有哪些？", "工会的经费来源有哪些？"),
         # nothing but question words: asked about the topic
         (["工匠精神是什么？"], "哪一年？", "工匠精神哪一年？"),
         # a chain keeps the topic of the first question
