@@ -28,7 +28,7 @@ from tqdm import tqdm
 from bot import evaluate, qa_eval
 from bot.answerability import EVIDENCE_PASSAGES, FEATURES, Calibration, LogisticModel
 from bot.bot import Bot
-from bot.compose import SENTENCE_FEATURES
+from bot.compose import SENTENCE_FEATURES, compose_answer, plan_quotes, select_sentences
 from bot.retrieve import Evidence, Hit
 from index.embedder import Embedder
 from index.lexicon import Lexicon
@@ -51,6 +51,9 @@ class Example:
     features: dict[str, float]
     answerable: bool | None
     sentences: list[tuple[dict[str, float], bool]]
+    # Whether the answer the bot would compose holds a gold set (answerable questions only):
+    # an answer from the right passages can still quote a neighbouring provision.
+    right: bool = False
 
 
 def bootstrap_calibration(embedding_model: str) -> Calibration:
@@ -95,21 +98,23 @@ def ask_tune_questions(
     top_k: int = 5,
     progress: bool = True,
     lexicon: Lexicon | None = None,
+    whole: bool = False,
 ) -> list[Asked]:
     """The tune part's questions, each retrieved once: dev questions against the corpus,
     SQuAD questions against their own paragraphs (positives) and against the corpus
     (negatives). Retrieval does not depend on the models being fitted, so both fits
-    reuse it."""
+    reuse it. With `whole`, every question of the dev files, holdout included: for a fit
+    that is then measured on another collection (its files are the held-out side)."""
     neutral = bootstrap_calibration(corpus_store.manifest.settings.embedding_model)
     bot = Bot(corpus_store, embedder, top_k=top_k, calibration=neutral, lexicon=lexicon)
     jobs = []  # (bot, source, question, history, gold sets, answerable)
     for path in qa_paths:
         qa = qa_eval.load_qa(path)
         source = Path(path).stem
-        jobs += [(bot, source, i.question, None, i.golds, True) for i in qa.answerable if not i.holdout]
-        jobs += [(bot, source, r.question, None, (), False) for r in qa.refuse if not r.holdout]
+        jobs += [(bot, source, i.question, None, i.golds, True) for i in qa.answerable if whole or not i.holdout]
+        jobs += [(bot, source, r.question, None, (), False) for r in qa.refuse if whole or not r.holdout]
         for d in qa.dialogues:
-            if not d.holdout:
+            if whole or not d.holdout:
                 first, second = d.turns
                 jobs.append((bot, source, second.question, [(first.question, "")], second.golds, True))
     if squad_store is not None and squad_items:
@@ -142,7 +147,20 @@ def _example(asked: Asked, calibration: Calibration) -> Example:
     if not found:  # the answer is not in what the bot reads: nothing to learn here
         return Example(asked.source, features, None, [])
     golds = tuple(s for g in found for s in g)
-    return Example(asked.source, features, True, [(c.features, holds_gold(c.text, golds)) for c in candidates])
+    labelled = [(c.features, holds_gold(c.text, golds)) for c in candidates]
+    return Example(asked.source, features, True, labelled, _would_be_right(asked, candidates))
+
+
+def _would_be_right(asked: Asked, candidates: list) -> bool:
+    """Whether the answer composed from these candidates, as `Bot.answer_from` composes
+    it, holds one of the question's gold sets."""
+    if not candidates:
+        return False
+    documents = asked.bot.store.documents
+    quotes = plan_quotes(select_sentences(candidates), candidates[0], documents, asked.evidence.query.kind)
+    text, citations = compose_answer(quotes, documents)
+    cited = [c.text for c in citations]
+    return any(qa_eval.gold_set_matches(golds, text, cited) for golds in asked.gold_sets)
 
 
 def _all_in(golds: tuple[str, ...], passages: list[str]) -> bool:
@@ -205,13 +223,15 @@ def outcome_costs(examples: list[Example]) -> np.ndarray:
     """Per example, the cost of answering, of showing related passages, and of refusing.
 
     A wrong answer and a refused answerable question cost 1. Related passages cost an
-    answerable question half (it still has to read them); for a question the dev files
-    list as out of scope they are the right outcome (near, not decisive); for another
-    corpus's question they are noise, as bad as an answer."""
+    answerable question half (it still has to read them), whether its answer would have
+    been right or wrong: so where the bot's answer would quote the wrong provision but the
+    right one is among the passages shown, related passages are the better outcome. For a
+    question the dev files list as out of scope they are the right outcome (near, not
+    decisive); for another corpus's question they are noise, as bad as an answer."""
     costs = []
     for ex in examples:
         if ex.answerable:
-            costs.append((0.0, RELATED_COST_ANSWERABLE, 1.0))
+            costs.append((0.0 if ex.right else 1.0, RELATED_COST_ANSWERABLE, 1.0))
         elif ex.source == SQUAD:
             costs.append((1.0, 1.0, 0.0))
         else:
@@ -241,6 +261,9 @@ def fit(examples: list[Example], embedding_model: str, sentences: LogisticModel,
         raise ValueError("校准数据不足：调优部分需要既有文件能回答的问题（答案在检索到的段落里），"
                          "也有文件不能回答的问题（refuse，或加 --squad）。")
     weights = _weights([(ex.source, bool(ex.answerable)) for ex in known])
+    # The model learns whether the answer is among the passages (labelling "the composed
+    # answer is right" instead was tried: fewer right answers on every holdout); whether
+    # the composed answer would be right enters through the costs.
     model = fit_logistic([ex.features for ex in known], list(labels), weights, FEATURES)
     probabilities = np.array([model.probability(ex.features) for ex in known])
     costs = outcome_costs(known)

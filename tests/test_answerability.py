@@ -19,7 +19,15 @@ from bot.answerability import (
     load_calibration,
     shape_match,
 )
-from bot.calibrate import Example, _weights, choose_thresholds, fit_logistic, holds_gold, outcome_costs
+from bot.calibrate import (
+    RELATED_COST_ANSWERABLE,
+    Example,
+    _weights,
+    choose_thresholds,
+    fit_logistic,
+    holds_gold,
+    outcome_costs,
+)
 from bot.records import ANSWERED, REFUSED, RELATED
 from index.embedder import DEFAULT_MODEL
 
@@ -95,12 +103,30 @@ def test_thresholds_separate_what_the_data_separates():
     answerable = rng.uniform(0.6, 1.0, 50)
     near = rng.uniform(0.3, 0.5, 20)  # out of scope but near: related is right for them
     unrelated = rng.uniform(0.0, 0.2, 50)  # another corpus's questions: refuse
-    examples = ([Example("dev", {}, True, [])] * 50 + [Example("dev", {}, False, [])] * 20
+    examples = ([Example("dev", {}, True, [], right=True)] * 50 + [Example("dev", {}, False, [])] * 20
                 + [Example("squad", {}, False, [])] * 50)
     p = np.concatenate([answerable, near, unrelated])
     answer_t, related_t = choose_thresholds(p, outcome_costs(examples), np.ones(len(p)))
     assert near.max() < answer_t <= answerable.min()
     assert unrelated.max() < related_t <= near.min()
+
+
+def test_related_passages_are_chosen_where_the_answer_would_quote_the_wrong_provision():
+    """Answerable questions whose composed answer would miss the gold (a neighbouring
+    provision quoted) cost 1 when answered and half when shown as related: in the band
+    where they lie, related is the cheaper outcome, so the three outcomes are all used."""
+    rng = np.random.default_rng(1)
+    right = rng.uniform(0.7, 1.0, 40)
+    wrong = rng.uniform(0.45, 0.65, 20)  # gold among the passages, but not in the answer
+    unrelated = rng.uniform(0.0, 0.3, 40)
+    examples = ([Example("dev", {}, True, [], right=True)] * 40 + [Example("dev", {}, True, [], right=False)] * 20
+                + [Example("squad", {}, False, [])] * 40)
+    costs = outcome_costs(examples)
+    assert list(costs[40]) == [1.0, RELATED_COST_ANSWERABLE, 1.0] and list(costs[0])[0] == 0.0
+    p = np.concatenate([right, wrong, unrelated])
+    answer_t, related_t = choose_thresholds(p, costs, np.ones(len(p)))
+    assert wrong.max() < answer_t <= right.min()
+    assert unrelated.max() < related_t <= wrong.min()
 
 
 def test_a_fitted_model_orders_by_its_feature():

@@ -204,7 +204,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     qa_paths = [Path(p) for p in args.qa or []]
     if args.dataset is None and args.negatives is None and not qa_paths:
         raise cfg.ConfigError("请给出 --dataset、--negatives 或 --qa。")
-    for path in (args.dataset, args.negatives, *qa_paths):
+    for path in (args.dataset, args.negatives, args.calibration, *qa_paths):
         if path is not None and not Path(path).is_file():
             raise cfg.ConfigError(f"找不到数据文件：{path}")
     if len({p.stem for p in qa_paths}) < len(qa_paths):
@@ -272,8 +272,9 @@ def _evaluate_once(config: cfg.Config, args: argparse.Namespace, modes: list[str
             raise cfg.ConfigError(f"评测失败：{exc}") from exc
     if qa_sets:
         corpus_store = corpus_store or _corpus_store(config, embedder)
+        calibration = _read_calibration(Path(args.calibration)) if args.calibration else None
         report["qa_index"], report["qa"] = _evaluate_qa_sets(config, embedder, qa_sets, modes, corpus_store,
-                                                             generator)
+                                                             generator, calibration)
     report["machine"] = machine_description()
 
     printed = [format_report(report)] if "modes" in report else [f"机器：{report['machine']}"]
@@ -330,9 +331,19 @@ def _corpus_store(config: cfg.Config, embedder):
     return build_store(loaded.documents, config.index_settings(), embedder)
 
 
+def _read_calibration(path: Path):
+    from bot.answerability import Calibration
+
+    try:
+        return Calibration.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise cfg.ConfigError(f"校准文件无法读取：{path}（{exc}）") from exc
+
+
 def _evaluate_qa_sets(config: cfg.Config, embedder, qa_sets: list, modes: list[str], corpus_store,
-                      generator=None) -> tuple[dict, dict]:
-    """Every dev set in every mode, on the fresh in-memory index of the configured corpus."""
+                      generator=None, calibration=None) -> tuple[dict, dict]:
+    """Every dev set in every mode, on the fresh in-memory index of the configured corpus;
+    with the bot's own calibration, or `calibration` (one fitted without these sets)."""
     from bot.bot import Bot
     from bot.evaluate import _load_average
     from bot.qa_eval import evaluate_qa
@@ -344,11 +355,13 @@ def _evaluate_qa_sets(config: cfg.Config, embedder, qa_sets: list, modes: list[s
     results: dict = {qa.path.stem: {"file": str(qa.path), "modes": {}} for qa in qa_sets}
     lexicon = load_lexicon(config.dictionary)
     for mode in modes:
-        bot = Bot(store, embedder, top_k=config.top_k, mode=mode, lexicon=lexicon, generator=generator)
+        bot = Bot(store, embedder, top_k=config.top_k, mode=mode, lexicon=lexicon, generator=generator,
+                  calibration=calibration)
         for qa in qa_sets:
             results[qa.path.stem]["modes"][mode] = evaluate_qa(bot, qa)
     # latency means little without the machine's load while the questions were asked
     index.update(corpus=str(config.corpus_dir), load_average_at_start=load_at_start,
+                 calibration=(calibration or bot.calibration).fitted.get("command", "bundled"),
                  load_average_at_end=_load_average())
     return index, results
 
@@ -383,8 +396,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         squad_store, _ = build_store(documents, config.index_settings(), embedder)
     command = "unionqa calibrate " + " ".join(f"--qa {p}" for p in qa_paths)
     command += f" --squad {args.squad}" if args.squad else ""
+    command += " --whole" if args.whole else ""
     try:
-        asked = ask_tune_questions(store, embedder, qa_paths, squad_store, squad_items, config.top_k, lexicon=lexicon)
+        asked = ask_tune_questions(store, embedder, qa_paths, squad_store, squad_items, config.top_k, lexicon=lexicon,
+                                   whole=args.whole)
         calibration = calibrate(asked, notes={"command": command, "corpus": str(config.corpus_dir)})
     except ValueError as exc:
         raise cfg.ConfigError(str(exc)) from exc
@@ -507,6 +522,8 @@ def parser() -> argparse.ArgumentParser:
         help="逗号分隔的向量计算后端（torch,onnx,onnx-int8），逐个评测并列出索引速度与质量的对比",
     )
     e.add_argument("--limit", type=int, default=None, help="只用前 N 个段落（快速检查）")
+    e.add_argument("--calibration", metavar="FILE",
+                   help="用这份校准文件（unionqa calibrate --out 写出的）评测职工问题，例如不含该集合的拟合")
     e.add_argument("--out", help="JSON 报告路径")
     e.set_defaults(func=cmd_eval)
 
@@ -517,6 +534,8 @@ def parser() -> argparse.ArgumentParser:
     cfg.add_flags(c, INDEX_FLAGS + ["top_k", "dictionary"])
     c.add_argument("--qa", action="append", metavar="FILE", help="职工问题评测集 JSON；只用其调优部分；可重复")
     c.add_argument("--squad", help="可选：SQuAD 格式 JSON（如 CMRC 2018），其问题在自身段落上作正例、在文档目录上作负例")
+    c.add_argument("--whole", action="store_true",
+                   help="用 --qa 文件的全部问题（不只调优部分）：拟合后在另一个集合上评测时用")
     c.add_argument("--out", help="校准文件路径（默认 UNIONQA_HOME/calibration/<模型>.json）")
     c.set_defaults(func=cmd_calibrate)
 
