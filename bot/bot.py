@@ -30,6 +30,10 @@ from index.paths import default_model_cache
 from index.store import IndexSettings, IndexStore
 from index.stores import StoreSpec, load_store
 
+# An English question with more than half of its content words unread is not answered
+# with confidence: the words read may not be what it asks about.
+MOSTLY_UNREAD = 0.5
+
 
 class Bot:
     def __init__(
@@ -110,7 +114,12 @@ class Bot:
         )
         if not hits or not candidates:
             return Decision(REFUSED, 0.0), candidates, features
-        return calibration.decide(features), candidates, features
+        decision = calibration.decide(features)
+        if decision.status == ANSWERED and query.unread > MOSTLY_UNREAD:
+            # The evidence was measured on the few words the glossary read; the question
+            # may ask about something else entirely ("the three spirits of the article").
+            decision = Decision(RELATED, decision.probability)
+        return decision, candidates, features
 
     def answer_from(self, question: str, query: str, hits: list[Hit], evidence: Evidence) -> Answer:
         decision, candidates, _ = self.assess(hits, evidence)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import re
 
-from index.lexicon import Lexicon
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+from index.lexicon import Lexicon, english_words
 from index.tokens import chinese_number, to_simplified
 
 # The kinds of bot/query.py's QUESTION_KINDS, read from English question words; the
@@ -113,3 +115,18 @@ def read_english(question: str, lexicon: Lexicon, follow_up: bool = False) -> st
     asked = _ASKED_IN_CHINESE[kind].format(" ".join(words)) + "？"
     # asked together with the earlier question, whose words it leaves out
     return "也" + asked if leaning else asked
+
+
+def unread_share(question: str, lexicon: Lexicon) -> float:
+    """The share of an English question's content words that the glossary could not read:
+    a question asked mostly in words the bot does not know is not one it can answer with
+    confidence, however close its few known words bring a passage. Function words and the
+    grammar of asking (ENGLISH_KINDS, polite openings) are not content."""
+    text = _POLITE_EN.sub(" ", question.lower())
+    for _, pattern in ENGLISH_KINDS:
+        text = pattern.sub(" ", text)
+    content = [w for w in english_words(text) if w not in ENGLISH_STOP_WORDS]
+    if not content:
+        return 0.0
+    unread = [w for w in lexicon.unread_english(text) if w not in ENGLISH_STOP_WORDS]
+    return len(unread) / len(content)

@@ -114,9 +114,19 @@ class Lexicon:
         """The Chinese words for the English words of `text`, one tuple per glossary phrase
         read, in the order they come; the longest phrase wins ("annual leave" before
         "leave"), and words the glossary does not list are skipped."""
+        return self._read(english_words(text))[0]
+
+    def unread_english(self, text: str) -> list[str]:
+        """The words of `text` that no glossary phrase read, in order."""
         words = english_words(text)
+        read = self._read(words)[1]
+        return [w for i, w in enumerate(words) if i not in read]
+
+    def _read(self, words: list[str]) -> tuple[list[tuple[str, ...]], set[int]]:
+        """The glossary phrases read in `words`, and the positions of the words they cover."""
         longest = self._longest_english
         found: list[tuple[str, ...]] = []
+        read: set[int] = set()
         i = 0
         while i < len(words):
             for size in range(min(longest, len(words) - i), 0, -1):
@@ -124,14 +134,17 @@ class Lexicon:
                 if chinese:
                     if chinese not in found:
                         found.append(chinese)
+                    read.update(range(i, i + size))
                     i += size
                     break
             else:
                 separated = self._phrasal_verb(words, i)
-                if separated and separated not in found:
-                    found.append(separated)
+                if separated:
+                    if separated not in found:
+                        found.append(separated)
+                    read.add(i)
                 i += 1  # the words of the verb's object are still read on their own
-        return found
+        return found, read
 
     def _phrasal_verb(self, words: list[str], i: int) -> tuple[str, ...] | None:
         """The Chinese of a verb and its particle with an object of one or two words between
