@@ -11,6 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from bot.amounts import fits
 from bot.answerability import LogisticModel, shape_match
 from bot.definition import definition_strength
 from bot.query import Query
@@ -47,6 +48,7 @@ SENTENCE_FEATURES = (
     "shape",  # holds the kind of answer asked for (a number, a ruling…)
     "definition",  # defines the question's subject (bot/definition.py)
     "log_chars",
+    "in_range",  # states a range that an amount of the question falls in (bot/amounts.py)
 )
 
 
@@ -89,6 +91,7 @@ def candidate_units(
     weights = {t: w * idf(t) * math.log(1 + len(units) / (1 + spread[t])) for t, w in query.terms.items()}
     total = sum(weights.values()) or 1.0
     best_cosine = max(u[-1] for u in units)
+    amounts = list(query.amounts)
     candidates = []
     for rank, hit, s, e, present, cosine in units:
         text = hit.chunk.text[s:e]
@@ -100,6 +103,7 @@ def candidate_units(
             "shape": shape_match(query.kind, [text]),
             "definition": definition_strength(text, query.subject) if query.subject else 0.0,
             "log_chars": math.log(len(text) + 1),
+            "in_range": 1.0 if fits(amounts, text) else 0.0,
         }
         candidates.append(Candidate(rank, hit, hit.chunk.start + s, hit.chunk.start + e, text, features))
     return candidates

@@ -19,8 +19,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from bot.amounts import Amount, amounts
 from bot.definition import definition_subject
-from bot.english import read_english
+from bot.english import read_english, unread_share
 from bot.followup import resolve
 from index.lexicon import EXPANSION_WEIGHT, Lexicon, load_lexicon
 from index.tokens import to_simplified, tokenize_query
@@ -63,9 +64,26 @@ class Query:
     # for an English question, the Chinese question it was read into: its passages are
     # found with `text` (both forms), its evidence is measured on this one
     reading: str | None = None
+    # for an English question, the share of its content words the glossary could not read
+    unread: float = 0.0
+    # the amounts the question names (合同签了两年): facts that a provision's range decides
+    amounts: tuple[Amount, ...] = ()
+
+
+_CLAUSE_END = re.compile(r"[，,。！!？?；;…]+")
 
 
 def question_kind(text: str) -> str:
+    """The kind of the clause that asks: in a consultation, the last clause with a question
+    word (「我干了多少年都没签合同，现在被辞退了，能要赔偿吗？」 asks yes or no; the
+    多少 of its story asks nothing)."""
+    for clause in reversed([c for c in _CLAUSE_END.split(text) if c.strip()]):
+        if (kind := _kind(clause)) != "other":
+            return kind
+    return _kind(text)
+
+
+def _kind(text: str) -> str:
     for kind, pattern in QUESTION_KINDS:
         if pattern.search(text):
             return kind
@@ -122,4 +140,6 @@ def make_query(
         subject=subject,
         terms=terms,
         reading=chinese if text != chinese else None,
+        unread=unread_share(question, lexicon) if english else 0.0,
+        amounts=tuple(amounts(chinese)),
     )
