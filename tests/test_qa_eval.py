@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from bot.answerability import file_name
 from bot.qa_eval import (
     Dialogue,
     QAItem,
@@ -29,8 +30,11 @@ from bot.qa_eval import (
 )
 from bot.records import ANSWERED, REFUSED, RELATED, Answer, Citation
 from corpus import DEFAULT_CORPUS_DIR
+from index.embedder import DEFAULT_MODEL
 from tests.conftest import SETTINGS
 from ui.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DATA = Path(__file__).resolve().parent / "data"
 LAWS_SLICE = DATA / "laws_dev_slice.json"
@@ -386,9 +390,14 @@ def test_cli_eval_qa_on_a_small_corpus(tmp_path, model_cache, capsys, monkeypatc
     monkeypatch.setenv("UNIONQA_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("UNIONQA_MODEL_CACHE", str(model_cache))
     out = tmp_path / "report.json"
+    # a fit made elsewhere (say, without this collection) decides instead of the bundled one:
+    # this one refuses everything
+    bundled = json.loads((ROOT / "bot" / "calibration" / file_name(DEFAULT_MODEL)).read_text(encoding="utf-8"))
+    refusing = write_json(tmp_path / "refusing.json", {**bundled, "answer_threshold": 2.0, "related_threshold": 2.0,
+                                                       "fitted": {"command": "a fit that refuses everything"}})
     code = main(["eval", "--qa", str(LAWS_SLICE), "--corpus", str(corpus), "--index", str(tmp_path / "index"),
                  "--modes", "hybrid,bm25", "--chunk-chars", str(SETTINGS.chunk_chars),
-                 "--chunk-overlap", str(SETTINGS.chunk_overlap), "--out", str(out)])
+                 "--chunk-overlap", str(SETTINGS.chunk_overlap), "--out", str(out), "--calibration", str(refusing)])
     assert code == 0
     printed = capsys.readouterr().out
     assert "### laws_dev_slice（hybrid）" in printed and "### laws_dev_slice（bm25）" in printed
@@ -399,6 +408,8 @@ def test_cli_eval_qa_on_a_small_corpus(tmp_path, model_cache, capsys, monkeypatc
     assert entry["file"] == str(LAWS_SLICE)
     assert list(entry["modes"]) == ["hybrid", "bm25"]
     assert entry["modes"]["bm25"]["groups"]["all"]["questions"] == 12
+    assert data["qa_index"]["calibration"] == "a fit that refuses everything"
+    assert entry["modes"]["hybrid"]["groups"]["all"]["answerable_refused_n"] == "12/12"
     assert data["machine"]
     # the questions were asked on an index in memory: the live one was neither used nor built
     assert not (tmp_path / "index").exists()
@@ -411,6 +422,10 @@ def test_cli_eval_qa_reports_a_missing_or_malformed_file(tmp_path, capsys):
     assert main(["eval", "--qa", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "bad.json" in err and "answerable[0].a" in err and "Traceback" not in err
+    broken = tmp_path / "cal.json"
+    broken.write_text("{}", encoding="utf-8")
+    assert main(["eval", "--qa", str(LAWS_SLICE), "--calibration", str(broken)]) == 2
+    assert "校准文件" in capsys.readouterr().err
 
 
 def test_cli_eval_qa_refuses_an_unknown_mode(capsys):

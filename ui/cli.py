@@ -218,6 +218,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         qa_sets = [load_qa(p) for p in qa_paths]
     except ValueError as exc:
         raise cfg.ConfigError(str(exc)) from exc
+    calibration = _read_calibration(Path(args.calibration)) if args.calibration else None
 
     generator = make_generator(config) if args.llm else None
     if args.llm and generator is None:
@@ -228,8 +229,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown:
         raise cfg.ConfigError(f"未知的向量计算后端 {'、'.join(unknown)}；可选：{', '.join(BACKENDS)}")
+    if calibration is not None and backends:
+        raise cfg.ConfigError("--calibration 与 --backends 不能同时使用：各后端用各自的校准文件。")
     if not backends:
-        report, printed = _evaluate_once(config, args, modes, qa_sets, generator)
+        report, printed = _evaluate_once(config, args, modes, qa_sets, generator, calibration)
     else:
         report, printed = _evaluate_backends(config, args, modes, qa_sets, backends)
     print("\n\n".join(printed))
@@ -241,7 +244,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _evaluate_once(config: cfg.Config, args: argparse.Namespace, modes: list[str], qa_sets: list,
-                   generator=None) -> tuple[dict, list[str]]:
+                   generator=None, calibration=None) -> tuple[dict, list[str]]:
     """One `unionqa eval` with the configured backend: the report and its printed parts."""
     from bot.evaluate import evaluate, format_report
     from bot.qa_eval import format_qa_report
@@ -272,7 +275,6 @@ def _evaluate_once(config: cfg.Config, args: argparse.Namespace, modes: list[str
             raise cfg.ConfigError(f"评测失败：{exc}") from exc
     if qa_sets:
         corpus_store = corpus_store or _corpus_store(config, embedder)
-        calibration = _read_calibration(Path(args.calibration)) if args.calibration else None
         report["qa_index"], report["qa"] = _evaluate_qa_sets(config, embedder, qa_sets, modes, corpus_store,
                                                              generator, calibration)
     report["machine"] = machine_description()
