@@ -264,3 +264,11 @@ def law_blocks(blocks: Sequence[Block]) -> list[Block]:
         else:
             result.append(block)
     return result
+
+
+def legal_of(title: str, source: str, metadata: Mapping[str, str]) -> Mapping[str, str]:
+    """A document's metadata with its legal keys: as stored, or, for a law indexed by
+    an older version that did not store them, read again from its title and preamble."""
+    if metadata.get("kind") != "law" or "rank" in metadata:
+        return metadata
+    return {**metadata, **legal_metadata(title, metadata.get("preamble", ""), given=metadata)}
