@@ -117,7 +117,7 @@ class Provision:
 
 
 def prevails(provision: Provision, documents: Mapping[str, Document], places: Sequence[Place]) -> tuple:
-    """The order of precedence: the place's own rule, then in force, then the newer law."""
+    """The order of precedence: the place's own rule, then a law in force, then the newer law."""
     metadata = legal(documents.get(provision.doc_id))
     return (is_local(metadata, places), is_in_force(metadata), enacted(metadata))
 
@@ -148,7 +148,8 @@ def arrange(
             and is_law(documents, p)]
     lead = first
     rivals = [p for p in near if kind in QUANTITY_KINDS and p.doc_id != first.doc_id
-              and p.shape >= first.shape and p.similarity(first) >= same_matter]
+              and p.shape >= first.shape and p.similarity(first) >= same_matter
+              and (places or same_region(documents, p, first))]
     if rivals:
         lead = max([first, *rivals], key=lambda p: prevails(p, documents, places))
     shown: list[tuple[Provision, str]] = []
@@ -158,6 +159,15 @@ def arrange(
         if p is not lead and len([r for _, r in shown if r == ROLE_OTHER]) < MAX_OTHERS:
             shown.append((p, ROLE_OTHER))
     return lead, shown
+
+
+def same_region(documents: Mapping[str, Document], one: Provision, other: Provision) -> bool:
+    """Both national, or both of one region. A question naming no place does not say
+    whether a regional rule applies to it, so it is not weighed against a national one
+    there: such a question is answered as the provisions rank."""
+    here = document_place(legal(documents.get(one.doc_id)))
+    there = document_place(legal(documents.get(other.doc_id)))
+    return (here.name if here else "") == (there.name if there else "")
 
 
 def is_law(documents: Mapping[str, Document], provision: Provision) -> bool:

@@ -55,11 +55,15 @@ def short_name(full: str) -> str:
 class Gazetteer:
     """Full and short names → places; `find` reads them in a text, longest first."""
 
-    def __init__(self, places: list[Place], full_only: set[str]):
+    def __init__(self, places: list[Place], full_only: set[str], english: dict[str, str] | None = None):
         self.places = {p.name: p for p in places}
         self.names: dict[str, str] = {}  # a written form → the full name
         for place in places:
             self.names[place.name] = place.name
+        # English names match whole words only, in any case (Shanghai, SHANGHAI; not "Shanghaied")
+        self.english = {name.lower(): full for name, full in (english or {}).items() if full in self.places}
+        words = sorted(self.english, key=len, reverse=True)
+        self._english = re.compile(r"\b(?:" + "|".join(map(re.escape, words)) + r")\b", re.I) if words else None
         for place in places:
             short = short_name(place.name)
             # a province's short name wins over a city's of the same form (吉林 is the province)
@@ -77,11 +81,14 @@ class Gazetteer:
         """The places named in `text`, in order of first mention, each once."""
         if self._pattern is None:
             return []
-        found: dict[str, Place] = {}
+        found: dict[int, Place] = {}
         for match in self._pattern.finditer(text):
-            place = self.places[self.names[match.group(0)]]
-            found.setdefault(place.name, place)
-        return list(found.values())
+            found.setdefault(match.start(), self.places[self.names[match.group(0)]])
+        if self._english is not None:
+            for match in self._english.finditer(text):
+                found.setdefault(match.start(), self.places[self.english[match.group(0).lower()]])
+        ordered = [found[at] for at in sorted(found)]
+        return list({p.name: p for p in ordered}.values())  # each once, at its first mention
 
     def at_start(self, text: str) -> Place | None:
         """The place that `text` opens with (a regulation's title: 上海市工会条例)."""
@@ -95,9 +102,14 @@ def parse_places(text: str) -> Gazetteer:
     """A gazetteer from lines `省级: 地级 地级*…` (see corpus/places.txt)."""
     places: list[Place] = []
     full_only: set[str] = set()
+    english: dict[str, str] = {}
     for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
         if not line or ":" not in line:
+            continue
+        if line.startswith("="):
+            name, _, full = line[1:].partition(":")
+            english[name.strip()] = full.strip()
             continue
         head, _, rest = line.partition(":")
         province = head.strip()
@@ -107,7 +119,7 @@ def parse_places(text: str) -> Gazetteer:
             if item.endswith("*"):
                 full_only.add(name)
             places.append(Place(name, CITY, province))
-    return Gazetteer(places, full_only)
+    return Gazetteer(places, full_only, english)
 
 
 @lru_cache(maxsize=4)

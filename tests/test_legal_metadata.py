@@ -99,3 +99,10 @@ def test_gazetteer_names_places_in_questions():
     assert gazetteer.find("在郑州上班")[0].province == "河南省"
     assert gazetteer.find("阿里巴巴的员工") == []  # a short form that is an everyday word needs its full name
     assert short_name("延边朝鲜族自治州") == "延边" and short_name("内蒙古自治区") == "内蒙古"
+
+
+def test_gazetteer_reads_english_province_names_as_whole_words():
+    gazetteer = load_gazetteer()
+    assert [p.name for p in gazetteer.find("In Beijing, can the employer…")] == ["北京市"]
+    assert [p.name for p in gazetteer.find("杭州和上海，杭州")] == ["杭州市", "上海市"]
+    assert gazetteer.find("Shanghaied workers") == []
