@@ -137,3 +137,35 @@ def test_answered_right_counts_the_lead_alone():
     assert not answered_right(in_other, answer) and right_among_shown(in_other, answer)
     in_lead = QAItem("q", (("二十日",),))
     assert answered_right(in_lead, answer) and right_among_shown(in_lead, answer)
+
+
+# ----- the fitted numbers -------------------------------------------------------------
+
+
+def test_the_same_matter_numbers_are_optional_in_a_calibration_file():
+    from bot.answerability import DEFAULT_NEAR_MARGIN, DEFAULT_SAME_MATTER, Calibration, load_calibration
+
+    data = load_calibration(SETTINGS.embedding_model).to_json()
+    data.pop("near_margin", None)
+    data.pop("same_matter", None)
+    old = Calibration.from_json(data)
+    assert (old.near_margin, old.same_matter) == (DEFAULT_NEAR_MARGIN, DEFAULT_SAME_MATTER)
+    assert Calibration.from_json({**data, "near_margin": 0.3}).near_margin == 0.3
+
+
+def test_the_near_margin_is_the_median_gap_to_the_gold_passage():
+    from types import SimpleNamespace
+
+    from bot.calibrate import fit_near_margin
+
+    def asked(scores: list[float], gold_at: int | None, source: str = "laws_dev") -> SimpleNamespace:
+        hits = [SimpleNamespace(score=s, chunk=SimpleNamespace(text="答案" if i == gold_at else "别的"))
+                for i, s in enumerate(scores)]
+        return SimpleNamespace(answerable=True, hits=hits, source=source, gold_sets=(("答案",),))
+
+    questions = [asked([3.0, 2.9], 1), asked([3.0, 2.5, 2.0], 2), asked([3.0, 2.8], 1),
+                 asked([3.0, 1.0], 0),  # gold first: no gap to learn from
+                 asked([3.0, 2.0], None),  # gold not retrieved
+                 asked([3.0, 0.0], 1, source="squad")]  # encyclopaedia questions are not provisions
+    assert fit_near_margin(questions) == pytest.approx(0.2)
+    assert fit_near_margin(questions[3:]) is None
