@@ -15,11 +15,11 @@ from bot.evaluate import build_store
 from bot.provisions import NATIONAL_NOTE
 from bot.qa_eval import QAItem, answered_right, right_among_shown
 from bot.records import ANSWERED, REFUSED, ROLE_OTHER, ROLE_SEE_ALSO, Answer, Citation
-from corpus.loader import load_corpus
+from corpus.loader import document_from_bytes, load_corpus
 from tests.conftest import SETTINGS
 from ui.api import AnswerOut
 from ui.cli import format_answer
-from ui.render import answer_html
+from ui.render import answer_html, document_page
 
 FIXTURES = Path(__file__).parent / "fixtures" / "laws"
 OLD, NEW, SHANGHAI = "中华人民共和国职工休息甲法", "中华人民共和国劳动争议乙法", "上海市职工休假条例"
@@ -169,3 +169,12 @@ def test_the_near_margin_is_the_median_gap_to_the_gold_passage():
                  asked([3.0, 0.0], 1, source="squad")]  # encyclopaedia questions are not provisions
     assert fit_near_margin(questions) == pytest.approx(0.2)
     assert fit_near_margin(questions[3:]) is None
+
+
+def test_the_document_view_names_place_rank_dates_and_state_escaped():
+    text = ("---\nplace: 上海\n---\n# 上海市<职工>休假条例\n\n2021年3月1日 上海市第十五届人民代表大会常务委员会第二十九次会议通过\n\n"
+            "<!-- INFO END -->\n\n第一条 为了保障休假，制定本条例。\n\n第二条 探亲假十五日。\n\n第三条 本条例自2021年5月1日起施行。\n")
+    page = document_page(document_from_bytes(text.encode("utf-8"), "条例.md"))
+    for line in ("效力级别：地方性法规", "地区：上海市（省级）", "通过：2021-03-01", "施行：2021-05-01", "状态：现行有效"):
+        assert line in page
+    assert "&lt;职工&gt;" in page and "<职工>" not in page
