@@ -133,7 +133,8 @@ def arrange(
     within `margin` of the best passage's. A near one of another law that holds the
     shape of answer asked for and whose best sentence says nearly what the first one
     says (cosine at least `same_matter`) rules on the same matter: of those, the one
-    that prevails leads, and the one it displaced is 「另见」. Both numbers are fitted
+    that prevails leads, and the one it displaced is 「另见」; for a question naming a
+    place, a near rule of that place leads over any other. Both numbers are fitted
     (bot/calibrate.py). Only for a question asking a quantity (`kind` number or when):
     two provisions that state one can be seen to differ, while nearly every provision
     「应当」 or 「不得」 something, so a yes/no question's rivals would only be neighbours."""
@@ -147,7 +148,12 @@ def arrange(
     near = [p for p in provisions[1:] if p.hit.score >= top - margin and p.span != first.span
             and is_law(documents, p)]
     lead = first
-    rivals = [p for p in near if kind in QUANTITY_KINDS and p.doc_id != first.doc_id
+    local = [p for p in near if is_local(legal(documents.get(p.doc_id)), places)]
+    if local and not is_local(legal(documents.get(first.doc_id)), places):
+        # the place's own rule on the matter leads (its best-ranked one), whatever is asked:
+        # the national rule applies there too, and is shown after it
+        lead = local[0]
+    rivals = [p for p in near if lead is first and kind in QUANTITY_KINDS and p.doc_id != first.doc_id
               and p.shape >= first.shape and p.similarity(first) >= same_matter
               and (places or same_region(documents, p, first))]
     if rivals:
