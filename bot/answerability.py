@@ -173,6 +173,13 @@ class LogisticModel:
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
+# bot/provisions.py's same-matter margin when a calibration file predates it: a fused
+# score is the sum of three signals in [0, 1], so this is a tenth of one of them.
+DEFAULT_NEAR_MARGIN = 0.1
+# ... and its same-matter cosine: two sentences of e5 this close say nearly the same thing.
+DEFAULT_SAME_MATTER = 0.9
+
+
 @dataclass(frozen=True)
 class Calibration:
     """The fitted parameters for one embedding model."""
@@ -183,6 +190,12 @@ class Calibration:
     related_threshold: float
     sentences: LogisticModel  # scores candidate sentences for the answer (bot/compose.py)
     fitted: dict = field(default_factory=dict)  # how, when and on what it was fitted
+    # Passages whose fused scores lie this close to the best are on the same matter
+    # (bot/provisions.py); fitted by bot/calibrate.fit_near_margin, optional in the file.
+    near_margin: float = DEFAULT_NEAR_MARGIN
+    # Two near provisions whose best sentences have at least this cosine rule on the same
+    # matter, and the one that prevails leads; fitted by bot/calibrate.fit_same_matter.
+    same_matter: float = DEFAULT_SAME_MATTER
 
     def decide(self, values: dict[str, float]) -> Decision:
         p = self.answerability.probability(values)
@@ -207,6 +220,8 @@ class Calibration:
             related_threshold=float(data["related_threshold"]),
             sentences=model(data["sentences"]),
             fitted=data.get("fitted", {}),
+            near_margin=float(data.get("near_margin", DEFAULT_NEAR_MARGIN)),
+            same_matter=float(data.get("same_matter", DEFAULT_SAME_MATTER)),
         )
 
     def save(self, path: Path) -> None:

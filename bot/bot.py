@@ -14,12 +14,24 @@ from bot.compose import (
     Candidate,
     candidate_units,
     compose_answer,
+    in_provision,
     plan_quotes,
+    provisions_of,
     rank_units,
     related_answer,
     select_sentences,
+    shown_citations,
 )
 from bot.generate import Generator, Partial
+from bot.provisions import (
+    NATIONAL_NOTE,
+    arrange,
+    is_local,
+    legal,
+    question_places,
+    restrict_to_places,
+    with_note,
+)
 from bot.query import make_query
 from bot.records import ANSWERED, REFUSED, RELATED, Answer
 from bot.retrieve import Evidence, Hit, Retriever
@@ -88,7 +100,14 @@ class Bot:
     ) -> tuple[str, list[Hit], Evidence]:
         """The query actually searched (after follow-up resolution), its hits and the evidence."""
         query = make_query(question, history, self.lexicon)
-        hits, evidence = self.retriever.search(query, top_k or self.top_k)
+        top_k = top_k or self.top_k
+        hits, evidence = self.retriever.search(query, top_k)
+        places = question_places(query.text)
+        if places:
+            # a regulation applies in its own region only: the question's place decides
+            # which documents may answer it (bot/provisions.py)
+            hits, evidence = restrict_to_places(hits, evidence, self.store.documents, self.store.chunks, places,
+                                                top_k, self.calibration.near_margin)
         return query.text, hits, evidence
 
     def assess(
@@ -129,9 +148,32 @@ class Bot:
             text, citations = related_answer(hits, self.store.documents)
             return Answer(text=text, refused=False, citations=citations, question=question, query=query,
                           status=RELATED)
+        return self.claim(question, query, candidates, evidence)
+
+    def claim(self, question: str, query: str, candidates: list[Candidate], evidence: Evidence,
+              calibration: Calibration | None = None) -> Answer:
+        """The answer the candidates make, whatever the decision: the leading provision's
+        quoted sentences, with the provisions shown after it (`unionqa calibrate` checks
+        what every tune question's answer would be)."""
+        calibration = calibration or self.calibration
+        documents = self.store.documents
+        places = question_places(evidence.query.text)
+        provisions = provisions_of(candidates, self.store)
+        lead, shown = arrange(provisions, documents, places, calibration.near_margin,
+                              calibration.same_matter, evidence.query.kind)
+        # the provisions shown after the answer are cited there, not quoted in it; a lead
+        # that prevailed over the first-ranked provision has its sentences first
+        others = [p for p, _ in shown]
+        candidates = [c for c in candidates if not any(in_provision(c, p) for p in others)]
+        if lead is not provisions[0]:
+            candidates = ([c for c in candidates if in_provision(c, lead)]
+                          + [c for c in candidates if not in_provision(c, lead)])
         chosen = select_sentences(candidates)
-        quotes = plan_quotes(chosen, candidates[0], self.store.documents, evidence.query.kind)
-        text, citations = compose_answer(quotes, self.store.documents)
+        quotes = plan_quotes(chosen, candidates[0], documents, evidence.query.kind)
+        text, citations = compose_answer(quotes, documents)
+        citations += shown_citations(shown, documents, len(citations) + 1)
+        if places and not is_local(legal(documents.get(lead.doc_id)), places):
+            text, citations = with_note(text, citations, NATIONAL_NOTE.format(place="、".join(p.name for p in places)))
         return Answer(text=text, refused=False, citations=citations, question=question, query=query,
                       status=ANSWERED)
 

@@ -14,6 +14,7 @@ import numpy as np
 from bot.amounts import fits
 from bot.answerability import LogisticModel, shape_match
 from bot.definition import definition_strength
+from bot.provisions import Provision, describe
 from bot.query import Query
 from bot.records import Citation
 from bot.retrieve import Hit
@@ -330,7 +331,53 @@ def compose_answer(quotes: list[Quote], documents: Mapping[str, Document]) -> tu
             chunk_id=chunk.chunk_id,
             markers=markers[n],
         ))
-    return "".join(parts), citations
+    return "".join(parts), describe(citations, documents)
+
+
+def provisions_of(candidates: list[Candidate], store: IndexStore) -> list[Provision]:
+    """The provisions the ranked candidates come from, each once, in the order of their
+    best sentence: a law's article, or the passage outside articles."""
+    found: dict[tuple[str, tuple[int, int]], Provision] = {}
+    for c in candidates:
+        chunk = c.hit.chunk
+        document = store.documents.get(chunk.doc_id)
+        span = (article_span(document, c.start) if document is not None else None) or (chunk.start, chunk.end)
+        key = (chunk.doc_id, span)
+        if key not in found:
+            found[key] = Provision(key[0], span, c.hit, c.start, c.end, c.features.get("shape", 0.5),
+                                   _unit_vector(store, c))
+    return list(found.values())
+
+
+def _unit_vector(store: IndexStore, candidate: Candidate) -> np.ndarray | None:
+    chunk = candidate.hit.chunk
+    for j, (s, _) in enumerate(store.sentence_spans(candidate.hit.vector_id)):
+        if chunk.start + s == candidate.start:
+            return store.sentence_vectors(candidate.hit.vector_id)[j]
+    return None
+
+
+def in_provision(candidate: Candidate, provision: Provision) -> bool:
+    return candidate.hit.chunk.doc_id == provision.doc_id and provision.span[0] <= candidate.start < provision.span[1]
+
+
+def shown_citations(shown: list[tuple[Provision, str]], documents: Mapping[str, Document],
+                    first: int) -> list[Citation]:
+    """The near provisions shown after an answer (「另见」, 「其他相关规定」): numbered from
+    `first`, not quoted in the text (no markers), each its whole article when it is one."""
+    citations = []
+    for i, (provision, role) in enumerate(shown):
+        chunk = provision.hit.chunk
+        document = documents.get(provision.doc_id)
+        start, end = provision.span
+        text = document.text[start:end] if document is not None else chunk.text
+        citations.append(Citation(
+            n=first + i, doc_id=chunk.doc_id, title=chunk.title, section=chunk.section, text=text,
+            start=start, end=end, score=round(provision.hit.score, 6), quotes=[(provision.start, provision.end)],
+            article=_quoted_article(chunk, provision.start, documents), page=chunk.page, chunk_id=chunk.chunk_id,
+            role=role,
+        ))
+    return describe(citations, documents)
 
 
 def related_answer(hits: list[Hit], documents: Mapping[str, Document], passages: int = 3) -> tuple[str, list[Citation]]:

@@ -187,7 +187,8 @@ def cited_passages(kept: list[SentenceCheck], passages: list[Citation]) -> tuple
     markers: dict[int, list[int]] = {}
     for match in MARKER.finditer(text):
         markers.setdefault(int(match.group(1)), []).append(match.start())
-    return text, [replace(passages[n - 1], markers=markers.get(n, [])) for n in used]
+    # a provision shown after the extractive answer (role 「另见」…) that the model cites is its own now
+    return text, [replace(passages[n - 1], markers=markers.get(n, []), role="") for n in used]
 
 
 def last(stream: Iterator[Partial | Answer]) -> Answer:

@@ -216,13 +216,26 @@ def gold_set_matches(golds: Sequence[str], answer_text: str, cited_texts: Sequen
 
 
 def answer_matches(item: QAItem, answer: Answer) -> bool:
-    cited = [c.text for c in answer.citations]
+    """The answer's own text and citations hold a gold set; the provisions shown after
+    it (「另见」, 「其他相关规定」: citations with a role) do not count, the lead alone does."""
+    cited = [c.text for c in answer.citations if not c.role]
     return any(gold_set_matches(golds, answer.text, cited) for golds in item.golds)
 
 
 def answered_right(item: QAItem, answer: Answer) -> bool:
     """A claim was made (not just related passages shown) and it holds a gold set."""
     return answer.status == ANSWERED and answer_matches(item, answer)
+
+
+def right_among_shown(item: QAItem, answer: Answer) -> bool:
+    """Answered, and the lead or one of the provisions shown after it holds a gold set:
+    a reader who opens 「其他相关规定」 finds the answer."""
+    if answer.status != ANSWERED:
+        return False
+    if answer_matches(item, answer):
+        return True
+    shown = [plain(c.text) for c in answer.citations if c.role]
+    return any(all(plain(g) in text for g in golds) for golds in item.golds for text in shown)
 
 
 def gold_rank(item: QAItem, passages: Sequence[str]) -> int | None:
@@ -265,13 +278,15 @@ def _row(part: str, question: str, answer: Answer, ms: float, holdout: bool, ite
         "holdout": holdout,
         "status": answer.status,
         "right": answered_right(item, answer) if item else None,
+        "right_shown": right_among_shown(item, answer) if item else None,
         "rank": rank,
         "chars": len(MARKER.sub("", answer.text)),
         "ms": ms,
         "answer": answer.text,
         "query": answer.query,
         "expected": [list(g) for g in item.golds] if item else [],
-        "cited": [f"《{c.title}》{c.article}".strip() for c in answer.citations],
+        "cited": [(c.label or f"《{c.title}》{c.article}".strip()) + (f" ({c.role})" if c.role else "")
+                  for c in answer.citations],
         # with an LLM (unionqa eval --llm): how the answer was made
         "generated": answer.generated,
         "fallback": answer.fallback,
@@ -344,6 +359,7 @@ def summarize(rows: list[dict]) -> dict:
 
     figures: dict = {"questions": n}
     _rate(figures, "answered_right", sum(r["right"] for r in answerable), n)
+    _rate(figures, "right_shown", sum(bool(r.get("right_shown")) for r in answerable), n)
     for k in (1, 5, 10):
         _rate(figures, f"hit@{k}", ranked_within(k), n)
     _rate(figures, "answerable_refused", with_status(answerable, REFUSED), n)
@@ -453,10 +469,10 @@ def evaluate_qa(bot: QABot, qa_set: QASet, progress: bool = True) -> dict:
 
 # ---------------------------------------------------------------- printing
 
-SUMMARY_COLUMNS = ["answered_right", "hit@1", "hit@5", "hit@10", "answerable_refused", "answerable_related",
+SUMMARY_COLUMNS = ["answered_right", "right_shown", "hit@1", "hit@5", "hit@10", "answerable_refused", "answerable_related",
                    "oos_refused", "oos_related", "oos_answered", "followup_first_right", "followup_right",
                    "mean_answer_chars", "latency_ms_p50", "latency_ms_p95"]
-PART_COLUMNS = ["questions", "answered_right", "hit@1", "hit@5", "hit@10", "answerable_refused",
+PART_COLUMNS = ["questions", "answered_right", "right_shown", "hit@1", "hit@5", "hit@10", "answerable_refused",
                 "answerable_related", "mean_answer_chars"]
 
 

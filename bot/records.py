@@ -30,7 +30,26 @@ class Citation:
     # offsets in Answer.text where this citation's "[n]" markers start: the UI links
     # these, and only these, so a "[3]" inside a quoted document stays plain text
     markers: list[int] = field(default_factory=list)
+    # What a lawyer reads of a cited law (corpus/laws.py); empty for documents that are
+    # not laws. `label` is the whole citation: 《重庆市工会条例》（2011 年修正）第十三条.
+    label: str = ""
+    version: str = ""  # 「2011 年修正」, 「2013 年」
+    jurisdiction: str = ""  # national, province or city
+    place: str = ""  # 上海市; "" for a national law
+    rank: str = ""  # 法律, 行政法规, 地方性法规, 规章 or 文件
+    passed: str = ""  # YYYY-MM-DD, when known
+    amended: str = ""
+    effective: str = ""
+    in_force: bool | None = None
+    # Where the citation stands in the answer: "" for the answer's own (quoted, with [n]
+    # markers); after them, not quoted, ROLE_SEE_ALSO for a provision on the same matter
+    # that the lead prevails over (「另见」), ROLE_OTHER for a near provision (「其他相关规定」).
+    role: str = ""
 
+
+ROLE_SEE_ALSO = "see_also"
+ROLE_OTHER = "other"
+ROLES = ("", ROLE_SEE_ALSO, ROLE_OTHER)
 
 # Answer.status: the three outcomes of a question
 ANSWERED = "answered"  # the documents answer it: quoted sentences with citations

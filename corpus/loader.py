@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 from corpus.docx_loader import parse_docx
 from corpus.errors import LoadError
 from corpus.html_loader import parse_html
-from corpus.laws import is_law, law_blocks, law_metadata
+from corpus.laws import GIVEN_KEYS, LEGAL_KEYS, is_law, law_blocks, law_metadata, legal_metadata
 from corpus.pdf_loader import parse_pdf
 from corpus.records import Document
 from corpus.structure import Parsed, assemble, clean_line
@@ -128,8 +128,18 @@ def _to_document(parsed: Parsed, source: str, doc_id: str) -> Document:
     blocks = parsed.blocks
     if is_law(blocks):
         blocks = law_blocks(blocks)
-        for key, value in law_metadata(title, path.name, metadata.get("preamble", "")).items():
-            metadata.setdefault(key, value)
+        # the last articles say when the law takes effect (「本法自…起施行」)
+        body = "\n".join(b.text for b in blocks[-5:])
+        read = law_metadata(title, path.name, metadata.get("preamble", ""), body, given=parsed.metadata)
+        for key, value in read.items():
+            # the legal keys already weigh the front matter (and normalize it: 上海 → 上海市)
+            if key in LEGAL_KEYS:
+                metadata[key] = value
+            else:
+                metadata.setdefault(key, value)
+    elif GIVEN_KEYS & set(metadata):
+        # a notice or a policy whose front matter says where and at what rank it applies
+        metadata.update(legal_metadata(title, metadata.get("preamble", ""), given=parsed.metadata))
     text, paragraphs = assemble(blocks)
     if all(p.is_heading for p in paragraphs):
         raise LoadError("没有正文内容（文件里只有空白或标题）")

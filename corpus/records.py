@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 
 
@@ -39,6 +40,11 @@ class Document:
         h.update(self.title.encode("utf-8"))
         h.update(b"\0")
         h.update(self.text.encode("utf-8"))
+        if self.metadata:
+            # the metadata decides answers too (a regulation's place, rank and dates), so a
+            # changed front matter, or a loader that reads more of it, updates the document
+            h.update(b"\0")
+            h.update(json.dumps(self.metadata, ensure_ascii=False, sort_keys=True).encode("utf-8"))
         return h.hexdigest()[:16]
 
     def paragraph_text(self, paragraph: Paragraph) -> str:

@@ -18,14 +18,20 @@ MARKER = re.compile(r"\[(\d+)\]")
 def check_citations(answer, bot) -> None:
     """Every marker points at a citation, and every citation at its exact source span."""
     numbers = {int(n) for n in MARKER.findall(answer.text)}
-    assert numbers == {c.n for c in answer.citations} == set(range(1, len(answer.citations) + 1))
+    own = [c for c in answer.citations if not c.role]
+    assert numbers == {c.n for c in own} == set(range(1, len(own) + 1))
+    # the provisions shown after the answer (另见, 其他相关规定) follow its own, unquoted
+    assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    assert all(not c.markers for c in answer.citations if c.role)
+    assert all(c.role for c in answer.citations[len(own):])
     for c in answer.citations:
         doc = bot.documents[c.doc_id]
         assert doc.text[c.start : c.end] == c.text
         assert c.quotes
         for qs, qe in c.quotes:
             assert c.start <= qs < qe <= c.end
-            assert doc.text[qs:qe].strip() in answer.text
+            if not c.role:
+                assert doc.text[qs:qe].strip() in answer.text
 
 
 def test_model_spirit_question_is_answered_and_cites_its_paragraph(bot):

@@ -57,6 +57,20 @@ class CitationOut(BaseModel):
     page: int | None = None
     chunk_id: str = ""
     markers: list[int] = Field(default_factory=list, description="答案中本条引用的 [n] 在 text 中的起始位置")
+    label: str = Field("", description="法规的完整引用，如 《重庆市工会条例》（2011 年修正）第十三条；非法规文件为空")
+    version: str = Field("", description="版本，如 2011 年修正")
+    jurisdiction: str = Field("", description="适用范围：national（全国）、province（省级）、city（市级）")
+    place: str = Field("", description="地方法规的地区，如 上海市；全国性法规为空")
+    rank: str = Field("", description="效力级别：法律、行政法规、地方性法规、规章、文件")
+    passed: str = Field("", description="通过日期 YYYY-MM-DD")
+    amended: str = Field("", description="最近一次修正或修订的日期")
+    effective: str = Field("", description="施行日期")
+    in_force: bool | None = Field(None, description="是否现行有效（已废止或尚未施行为 false）")
+    role: str = Field(
+        "",
+        description="空：答案本身引用的条款（文中有 [n]）；see_also：「另见」，同一事项上让位于答案所引条款的规定；"
+        "other：「其他相关规定」，相近的条款。后两种排在答案引用之后，答案文字不引用，聊天界面中默认折叠",
+    )
 
 
 class AnswerOut(BaseModel):

@@ -92,13 +92,17 @@ def load_bot(config: cfg.Config):
 def format_answer(answer) -> str:
     lines = [f"（{answer.notice}）"] if answer.notice else []
     lines.append(answer.text)
-    if answer.citations:
-        lines.append("")
-        lines.append("来源：")
-        for c in answer.citations:
-            where = " ".join(part for part in (c.section, c.article, f"第{c.page}页" if c.page else "") if part)
-            lines.append(f"[{c.n}] 《{c.title}》{(' ' + where) if where else ''}")
-            lines.extend(f"    {line}" for line in c.text.splitlines())
+    headings = {"": "来源：", "see_also": "另见：", "other": "其他相关规定："}
+    shown = ""
+    for c in answer.citations:
+        role = getattr(c, "role", "")
+        if role != shown or c is answer.citations[0]:
+            lines.extend(["", headings.get(role, "来源：")])
+            shown = role
+        where = " ".join(part for part in (c.section, c.article, f"第{c.page}页" if c.page else "") if part)
+        version = f"（{c.version}）" if getattr(c, "version", "") else ""
+        lines.append(f"[{c.n}] 《{c.title}》{version}{(' ' + where) if where else ''}")
+        lines.extend(f"    {line}" for line in c.text.splitlines())
     return "\n".join(lines)
 
 

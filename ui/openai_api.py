@@ -114,7 +114,9 @@ def sources_text(answer: Answer) -> str:
     lines = [SOURCES_HEADING]
     for c in answer.citations:
         where = " ".join(part for part in (c.section, c.article, f"第{c.page}页" if c.page else "") if part)
-        lines.append(f"[{c.n}] 《{c.title}》{(' ' + where) if where else ''}")
+        shown = {"see_also": "另见 ", "other": "其他相关规定 "}.get(c.role, "")
+        version = f"（{c.version}）" if c.version else ""
+        lines.append(f"[{c.n}] {shown}《{c.title}》{version}{(' ' + where) if where else ''}")
     return "\n\n" + "\n".join(lines)
 
 

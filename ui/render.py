@@ -20,6 +20,8 @@ from ui.templating import render_page
 
 EXCERPT_CONTEXT = 30  # characters of a passage kept around its quoted sentences in the list under an answer
 REFUSAL_HINT = "可以换个说法再问，或者询问与工会文件、劳动法律法规相关的问题。"
+# Citations after the answer's own, by Citation.role: shown collapsed under these headings.
+SHOWN_ROLES = {"see_also": "另见", "other": "其他相关规定"}
 
 
 def escape_text(text: str) -> str:
@@ -173,11 +175,20 @@ def answer_html(answer: Answer, documents: dict[str, Document]) -> str:
     parts.append(f'<div class="uq-text">{text}</div>')
     if answer.generated:
         parts.append(f'<p class="uq-generated-note">{escape_text(GENERATED_NOTE)}</p>')
-    if answer.citations:
+    own = [c for c in answer.citations if not c.role]
+    if own:
         parts.append('<div class="uq-sources"><div class="uq-sources-title">引用来源</div><ol class="uq-citations">')
-        parts.extend(citation_item_html(c) for c in answer.citations)
+        parts.extend(citation_item_html(c) for c in own)
         parts.append("</ol></div>")
-        parts.extend(source_panel_html(c, documents.get(c.doc_id)) for c in answer.citations)
+    for role, heading in SHOWN_ROLES.items():
+        # provisions shown after the answer, not quoted in it: collapsed, a click away
+        shown = [c for c in answer.citations if c.role == role]
+        if shown:
+            parts.append(
+                f'<details class="uq-more uq-{role}"><summary>{escape_text(heading)}（{len(shown)} 条）</summary>'
+                '<ol class="uq-citations">' + "".join(citation_item_html(c) for c in shown) + "</ol></details>"
+            )
+    parts.extend(source_panel_html(c, documents.get(c.doc_id)) for c in answer.citations)
     parts.append("</div>")
     return "".join(parts)
 
@@ -205,12 +216,18 @@ def marker_html(n: int) -> str:
     return f'<a class="uq-cite" href="#uq-src-{n}" title="查看出处 [{n}]">[{n}]</a>'
 
 
+def title_html(citation: Citation) -> str:
+    """《title》 and, for a law, its version and state (（2011 年修正）), escaped."""
+    version = f'<span class="uq-version">（{html.escape(citation.version)}）</span>' if citation.version else ""
+    return f'<span class="uq-doc-title">《{html.escape(citation.title)}》</span>{version}'
+
+
 def citation_item_html(citation: Citation) -> str:
     location = where(citation)
     location_html = f' <span class="uq-where">{html.escape(location)}</span>' if location else ""
     return (
         f'<li class="uq-citation">{marker_html(citation.n)} '
-        f'<span class="uq-doc-title">《{html.escape(citation.title)}》</span>{location_html}'
+        f'{title_html(citation)}{location_html}'
         f'<div class="uq-passage">{excerpt_html(citation)}</div></li>'
     )
 
@@ -234,7 +251,7 @@ def source_panel_html(citation: Citation, document: Document | None) -> str:
     with a link that opens the full document at that place."""
     location = where(citation)
     head = (
-        f'<div class="uq-source-head"><b>[{citation.n}]</b> 《{html.escape(citation.title)}》'
+        f'<div class="uq-source-head"><b>[{citation.n}]</b> {title_html(citation)}'
         + (f' <span class="uq-where">{html.escape(location)}</span>' if location else "")
         + f'<a class="uq-close" href="#uq-src-{citation.n}" title="关闭">×</a></div>'
     )
@@ -261,7 +278,8 @@ def document_page(document: Document, start: int | None = None, end: int | None 
     """The whole document as a standalone page; paragraphs have ids p-0, p-1, …"""
     span = (start, end) if start is not None and end is not None and start < end else None
     marks = quotes or ([span] if span else [])
-    meta = [f"来源：{document.source}"] + [f"{k}：{v}" for k, v in document.metadata.items() if v]
+    meta = [f"来源：{document.source}"] + legal_lines(document) + [
+        f"{k}：{v}" for k, v in document.metadata.items() if v and k not in LEGAL_LABELS]
     paragraphs = []
     page = None
     for i, p in enumerate(document.paragraphs):
@@ -276,6 +294,33 @@ def document_page(document: Document, start: int | None = None, end: int | None 
         paragraphs.append({"id": None, "page_break": None, "css": "para",
                            "segments": segments(document.text, 0, marks, span)})
     return render_page("document.html", title=document.title, meta=meta, paragraphs=paragraphs)
+
+
+# How the document view names a law's metadata (corpus/laws.py), in this order.
+LEGAL_LABELS = {"rank": "效力级别", "place": "地区", "passed": "通过", "promulgated": "公布", "amended": "修改",
+                "effective": "施行", "repealed": "废止", "in_force": "状态", "jurisdiction": "", "amendment": ""}
+JURISDICTIONS = {"national": "全国", "province": "省级", "city": "市级"}
+
+
+def legal_lines(document: Document) -> list[str]:
+    """「效力级别：地方性法规」, 「地区：上海市（省级）」, 「修正：2011-11-25」, 「状态：现行有效」…
+    for a law; nothing for other documents. Plain text: the template escapes it."""
+    metadata = document.metadata
+    if not metadata.get("rank"):
+        return []
+    lines = []
+    for key, label in LEGAL_LABELS.items():
+        value = metadata.get(key, "")
+        if key == "place":
+            jurisdiction = JURISDICTIONS.get(metadata.get("jurisdiction", ""), "")
+            value = f"{value}（{jurisdiction}）" if value and jurisdiction else (value or jurisdiction)
+        elif key == "amended" and value:
+            label = metadata.get("amendment") or label
+        elif key == "in_force":
+            value = {"true": "现行有效", "false": "已废止" if metadata.get("repealed") else "尚未施行"}.get(value, "")
+        if label and value:
+            lines.append(f"{label}：{value}")
+    return lines
 
 
 def parse_quotes(value: str) -> list[tuple[int, int]]:
