@@ -122,13 +122,17 @@ def test_a_failed_reupload_keeps_the_stored_original(index_dir, embedder):
         assert not any((index_dir / "uploads" / ".staging").glob("*/*"))
 
 
-def test_orphans_are_removed_at_start(index_dir, embedder):
+def test_orphans_are_removed_after_a_save_never_at_start(index_dir, embedder):
+    """A start removes nothing (the index may be a fallback, or an upload may be staged);
+    the first successful save removes what no index version and no upload refers to."""
     uploads = index_dir / "uploads"
     (uploads / ".staging" / "abc").mkdir(parents=True)
     (uploads / ".staging" / "abc" / "half.txt").write_text("半个文件")
     (uploads / ".old.txt.part").write_text("旧版本留下的")
     (uploads / "orphan.txt").write_text("索引中没有的文件")
+    before = sorted(p.name for p in uploads.rglob("*"))
     with serve(index_dir, embedder) as url, httpx.Client(base_url=url, timeout=120) as c:
+        assert sorted(p.name for p in uploads.rglob("*")) == before
         assert "已加入" in upload(c, ("kept.txt", GOOD.encode())).text
     with serve(index_dir, embedder):
         assert sorted(p.name for p in uploads.iterdir()) == ["kept.txt"]

@@ -38,6 +38,7 @@ from ui.headers import FrameAncestorsMiddleware, check_origins, frame_ancestors 
 from ui.health import readiness_router  # noqa: E402
 from ui.limits import (  # noqa: E402
     BodyLimitMiddleware,
+    ChatInputMiddleware,
     MethodMiddleware,
     declare_question_limits,
     http_error,
@@ -46,6 +47,7 @@ from ui.limits import (  # noqa: E402
 from ui.logs import AccessLogMiddleware, setup_logging  # noqa: E402
 from ui.openai_api import openai_router  # noqa: E402
 from ui.pages import pages_router  # noqa: E402
+from ui.sessions import LoginThrottle  # noqa: E402
 from ui.workers import PoolAsker, process_memory  # noqa: E402
 
 API_DESCRIPTION = """工会知识问答的 REST 接口。答案摘自知识库文档原文，并给出引用位置。
@@ -84,6 +86,7 @@ def create_app(config: Config, bot: Bot, watch_index: bool = False, asker: Asker
     )
     app.add_middleware(FrameAncestorsMiddleware, policy=policy)
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(ChatInputMiddleware, max_chars=config.max_question_chars)
     app.add_middleware(MethodMiddleware)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
@@ -98,10 +101,11 @@ def create_app(config: Config, bot: Bot, watch_index: bool = False, asker: Asker
     # Our routes first: the chat is mounted at "/" and would otherwise take every path.
     app.include_router(api_router(asker))
     app.include_router(openai_router(asker, config))  # /v1: the bot as an OpenAI-compatible model
-    app.include_router(readiness_router(asker))
+    throttle = LoginThrottle()  # wrong admin tokens, wherever they are tried
+    app.include_router(readiness_router(asker, config.admin_token, throttle))
     declare_question_limits(app, config.max_question_chars)
     app.include_router(pages_router(asker, policy))
-    app.include_router(admin_router(asker, config))  # every /admin path is a 404 without a token
+    app.include_router(admin_router(asker, config, throttle))  # every /admin path is a 404 without a token
     chat = build_chat(asker, FeedbackLog(config.feedback_log))
     # The chat's own bounded queue: a full one tells the user at once instead of making them wait.
     # Two answers in progress per answering process keep every process busy; with an LLM,
