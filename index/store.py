@@ -490,12 +490,10 @@ def check_manifest(manifest: Manifest, expected: IndexSettings | None, where: ob
 
 
 def version_name(index_dir: Path) -> str:
-    """The name of the live version ("" if there is none): one small read, cheap
-    enough for a server to check for a new version before answering."""
-    try:
-        return (Path(index_dir) / CURRENT_FILE).read_text(encoding="utf-8").strip()
-    except OSError:
-        return ""
+    """What CURRENT names ("" if there is none): one small read, cheap enough for a server
+    to check for a new version before answering. Garbage in it (even bytes that are not
+    UTF-8) is returned as read, for the caller to compare; `IndexStore.load` falls back."""
+    return versions.current_name(Path(index_dir))
 
 
 def live_version(index_dir: Path) -> Path:

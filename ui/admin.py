@@ -48,7 +48,14 @@ from ui.config import Config
 from ui.errors import storage_message
 from ui.sessions import LoginThrottle, SessionStore, client_address, is_https
 from ui.templating import render_page
-from ui.uploads import StagingFolders, clean_uploads, recover_staged, staging_dir, uploads_dir
+from ui.uploads import (
+    StagingFolders,
+    clean_uploads,
+    recover_staged,
+    staging_dir,
+    unindexed_uploads,
+    uploads_dir,
+)
 
 STATIC_DIR = Path(__file__).parent / "static"
 UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".htm", ".docx", ".pdf")
@@ -111,7 +118,8 @@ def admin_router(asker: Asker, config: Config, throttle: LoginThrottle | None = 
         return _page(login=True, status=401)
 
     def documents_page(results: list[FileResult] | None = None, note: str = "", status: int = 200) -> HTMLResponse:
-        return _page(results=results, note=note, status=status, asker=asker, max_mb=config.max_upload_mb)
+        return _page(results=results, note=note, status=status, asker=asker, max_mb=config.max_upload_mb,
+                     index_dir=index_dir)
 
     @router.get("", response_class=HTMLResponse)
     def home(request: Request) -> Response:
@@ -262,10 +270,15 @@ def _same_origin(request: Request) -> bool:
 
 
 def _page(login: bool = False, note: str = "", status: int = 200, results: list[FileResult] | None = None,
-          asker: Asker | None = None, max_mb: int = 0, headers: dict[str, str] | None = None) -> HTMLResponse:
-    rows = []
+          asker: Asker | None = None, max_mb: int = 0, headers: dict[str, str] | None = None,
+          index_dir: Path | None = None) -> HTMLResponse:
+    rows, unindexed, warning = [], [], ""
     if asker is not None:
         bot = asker.bot
+        warning = bot.store.warning
+        if index_dir is not None:
+            added = {doc.source for doc_id, doc in bot.documents.items() if doc_id.startswith(ADDED_PREFIX)}
+            unindexed = unindexed_uploads(index_dir, added)
         for doc_id, doc in sorted(bot.documents.items()):
             chunks = (bot.store.manifest.documents.get(doc_id) or {}).get("chunks", "")
             rows.append({"doc_id": doc_id, "title": doc.title, "chunks": chunks, "source": doc.source})
@@ -277,6 +290,7 @@ def _page(login: bool = False, note: str = "", status: int = 200, results: list[
     page = render_page(
         "admin.html", login=login, note=note,
         results=shown, documents=rows, suffixes=UPLOAD_SUFFIXES, max_mb=max_mb, max_files=MAX_FILES,
+        unindexed=unindexed, index_warning=warning,
     )
     headers = {"Content-Security-Policy": ADMIN_CSP, "Cache-Control": "no-store", **(headers or {})}
     return HTMLResponse(page, status_code=status, headers=headers)

@@ -7,14 +7,16 @@ explicit removal.
   an indexed upload in its staging folder: at start, `recover_staged` finishes the move
   for every staged file whose text is what the index holds for its document.
 - `clean_uploads` runs only after a successful save, and removes only what no index
-  version on disk (the live one, the one before it, any that a broken CURRENT makes the
-  server fall back to) and no upload in progress refers to. If a version's manifest
-  cannot be read, what it refers to is unknown, and no stored file is removed.
+  version and no upload in progress can refer to: the staging folders of uploads no
+  longer in progress and hidden half-written files (an upload's stored name is never
+  hidden, see ui.admin.safe_filename). A stored upload that no version refers to is
+  kept: after a broken live version the server answers from the one before, which
+  lacks the newest uploads, and their files are then the only copy of those documents.
+  The admin page lists them (`unindexed_uploads`) so that staff can upload them again.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -22,9 +24,7 @@ import threading
 from pathlib import Path
 
 from corpus.loader import LoadError, load_document
-from index.build import ADDED_PREFIX
 from index.update import added_id
-from index.versions import MANIFEST_FILE, version_folders
 
 log = logging.getLogger(__name__)
 
@@ -56,26 +56,9 @@ class StagingFolders:
             self.active.discard(folder)
 
 
-def referenced_sources(index_dir: Path) -> set[str] | None:
-    """The file names in uploads/ that any index version refers to (the sources of its
-    added documents); None if some version's manifest cannot be read."""
-    names: set[str] = set()
-    for folder in version_folders(index_dir):
-        path = folder / MANIFEST_FILE
-        if not path.exists():
-            continue  # a folder a writer never finished refers to nothing
-        try:
-            documents = json.loads(path.read_text(encoding="utf-8"))["documents"]
-            names |= {str(entry["source"]) for doc_id, entry in documents.items() if doc_id.startswith(ADDED_PREFIX)}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return None
-    return names
-
-
 def clean_uploads(index_dir: Path, staging: StagingFolders) -> list[str]:
     """After a successful save: remove the staging folders of uploads no longer in
-    progress, and the stored files (or half-written hidden ones) that no index version
-    refers to. Returns the names removed."""
+    progress, and hidden half-written files. Returns the names removed."""
     folder = uploads_dir(index_dir)
     removed: list[str] = []
     with staging.lock:  # no upload may start staging while its parent is being emptied
@@ -83,21 +66,23 @@ def clean_uploads(index_dir: Path, staging: StagingFolders) -> list[str]:
             if path not in staging.active:
                 shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
                 removed.append(f"{STAGING}/{path.name}")
-        in_progress = {p.name for folder_ in staging.active for p in folder_.glob("*")}
         if not staging.active and staging_dir(index_dir).is_dir():
             shutil.rmtree(staging_dir(index_dir), ignore_errors=True)
-    referenced = referenced_sources(index_dir)
-    if referenced is None:
-        log.warning("an index version's manifest cannot be read: no uploaded file is removed",
-                    extra={"event": "uploads_kept"})
-        return removed
     for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if path.is_file() and path.name not in referenced and path.name not in in_progress:
+        if path.is_file() and path.name.startswith("."):
             path.unlink(missing_ok=True)
             removed.append(path.name)
     if removed:
         log.info("", extra={"event": "uploads_cleaned", "removed": len(removed)})
     return removed
+
+
+def unindexed_uploads(index_dir: Path, indexed_sources: set[str]) -> list[str]:
+    """Stored uploads that the index answering now does not hold (after it fell back to
+    an older version, say): kept, and listed on the admin page to be uploaded again."""
+    folder = uploads_dir(index_dir)
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+                  and p.name not in indexed_sources) if folder.is_dir() else []
 
 
 def recover_staged(index_dir: Path, indexed_hash: dict[str, str]) -> list[str]:
