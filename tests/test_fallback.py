@@ -171,3 +171,12 @@ def test_checking_the_checksums_costs_little_next_to_loading(two_versions):
     size = sum(os.path.getsize(live / n) for n in files_of(live))
     print(f"\nchecksums of {size / 1e6:.2f} MB: {hashing * 1000:.1f} ms; whole load {loading * 1000:.0f} ms")
     assert hashing < max(0.05, loading / 2)
+
+
+def test_build_repairs_an_index_with_no_complete_version(index_dir, tmp_path, embedder):
+    """The refusal says to run `unionqa build`: it must then work, from the corpus folder."""
+    for folder in version_folders(index_dir):
+        (folder / "dense.faiss").write_bytes(b"")
+    build_index(write_corpus(tmp_path / "corpus", SMALL), index_dir, SETTINGS, embedder, progress=False)
+    store = IndexStore.load(index_dir, expected=SETTINGS)
+    assert set(store.documents) == {"a", "b"} and store.warning == ""
