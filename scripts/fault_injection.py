@@ -129,7 +129,8 @@ def newest_complete(index: Path) -> str:
 # ----- set-up ------------------------------------------------------------------------------------
 
 
-def set_up(work: Path) -> Path:
+def set_up(work: Path) -> tuple[Path, float]:
+    """The base index, and how long an upload took (the random kills fall within it)."""
     corpus = work / "corpus"
     corpus.mkdir()
     for name, text in CORPUS.items():
@@ -138,13 +139,16 @@ def set_up(work: Path) -> Path:
     subprocess.run([UNIONQA, "build", "--corpus", str(corpus), "--index", str(index), "--quiet"], check=True,
                    env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True)
     server = Server(index, work)
+    took = []
     try:
         for name, text in (("uploaded-a.txt", A), ("uploaded-b.txt", B)):
+            started = time.perf_counter()
             response = server.upload(name, text)
+            took.append(time.perf_counter() - started)
             assert response.status_code == 200 and "已加入" in response.text, response.text[-500:]
     finally:
         server.stop()
-    return index
+    return index, min(took)
 
 
 # ----- 2: each file of the live version damaged --------------------------------------------------
@@ -208,7 +212,7 @@ def damaged_versions(base: Path, work: Path) -> list[dict]:
 # ----- 3: kill -9 during uploads ------------------------------------------------------------------
 
 
-def kills_during_upload(base: Path, work: Path, kills: int, seed: int) -> list[dict]:
+def kills_during_upload(base: Path, work: Path, kills: int, seed: int, upload_seconds: float) -> list[dict]:
     rng = random.Random(seed)
     index = work / "kill-index"
     shutil.copytree(base, index)
@@ -237,7 +241,7 @@ def kills_during_upload(base: Path, work: Path, kills: int, seed: int) -> list[d
                 while current_name(index) == before and time.monotonic() < deadline and thread.is_alive():
                     time.sleep(0.001)
             else:
-                time.sleep(rng.uniform(0.05, 1.5))
+                time.sleep(rng.uniform(0.0, upload_seconds))  # somewhere inside the upload
             server.kill9()
             thread.join(timeout=30)
             if result.get("acknowledged"):
@@ -281,14 +285,15 @@ def main() -> int:
     started = time.perf_counter()
     try:
         print("准备：建立索引并上传两个文档…", flush=True)
-        base = set_up(work)
+        base, upload_seconds = set_up(work)
+        print(f"  一次上传用时 {upload_seconds:.2f} 秒", flush=True)
         damaged, killed = [], []
         if "damage" in args.phases:
             print("每个文件损坏一次：", flush=True)
             damaged = damaged_versions(base, work)
         if "kills" in args.phases:
             print(f"上传中 kill -9 {args.kills} 次：", flush=True)
-            killed = kills_during_upload(base, work, args.kills, args.seed)
+            killed = kills_during_upload(base, work, args.kills, args.seed, upload_seconds)
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -298,6 +303,7 @@ def main() -> int:
         "kills": len(killed), "kills_ok": sum(r["ok"] for r in killed), "uploads_lost": lost,
         "kills_acknowledged": sum(r["acknowledged"] for r in killed),
         "kills_indexed": sum(r["indexed"] for r in killed),
+        "kill_ready_seconds_median": sorted(r["ready_s"] for r in killed)[len(killed) // 2] if killed else None,
         "seconds": round(time.perf_counter() - started, 1),
     }
     print(json.dumps(summary, ensure_ascii=False), flush=True)

@@ -27,6 +27,8 @@ from fastapi_offline import FastAPIOffline  # noqa: E402
 from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
 
 from bot.bot import Bot  # noqa: E402
+from index.stores import parse_store  # noqa: E402
+from index.versions import remove_leftovers  # noqa: E402
 from ui.admin import admin_router  # noqa: E402
 from ui.admission import AdmissionMiddleware  # noqa: E402
 from ui.api import api_router  # noqa: E402
@@ -134,6 +136,9 @@ def serve(config: Config, bot: Bot) -> None:
     """Run the server until interrupted: JSON-line logs on stderr; with `config.workers` > 1,
     the answering processes are forked first (ui/workers.py), before any server thread starts."""
     setup_logging()
+    if parse_store(config.store).milvus is None:
+        # a writer killed during a save left a .tmp- folder: gone now, unless a writer is at work
+        remove_leftovers(config.index_dir)
     if config.workers > 1:
         asker: Asker = PoolAsker(bot, config.max_question_chars, config.index_dir, config.workers,
                                  log_questions=config.log_questions)
