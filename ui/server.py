@@ -148,10 +148,15 @@ def serve(config: Config, bot: Bot) -> None:
         asker.warm_up()
     try:
         app = create_app(config, bot, watch_index=True, asker=asker)
+        store = asker.bot.store
         logging.getLogger("unionqa").info("", extra={
             "event": "started", "url": f"http://{config.host}:{config.port}/", "workers": config.workers,
-            "index_version": asker.version, "processes": process_memory(asker),
+            "index_version": store.version or asker.version, "processes": process_memory(asker),
         })
+        if store.warning:
+            # said once more now that the log is JSON lines: the load warned before it was set up
+            logging.getLogger("unionqa").warning(store.warning, extra={
+                "event": "index_fallback", "index_version": store.version})
         print(f"工会知识问答已启动：http://{config.host}:{config.port}/  （接口文档：/docs）", flush=True)
         # log_config=None: uvicorn keeps the JSON-line handler instead of installing its own
         uvicorn.run(app, host=config.host, port=config.port, log_level="warning", log_config=None,
