@@ -257,7 +257,10 @@ def kills_during_upload(base: Path, work: Path, kills: int, seed: int, upload_se
             if indexed:
                 acknowledged[name] = text  # from here on it must stay
             expected = newest_complete(index)
+            # the restart moved an indexed upload out of the staging folder the kill left it in
+            recovered = '"event": "uploads_recovered"' in server.log.read_text(encoding="utf-8", errors="replace")
             row = {"kill": i + 1, "when": mode, "acknowledged": bool(result.get("acknowledged")), "indexed": indexed,
+                   "recovered_from_staging": recovered,
                    "lost": lost, "loaded": details["index_version"], "expected": expected,
                    "warning": details["index_warning"], "ready_s": round(server.ready_seconds, 1),
                    "leftover_tmp": sorted(p.name for p in index.iterdir() if p.name.startswith(".tmp-"))}
@@ -265,6 +268,7 @@ def kills_during_upload(base: Path, work: Path, kills: int, seed: int, upload_se
             rows.append(row)
             print(f"  kill -9 #{i + 1:2}（{mode}）：{'通过' if row['ok'] else '失败'}，"
                   f"{'已确认' if row['acknowledged'] else '未确认'}，{'已入索引' if indexed else '未入索引'}，"
+                  f"{'从暂存区恢复，' if recovered else ''}"
                   f"丢失 {len(lost)}，载入 {row['loaded']}，{row['ready_s']} 秒就绪", flush=True)
     finally:
         server.stop()
@@ -303,6 +307,7 @@ def main() -> int:
         "kills": len(killed), "kills_ok": sum(r["ok"] for r in killed), "uploads_lost": lost,
         "kills_acknowledged": sum(r["acknowledged"] for r in killed),
         "kills_indexed": sum(r["indexed"] for r in killed),
+        "kills_recovered_from_staging": sum(r["recovered_from_staging"] for r in killed),
         "kill_ready_seconds_median": sorted(r["ready_s"] for r in killed)[len(killed) // 2] if killed else None,
         "seconds": round(time.perf_counter() - started, 1),
     }
