@@ -16,7 +16,7 @@ from index.chunker import chunk_document
 from index.embedder import Embedder
 from index.records import Chunk
 from index.sentences import answer_units
-from index.store import IndexMissingError, IndexSettings, IndexStore, writer_lock
+from index.store import IndexCorruptError, IndexMissingError, IndexSettings, IndexStore, writer_lock
 from index.stores import StoreSpec, new_store, read_documents
 from index.tokens import tokenize
 
@@ -152,8 +152,11 @@ def build_index(
 
 
 def added_documents(index_dir: Path, store: str | StoreSpec = "") -> list[Document]:
-    """The documents added one by one to the live index ([] if there is none)."""
+    """The documents added one by one to the live index (from the newest complete version if
+    the live one is broken); [] if there is none, or none is complete: `unionqa build` is then
+    how the index is repaired, and the message that sent the user there says how to add the
+    uploads again."""
     try:
         return [doc for doc in read_documents(store, index_dir) if doc.doc_id.startswith(ADDED_PREFIX)]
-    except IndexMissingError:
+    except (IndexMissingError, IndexCorruptError):
         return []

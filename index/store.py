@@ -14,16 +14,20 @@ Layout of an index folder::
         dense-ann.faiss  past the ANN threshold: IVF fast-scan codes of them (index/ann.py)
         bm25/            bm25s files
         sentences.npz    each chunk's answer units (spans in chunk.text) and their embeddings
+        checksums.json   written last: every file's size and SHA-256 (index/versions.py)
 
 A save writes a whole new version folder and only then points CURRENT at it,
 so a crash at any moment leaves the previous version loadable, and a reader
-always sees one complete version.
+always sees one complete version. A reader that finds CURRENT broken, or the
+version it names damaged, reads the newest complete version instead and says so
+(`IndexStore.warning`); with none complete it refuses, with what to do.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import shutil
 import time
@@ -38,15 +42,15 @@ import faiss
 import numpy as np
 
 from corpus.records import Document, Paragraph
-from index import ann
+from index import ann, versions
 from index.backends import DEFAULT_BACKEND, vector_family
 from index.records import Chunk
 from index.sentences import answer_units
 
 FORMAT_VERSION = 3  # 2: sentences.npz; 3: law articles chunked one by one
 SENTENCES_FILE = "sentences.npz"
-CURRENT_FILE = "CURRENT"
-LOCK_FILE = ".lock"
+CURRENT_FILE = versions.CURRENT_FILE
+LOCK_FILE = versions.LOCK_FILE
 # A build of a large corpus holds the lock for minutes; ten of them is a writer that hangs.
 LOCK_TIMEOUT = 600.0
 KEEP_VERSIONS = 2  # the live one and the one before, for readers still loading it
@@ -67,6 +71,17 @@ class IndexMissingError(StoreError):
 
 class IndexMismatchError(StoreError):
     pass
+
+
+class IndexCorruptError(IndexMismatchError):
+    """Versions exist but none of them is complete: nothing to answer from."""
+
+
+# What reading a damaged file can raise, besides our own IndexMismatchError: faiss reports
+# a missing or cut file as RuntimeError, json and Unicode errors are ValueErrors, a cut
+# .npz is a BadZipFile or EOFError, a row with a field missing a TypeError or KeyError.
+_DAMAGE = (OSError, RuntimeError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile, IndexMismatchError)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -141,6 +156,8 @@ class IndexStore:
         # embedded with the chunks and kept here, per FAISS vector id.
         self._units: dict[int, list[tuple[int, int]]] = {}
         self._unit_vectors: dict[int, np.ndarray] = {}
+        self.version = ""  # the version folder this store was read from ("" if new)
+        self.warning = ""  # why it is not the one CURRENT names, in Chinese ("" if it is)
 
     # ----- changing the contents -------------------------------------------------
 
@@ -348,6 +365,7 @@ class IndexStore:
         for path in folder.rglob("*"):
             if path.is_file():
                 _fsync(path)
+        versions.write_seal(folder)  # last: only a folder whose every file is on disk gets one
 
     def _write_sentences(self, path: Path) -> None:
         """All chunks' units in one file: chunk i (of `ids`) owns rows
@@ -367,24 +385,45 @@ class IndexStore:
 
     @classmethod
     def load(cls, index_dir: Path, expected: IndexSettings | None = None) -> IndexStore:
-        """The live version. A writer may switch CURRENT and delete the version being
-        read (it keeps only the newest few): then the newer live version is read instead."""
-        for attempt in range(LOAD_ATTEMPTS):
-            folder = live_version(index_dir)
+        """The live version: the one CURRENT names, or, if CURRENT is missing, empty or
+        garbage, or that version is gone or damaged, the newest complete one (with
+        `warning` saying so). IndexMissingError if the folder holds no index at all,
+        IndexCorruptError if no version of it is complete. A writer may switch CURRENT
+        and delete the version being read (it keeps only the newest few): then the
+        newer live version is read instead."""
+        index_dir = Path(index_dir)
+        unreadable: dict[str, str] = {}  # versions whose seal matched but which failed to load
+        for _ in range(LOAD_ATTEMPTS + len(versions.version_folders(index_dir))):
+            named = version_name(index_dir)
+            choice = versions.choose(index_dir, skip=unreadable)
+            if choice is None:
+                break
             try:
-                return cls._load_version(Path(index_dir), folder, expected)
-            except (OSError, RuntimeError) as exc:  # faiss reports a missing file as RuntimeError
-                if live_version(index_dir) != folder and attempt + 1 < LOAD_ATTEMPTS:
-                    continue
-                raise IndexMismatchError(
-                    f"索引文件缺失或损坏（{exc}）。请运行 `unionqa build` 重建索引（{index_dir}）。"
-                ) from exc
-        raise AssertionError("unreachable")
+                manifest = _manifest_at(choice.folder)
+            except _DAMAGE as exc:
+                if version_name(index_dir) == named:
+                    unreadable[choice.folder.name] = _damage_text(exc)
+                continue
+            check_manifest(manifest, expected, index_dir)  # other settings: a rebuild, not a fallback
+            try:
+                store = cls._load_version(index_dir, choice.folder, manifest)
+            except _DAMAGE as exc:
+                if version_name(index_dir) == named:  # else a writer switched versions: look again
+                    unreadable[choice.folder.name] = _damage_text(exc)
+                continue
+            store.version = choice.folder.name
+            store.warning = choice.warning
+            if store.warning:
+                log.warning("%s", store.warning, extra={"event": "index_fallback", "index_version": store.version})
+            return store
+        if not versions.has_versions(index_dir):
+            raise IndexMissingError(f"找不到索引：{index_dir}。请先运行 `unionqa build` 建立索引。")
+        problems = [f"{name}：{why}" for name, why in unreadable.items()]
+        problems += [p for p in versions.problems_of(index_dir) if p.split("：")[0] not in unreadable]
+        raise IndexCorruptError(versions.no_complete_version(index_dir, problems))
 
     @classmethod
-    def _load_version(cls, index_dir: Path, folder: Path, expected: IndexSettings | None) -> IndexStore:
-        manifest = _manifest_at(folder)
-        check_manifest(manifest, expected, index_dir)
+    def _load_version(cls, index_dir: Path, folder: Path, manifest: Manifest) -> IndexStore:
         store = cls(manifest.settings, manifest.embedding_dim)
         store.manifest = manifest
         store.dense = ann.read(folder)
@@ -404,6 +443,8 @@ class IndexStore:
             store._df = _document_frequency(store.tokens.values())
         if store.dense.ntotal != len(store.chunks):
             raise IndexMismatchError(f"索引已损坏（向量数与段落数不符）。请运行 `unionqa build` 重建索引（{index_dir}）。")
+        if set(manifest.documents) != set(store.documents):
+            raise IndexMismatchError(f"索引已损坏（文档与清单不符）。请运行 `unionqa build` 重建索引（{index_dir}）。")
         store._read_sentences(folder / SENTENCES_FILE, index_dir)
         return store
 
@@ -449,24 +490,22 @@ def check_manifest(manifest: Manifest, expected: IndexSettings | None, where: ob
 
 
 def version_name(index_dir: Path) -> str:
-    """The name of the live version ("" if there is none): one small read, cheap
-    enough for a server to check for a new version before answering."""
-    try:
-        return (Path(index_dir) / CURRENT_FILE).read_text(encoding="utf-8").strip()
-    except OSError:
-        return ""
+    """What CURRENT names ("" if there is none): one small read, cheap enough for a server
+    to check for a new version before answering. Garbage in it (even bytes that are not
+    UTF-8) is returned as read, for the caller to compare; `IndexStore.load` falls back."""
+    return versions.current_name(Path(index_dir))
 
 
 def live_version(index_dir: Path) -> Path:
-    """The folder of the live version, or IndexMissingError with what to do."""
+    """The folder of the version to read: the one CURRENT names if it is complete, else the
+    newest complete one (see `IndexStore.load`); IndexMissingError with what to do if none."""
     index_dir = Path(index_dir)
-    name = version_name(index_dir)
-    if not name:
+    choice = versions.choose(index_dir)
+    if choice is not None:
+        return choice.folder
+    if not versions.has_versions(index_dir):
         raise IndexMissingError(f"找不到索引：{index_dir}。请先运行 `unionqa build` 建立索引。")
-    folder = index_dir / name
-    if not (folder / "manifest.json").is_file():
-        raise IndexMissingError(f"索引不完整：{folder}。请运行 `unionqa build` 重建索引。")
-    return folder
+    raise IndexCorruptError(versions.no_complete_version(index_dir, versions.problems_of(index_dir)))
 
 
 def read_documents(index_dir: Path) -> list[Document]:
@@ -499,6 +538,8 @@ def writer_lock(index_dir: Path, timeout: float | None = None) -> Iterator[None]
                         "请等它完成后重试。"
                     ) from None
                 time.sleep(0.1)
+        # Every save runs under this lock, so with it held any .tmp- folder is a killed writer's.
+        versions.remove_leftovers(index_dir, locked=True)
         try:
             yield
         finally:
@@ -580,15 +621,25 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _damage_text(exc: BaseException) -> str:
+    text = str(exc).split("。请运行")[0]
+    return f"无法载入（{type(exc).__name__}：{text[:120]}）"
+
+
 def _remove_old_versions(index_dir: Path, keep: str) -> None:
-    versions = sorted(
-        (p for p in index_dir.iterdir() if p.is_dir() and p.name.startswith("v-")),
-        key=lambda p: p.stat().st_mtime,
-    )
-    stale = [p for p in versions if p.name != keep][: max(0, len(versions) - KEEP_VERSIONS)]
-    for p in stale:
-        shutil.rmtree(p, ignore_errors=True)
+    """Keep the new version and the newest complete ones before it (KEEP_VERSIONS in all),
+    for readers still loading them and for falling back to; incomplete or damaged versions
+    (sizes checked: cheap) are removed, so that they never push out a good one."""
+    kept = 1
+    for folder in versions.version_folders(index_dir):
+        if folder.name == keep:
+            continue
+        if kept < KEEP_VERSIONS and not versions.seal_problem(folder, hashes=False):
+            kept += 1
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
     for p in index_dir.iterdir():
-        # leftovers of builds that were killed half-way
+        # leftovers of builds that were killed half-way (a save outside the writer lock
+        # cannot tell them from another writer's, so only old ones; writer_lock removes all)
         if p.name.startswith(".tmp-") and time.time() - p.stat().st_mtime > 3600:
             shutil.rmtree(p, ignore_errors=True)

@@ -25,7 +25,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from corpus.records import Document
 from index.milvus_store import MilvusLocation, MilvusStore, live_collection
 from index.store import (
-    IndexMissingError,
     IndexSettings,
     IndexStore,
     Manifest,
@@ -35,6 +34,7 @@ from index.store import (
 )
 from index.store import read_documents as read_folder_documents
 from index.store import read_manifest as read_folder_manifest
+from index.versions import has_versions
 
 DEFAULT_NAME = "main"
 _NAME = re.compile(r"[A-Za-z0-9_]{1,40}")
@@ -113,14 +113,18 @@ def live_name(spec: str | StoreSpec, index_dir: Path) -> str:
 
 
 def has_index(spec: str | StoreSpec, index_dir: Path, complete: bool = False) -> bool:
-    """Whether there is a live version. With `complete`, a folder store's CURRENT that names a
-    half-written folder counts as none (`serve` then builds one); without, it counts, so that
-    `unionqa add` reports the broken index instead of starting a new one over it."""
-    if not complete or parse_store(spec).milvus is not None:
+    """Whether the store holds an index. Without `complete`, any trace of one counts (a
+    CURRENT, complete or broken versions): only a new index folder may be built from the
+    corpus alone, and `unionqa add` must read a broken one (falling back to its newest
+    complete version, or saying it cannot) rather than start a new one over it. With
+    `complete`, whether a folder store has a complete version to answer from."""
+    if parse_store(spec).milvus is not None:
         return bool(live_name(spec, index_dir))
+    if not complete:
+        return has_versions(Path(index_dir))
     try:
         live_version(Path(index_dir))
-    except IndexMissingError:
+    except StoreError:
         return False
     return True
 

@@ -66,6 +66,9 @@ def wait_for(url: str, deadline: float, process: subprocess.Popen) -> float:
     raise RuntimeError(f"{url} not ready in time")
 
 
+READY_TOKEN = "bench-load-ready"
+
+
 class Server:
     def __init__(self, index: Path, workers: int, logs: Path):
         self.port = free_port()
@@ -74,7 +77,7 @@ class Server:
         started = time.perf_counter()
         self.process = subprocess.Popen(
             [UNIONQA, "serve", "--index", str(index), "--port", str(self.port), "--workers", str(workers),
-             "--feedback-log", str(logs / "feedback.jsonl")],
+             "--feedback-log", str(logs / "feedback.jsonl"), "--admin-token", READY_TOKEN],
             stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
         )
         deadline = time.perf_counter() + 600
@@ -84,7 +87,8 @@ class Server:
         self.to_ready = time.perf_counter() - started
 
     def ready(self) -> dict:
-        return httpx.get(self.base + "api/ready", timeout=10).json()
+        # the processes and their memory are shown with the admin token only (ui/health.py)
+        return httpx.get(self.base + "api/ready", headers={"Authorization": f"Bearer {READY_TOKEN}"}, timeout=10).json()
 
     def stop(self) -> None:
         self.process.terminate()

@@ -122,16 +122,22 @@ def test_a_failed_reupload_keeps_the_stored_original(index_dir, embedder):
         assert not any((index_dir / "uploads" / ".staging").glob("*/*"))
 
 
-def test_orphans_are_removed_at_start(index_dir, embedder):
+def test_leftovers_are_removed_after_a_save_never_at_start_and_uploads_never(index_dir, embedder):
+    """A start removes nothing (the index may be a fallback, or an upload may be staged);
+    the first successful save removes staging leftovers and hidden half-written files,
+    and keeps a stored upload that no version refers to (listed on the admin page)."""
     uploads = index_dir / "uploads"
     (uploads / ".staging" / "abc").mkdir(parents=True)
     (uploads / ".staging" / "abc" / "half.txt").write_text("半个文件")
     (uploads / ".old.txt.part").write_text("旧版本留下的")
     (uploads / "orphan.txt").write_text("索引中没有的文件")
+    before = sorted(p.name for p in uploads.rglob("*"))
     with serve(index_dir, embedder) as url, httpx.Client(base_url=url, timeout=120) as c:
-        assert "已加入" in upload(c, ("kept.txt", GOOD.encode())).text
+        assert sorted(p.name for p in uploads.rglob("*")) == before
+        page = upload(c, ("kept.txt", GOOD.encode())).text
+        assert "已加入" in page and "不在当前索引中" in page and "<li>orphan.txt</li>" in page
     with serve(index_dir, embedder):
-        assert sorted(p.name for p in uploads.iterdir()) == ["kept.txt"]
+        assert sorted(p.name for p in uploads.iterdir()) == ["kept.txt", "orphan.txt"]
 
 
 # ----- storage failures --------------------------------------------------------------------

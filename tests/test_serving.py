@@ -27,15 +27,23 @@ def feedback(tmp_path):
 
 
 def test_ready_only_once_the_model_has_answered(bot, feedback):
-    with running(create_app(Config(feedback_log=feedback), bot), bind_socket()) as url:
+    token = "监控口令2026"
+    auth = {"Authorization": f"Bearer {token}".encode()}
+    with running(create_app(Config(feedback_log=feedback, admin_token=token), bot), bind_socket()) as url:
         before = httpx.get(url + "api/ready", timeout=30)
         assert before.status_code == 503 and before.json()["status"] == "starting"
         assert httpx.get(url + "api/health", timeout=30).status_code == 200  # alive, though not ready
         assert httpx.post(url + "api/ask", json={"question": QUESTION}, timeout=60).status_code == 200
-        after = httpx.get(url + "api/ready", timeout=30)
+        public = httpx.get(url + "api/ready", timeout=30)
+        after = httpx.get(url + "api/ready", headers=auth, timeout=30)
+        wrong = httpx.get(url + "api/ready", headers={"Authorization": "Bearer wrong"}, timeout=30)
+    # anybody sees the status only: no process ids, memory or index details
+    assert public.status_code == 200 and public.json() == {"status": "ready", "ready": True}
+    assert wrong.status_code == 403 and wrong.json()["detail"] == "口令不正确。"
     assert after.status_code == 200
     body = after.json()
     assert body["status"] == "ready" and body["documents"] == len(bot.documents)
+    assert body["index_version"] and body["index_warning"] == ""
     [web] = body["processes"]
     assert web["role"] == "web" and 0 < web["pss_mb"] <= web["rss_mb"]
 

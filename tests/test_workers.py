@@ -22,6 +22,7 @@ from tests.conftest import SETTINGS
 from tests.test_openai_api import sse_events
 
 ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "ready-details-token"  # /api/ready shows the processes only with the admin token
 pytestmark = pytest.mark.slow
 
 
@@ -76,13 +77,13 @@ def server(bundled_index, tmp_path_factory):
     work = tmp_path_factory.mktemp("workers")
     index = work / "index"
     shutil.copytree(bundled_index, index)
-    with _serving(work, "--queue-per-worker", "8", "--index", str(index)) as (url, log):
+    with _serving(work, "--queue-per-worker", "8", "--index", str(index), "--admin-token", TOKEN) as (url, log):
         yield url, index, log
 
 
 def test_two_warm_workers_share_the_model_memory(server):
     url, _, _ = server
-    ready = httpx.get(url + "api/ready", timeout=30).json()
+    ready = httpx.get(url + "api/ready", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30).json()
     assert ready["workers"] == 2 and ready["workers_wanted"] == 2 and ready["restarts"] == 0
     web, *workers = ready["processes"]
     assert web["role"] == "web" and [w["role"] for w in workers] == ["worker", "worker"]

@@ -12,8 +12,11 @@ ones, remove old ones. Plain HTML forms, in Chinese, with nothing from outside.
   with `index.update.add_paths`; only once the new version is in the index does
   the file replace the stored one in `<index_dir>/uploads/` (so an uploaded
   `会费.md` becomes the document `added/会费` and uploading it again updates it).
-  A file that cannot be indexed is dropped and the stored original kept. Staged
-  and half-written files left by a killed server are removed at start.
+  A file that cannot be indexed is dropped and the stored original kept. Uploads
+  are never deleted but by a removal on this page: the clean-up of leftovers runs
+  only after a successful save and spares every file an index version refers to
+  (ui/uploads.py); at start, an indexed upload a killed server left in staging is
+  moved into place.
 - The index cannot be written (permission denied, disk full, the lock held too
   long): the page says so in Chinese, with the cause, and nothing is lost.
 - After each change the server's Asker loads the new version, so the chat
@@ -24,7 +27,6 @@ The page is the Jinja2 template `templates/admin.html`, with autoescape.
 
 from __future__ import annotations
 
-import hmac
 import os
 import re
 import shutil
@@ -41,10 +43,19 @@ from starlette.datastructures import UploadFile
 from index.store import StoreError
 from index.update import ADDED_PREFIX, STATUS_TEXT, FileResult, add_paths, added_id, remove_documents
 from ui.asking import Asker
+from ui.auth import bearer_token, token_matches
 from ui.config import Config
 from ui.errors import storage_message
 from ui.sessions import LoginThrottle, SessionStore, client_address, is_https
 from ui.templating import render_page
+from ui.uploads import (
+    StagingFolders,
+    clean_uploads,
+    recover_staged,
+    staging_dir,
+    unindexed_uploads,
+    uploads_dir,
+)
 
 STATIC_DIR = Path(__file__).parent / "static"
 UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".htm", ".docx", ".pdf")
@@ -59,10 +70,6 @@ ADMIN_CSP = (
 # Control characters and what Windows or a shell would trip over.
 _UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 
-def uploads_dir(index_dir: Path) -> Path:
-    return Path(index_dir) / "uploads"
-
-
 def safe_filename(name: str) -> str:
     """The base name of an uploaded file, safe to store: no folders, no control
     or reserved characters, not hidden, not too long; "" if nothing usable is left."""
@@ -74,36 +81,18 @@ def safe_filename(name: str) -> str:
     return base
 
 
-def staging_dir(index_dir: Path) -> Path:
-    return uploads_dir(index_dir) / ".staging"
-
-
-def clean_uploads(index_dir: Path, indexed_sources: set[str]) -> list[str]:
-    """Remove what a killed server left in the uploads folder: staged and
-    half-written files, and stored files that no document of the index comes
-    from. Returns the names removed."""
-    folder = uploads_dir(index_dir)
-    removed = []
-    if staging_dir(index_dir).exists():
-        shutil.rmtree(staging_dir(index_dir), ignore_errors=True)
-        removed.append(".staging")
-    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if path.is_file() and (path.name.startswith(".") or path.name not in indexed_sources):
-            path.unlink(missing_ok=True)
-            removed.append(path.name)
-    return removed
-
-
-def admin_router(asker: Asker, config: Config) -> APIRouter:
+def admin_router(asker: Asker, config: Config, throttle: LoginThrottle | None = None) -> APIRouter:
+    """The /admin routes; `throttle` counts wrong tokens per address, shared with /api/ready."""
     router = APIRouter(prefix="/admin", include_in_schema=False)
     token = config.admin_token
     index_dir = Path(config.index_dir)
     limit = config.max_upload_mb * 1024 * 1024
     sessions = SessionStore()
-    throttle = LoginThrottle()
+    throttle = throttle or LoginThrottle()
+    staged = StagingFolders()
     if token:
-        bot = asker.bot
-        clean_uploads(index_dir, {doc.source for doc_id, doc in bot.documents.items() if doc_id.startswith(ADDED_PREFIX)})
+        recover_staged(index_dir, {doc_id: entry["hash"] for doc_id, entry in asker.bot.store.manifest.documents.items()
+                                   if doc_id.startswith(ADDED_PREFIX)})
 
     def denied(request: Request) -> HTMLResponse | None:
         """None if the request is signed in; otherwise the login page, 401 (no
@@ -112,13 +101,12 @@ def admin_router(asker: Asker, config: Config) -> APIRouter:
             raise HTTPException(status_code=404, detail="Not Found")
         if request.method == "POST" and not _same_origin(request):
             return _page(note="请求来自其他网站，已拒绝。", status=403)
-        header = request.headers.get("authorization", "")
+        given = bearer_token(request)
         cookie = request.cookies.get(COOKIE, "")
-        if header.lower().startswith("bearer "):
+        if given is not None:
             if wait := throttle.retry_after(client_address(request)):
                 return _too_many(wait)
-            ok = hmac.compare_digest(header[7:].strip().encode("utf-8"), token.encode("utf-8"))
-            if not ok:
+            if not token_matches(given, token):
                 wait = throttle.failed(client_address(request))
                 return _too_many(wait) if wait else _page(login=True, note="口令不正确。", status=403)
             throttle.succeeded(client_address(request))
@@ -130,7 +118,8 @@ def admin_router(asker: Asker, config: Config) -> APIRouter:
         return _page(login=True, status=401)
 
     def documents_page(results: list[FileResult] | None = None, note: str = "", status: int = 200) -> HTMLResponse:
-        return _page(results=results, note=note, status=status, asker=asker, max_mb=config.max_upload_mb)
+        return _page(results=results, note=note, status=status, asker=asker, max_mb=config.max_upload_mb,
+                     index_dir=index_dir)
 
     @router.get("", response_class=HTMLResponse)
     def home(request: Request) -> Response:
@@ -152,7 +141,7 @@ def admin_router(asker: Asker, config: Config) -> APIRouter:
         if wait := throttle.retry_after(client):
             return _too_many(wait)  # not even compared: a guesser learns nothing while waiting
         given = str((await request.form(max_files=0, max_fields=5)).get("token", ""))
-        if not hmac.compare_digest(given.encode("utf-8"), token.encode("utf-8")):
+        if not token_matches(given, token):
             wait = throttle.failed(client)
             return _too_many(wait) if wait else _page(login=True, note="口令不正确。", status=403)
         throttle.succeeded(client)
@@ -179,6 +168,8 @@ def admin_router(asker: Asker, config: Config) -> APIRouter:
         refused, saved = [], {}
         # Staged in a folder of this upload's own: the stored originals are untouched until indexed.
         staging = staging_dir(index_dir) / uuid.uuid4().hex
+        staged.register(staging)
+        indexed = False
         try:
             async with request.form(max_files=MAX_FILES, max_fields=MAX_FILES) as form:
                 for upload in form.getlist("files"):
@@ -203,11 +194,15 @@ def admin_router(asker: Asker, config: Config) -> APIRouter:
                         os.replace(r.name, uploads_dir(index_dir) / saved[r.name])
                 results = [FileResult(saved.get(r.name, r.name), r.doc_id, r.status, r.reason, r.chunks)
                            for r in report.results]
+                indexed = bool(report.version)
                 await run_in_threadpool(asker.reload)
         except (StoreError, OSError) as exc:
             return documents_page(refused, note=f"索引未能更新，原有文档均未改动：{storage_message(exc)}", status=503)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+            staged.release(staging)
+        if indexed:  # only after a successful save (ui/uploads.py)
+            await run_in_threadpool(clean_uploads, index_dir, staged)
         return documents_page(results + refused)
 
     @router.post("/remove", response_class=HTMLResponse)
@@ -222,8 +217,10 @@ def admin_router(asker: Asker, config: Config) -> APIRouter:
         except (StoreError, OSError) as exc:
             return documents_page(note=f"索引未能更新，文档未移除：{storage_message(exc)}", status=503)
         if document is not None:
-            _discard_upload_of(index_dir, doc_id, document.source)
+            _discard_upload_of(index_dir, doc_id, document.source)  # the one explicit deletion
         await run_in_threadpool(asker.reload)
+        if report.version:
+            await run_in_threadpool(clean_uploads, index_dir, staged)
         titled = [FileResult(f"《{document.title}》" if document else doc_id, r.doc_id, r.status) for r in report.results]
         return documents_page(titled)
 
@@ -273,10 +270,15 @@ def _same_origin(request: Request) -> bool:
 
 
 def _page(login: bool = False, note: str = "", status: int = 200, results: list[FileResult] | None = None,
-          asker: Asker | None = None, max_mb: int = 0, headers: dict[str, str] | None = None) -> HTMLResponse:
-    rows = []
+          asker: Asker | None = None, max_mb: int = 0, headers: dict[str, str] | None = None,
+          index_dir: Path | None = None) -> HTMLResponse:
+    rows, unindexed, warning = [], [], ""
     if asker is not None:
         bot = asker.bot
+        warning = bot.store.warning
+        if index_dir is not None:
+            added = {doc.source for doc_id, doc in bot.documents.items() if doc_id.startswith(ADDED_PREFIX)}
+            unindexed = unindexed_uploads(index_dir, added)
         for doc_id, doc in sorted(bot.documents.items()):
             chunks = (bot.store.manifest.documents.get(doc_id) or {}).get("chunks", "")
             rows.append({"doc_id": doc_id, "title": doc.title, "chunks": chunks, "source": doc.source})
@@ -288,6 +290,7 @@ def _page(login: bool = False, note: str = "", status: int = 200, results: list[
     page = render_page(
         "admin.html", login=login, note=note,
         results=shown, documents=rows, suffixes=UPLOAD_SUFFIXES, max_mb=max_mb, max_files=MAX_FILES,
+        unindexed=unindexed, index_warning=warning,
     )
     headers = {"Content-Security-Policy": ADMIN_CSP, "Cache-Control": "no-store", **(headers or {})}
     return HTMLResponse(page, status_code=status, headers=headers)

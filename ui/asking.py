@@ -17,7 +17,7 @@ from bot.generate import Partial, last
 from bot.records import Answer
 from bot.retrieve import Hit
 from index.embedder import Embedder
-from ui.limits import INVALID_UNICODE, has_lone_surrogate
+from ui.limits import INVALID_UNICODE, QUESTION_TOO_LONG, has_lone_surrogate
 from ui.logs import log_question
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def check_question(question: str, max_chars: int) -> str:
     if has_lone_surrogate(question):
         raise QuestionError(INVALID_UNICODE)
     if len(question) > max_chars:
-        raise QuestionError(f"问题太长了（{len(question)} 字），请控制在 {max_chars} 字以内。")
+        raise QuestionError(QUESTION_TOO_LONG.format(n=len(question), limit=max_chars))
     return question
 
 
@@ -175,7 +175,9 @@ class Asker:
         bot = self.bot
         return {
             "ready": self.warm,
-            "index_version": self._version,
+            # the version read, which a broken CURRENT makes differ from what CURRENT says
+            "index_version": bot.store.version or self._version,
+            "index_warning": bot.store.warning,
             "documents": len(bot.documents),
             "chunks": len(bot.store.chunks),
             "warm": self.warm,

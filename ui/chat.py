@@ -23,6 +23,7 @@ from ui import render
 from ui.asking import Asker, QuestionError, ServerBusy, check_question
 from ui.examples import example_questions
 from ui.feedback import FeedbackLog
+from ui.limits import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,12 @@ def to_messages(turns: list[Answer], documents: dict[str, Document]) -> list[Mes
     return messages
 
 
+FEEDBACK_PER_MINUTE = 20  # 👍/👎 per client address: more than a reader gives, far fewer than a flood
+
+
 def build_chat(asker: Asker, feedback: FeedbackLog) -> gr.Blocks:
+    vote_limiter = RateLimiter(FEEDBACK_PER_MINUTE)
+
     def documents() -> dict[str, Document]:
         return asker.bot.documents  # at call time: the index may have changed since the page was built
 
@@ -72,7 +78,10 @@ def build_chat(asker: Asker, feedback: FeedbackLog) -> gr.Blocks:
             question = check_question(question, asker.max_chars)
         except QuestionError as exc:
             gr.Warning(str(exc))
-            yield question, to_messages(turns, documents()), turns
+            # The textbox is left as it is, not sent back: an echoed question would be held
+            # in the queue until the stream is read, and one with a lone surrogate cannot
+            # even be encoded into the event stream (it cut the user's stream).
+            yield gr.skip(), gr.skip(), gr.skip()
             return
         # Show the question at once; the answer replaces the "looking" line when it is ready.
         asked = [{"role": "user", "content": render.question_html(question)}]
@@ -99,13 +108,25 @@ def build_chat(asker: Asker, feedback: FeedbackLog) -> gr.Blocks:
         turns = turns + [answer]
         yield "", to_messages(turns, documents()), turns
 
-    def on_feedback(turns: list[Answer], data: gr.LikeData) -> None:
+    def on_feedback(turns: list[Answer], votes: list[int], data: gr.LikeData, request: gr.Request) -> list[int]:
+        """One vote per answer and session (`votes`: the turns voted on, this session's own
+        state), and at most FEEDBACK_PER_MINUTE votes a minute per address: a script
+        clicking 👍 a hundred times wrote a hundred lines."""
         index = data.index if isinstance(data.index, int) else data.index[0]
         turn = index // 2  # messages alternate: question, answer
-        if 0 <= turn < len(turns or []):
-            rating = "up" if data.liked is True else "down" if data.liked is False else "none"
-            feedback.record(turns[turn], rating)
-            gr.Info("感谢您的反馈！")
+        votes = votes or []
+        if not 0 <= turn < len(turns or []) or data.liked is None:  # taking a vote back is not a vote
+            return votes
+        if turn in votes:
+            gr.Info("您已对这条回答反馈过，谢谢！")
+            return votes
+        address = request.client.host if request and request.client else "unknown"
+        if wait := vote_limiter.retry_after(address):
+            gr.Warning(f"反馈太频繁，请 {wait} 秒后再试。")
+            return votes
+        feedback.record(turns[turn], "up" if data.liked is True else "down")
+        gr.Info("感谢您的反馈！")
+        return votes + [turn]
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as blocks:
         gr.HTML(
@@ -114,6 +135,7 @@ def build_chat(asker: Asker, feedback: FeedbackLog) -> gr.Blocks:
             elem_id="uq-header-block",
         )
         turns = gr.State([])
+        votes = gr.State([])  # indices of the turns this session has voted on
         chatbot = gr.Chatbot(
             show_label=False,
             elem_id="uq-chat",
@@ -158,7 +180,8 @@ def build_chat(asker: Asker, feedback: FeedbackLog) -> gr.Blocks:
         ask.click(respond, [question, turns], outputs, api_visibility="private")
         for button in example_buttons:
             button.click(respond, [button, turns], outputs, api_visibility="private")
-        clear.click(lambda: ("", [], []), None, outputs, api_visibility="private")
-        chatbot.clear(lambda: [], None, turns, api_visibility="private")  # the chatbot's own trash icon
-        chatbot.like(on_feedback, [turns], None, api_visibility="private")
+        clear.click(lambda: ("", [], [], []), None, [*outputs, votes], api_visibility="private")
+        # the chatbot's own trash icon
+        chatbot.clear(lambda: ([], []), None, [turns, votes], api_visibility="private")
+        chatbot.like(on_feedback, [turns, votes], votes, api_visibility="private")
     return blocks

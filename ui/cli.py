@@ -54,10 +54,13 @@ def _where(config: cfg.Config) -> str:
 
 
 def _index_exists(config: cfg.Config) -> bool:
-    """Whether there is a whole live index to answer from (else `serve` and `ask` build one first)."""
+    """Whether the index folder holds an index, complete or not (else `serve` and `ask` build
+    one first). A broken one is never rebuilt from the corpus behind the user's back: that
+    would drop the documents added to it. Loading it falls back to its newest complete
+    version, or refuses with what to do (index.store.IndexStore.load)."""
     from index.stores import has_index
 
-    return has_index(config.store, config.index_dir, complete=True)
+    return has_index(config.store, config.index_dir)
 
 
 def make_generator(config: cfg.Config):

@@ -1,7 +1,10 @@
 """Limits and clear messages at the entrance of the server.
 
-- `BodyLimitMiddleware`: over API_BODY_BYTES on /api/, a Chinese 413, checked on
-  Content-Length and on the streamed chunks, before any route reads the body.
+- `BodyLimitMiddleware`: over API_BODY_BYTES on /api/ and /v1/, a Chinese 413, checked
+  on Content-Length and on the streamed chunks, before any route reads the body.
+- `ChatInputMiddleware`: the same for every POST to the chat's Gradio routes, with a
+  limit that a question of `max_chars` characters fits, and a Chinese 422 for a question
+  over `max_chars`: both before Gradio parses the body, queues the event or echoes it.
 - `MethodMiddleware`: TRACE, TRACK and CONNECT get a 405, not a 404.
 - `http_error`, `validation_error`: every 4xx in Chinese; `error_responses` declares
   them in the OpenAPI document.
@@ -11,8 +14,12 @@
 
 from __future__ import annotations
 
+import collections
 import json
+import math
 import re
+import threading
+import time
 
 from fastapi import FastAPI
 from fastapi.encoders import jsonable_encoder
@@ -34,6 +41,10 @@ BAD_REQUEST = '请求格式不正确。请发送 JSON：{"question": "问题", "
 NOT_FOUND = "找不到该页面或文档。"
 BAD_PARAMETER = "参数 {name} 的值无效：{problem}。"
 INVALID_UNICODE = "问题或对话历史中含有无效的字符（不成对的代理码位），请检查后重新输入。"
+QUESTION_TOO_LONG = "问题太长了（{n} 字），请控制在 {limit} 字以内。"
+GRADIO_PREFIX = "/gradio_api/"
+# The Gradio routes that take an event's input values in `data` (queue/join is the browser's).
+_GRADIO_EVENT_ROUTES = re.compile(r"^/gradio_api/(queue/join|run/|api/|call/)")
 
 
 def has_lone_surrogate(text: str) -> bool:
@@ -56,49 +67,114 @@ class BodyLimitMiddleware:
     declares its length or streams it in chunks. (FastAPI's own `max_body_size`
     answers in English plain text.)"""
 
-    def __init__(self, app: ASGIApp, limit: int = API_BODY_BYTES, prefix: str = "/api/"):
+    def __init__(self, app: ASGIApp, limit: int = API_BODY_BYTES, prefixes: tuple[str, ...] = ("/api/", "/v1/")):
         self.app = app
         self.limit = limit
-        self.prefix = prefix
+        self.prefixes = prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefixes):
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        too_large = declared.isdigit() and int(declared) > self.limit
-        # API bodies are small: read the whole body first (up to the limit), then hand it on.
-        # Over the limit, the rest is still read (up to DRAIN_BYTES) and dropped before the
-        # 413, so that the client, still sending, gets the answer instead of a reset connection.
-        chunks: list[bytes] = []
-        received = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            received += len(message.get("body", b""))
-            too_large = too_large or received > self.limit
-            if not too_large:
-                chunks.append(message.get("body", b""))
-            if not message.get("more_body", False) or received > DRAIN_BYTES:
-                break
-        if too_large:
-            await self._too_large(send)
+        body = await read_body(scope, receive, self.limit)
+        if body is None:
+            await _send_error(send, 413, TOO_LARGE.format(limit=self.limit // 1024))
             return
-        replayed = False
+        await self.app(scope, replaying(body, receive), send)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-            return await receive()
 
-        await self.app(scope, replay, send)
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None if it is over `limit` bytes (declared or sent).
 
-    async def _too_large(self, send: Send) -> None:
-        for message in _json_response(413, TOO_LARGE.format(limit=self.limit // 1024)):
-            await send(message)
+    Read before any route sees it, up to the limit, so memory stays bounded whatever the
+    client sends. Over the limit, the rest is still read (up to DRAIN_BYTES) and dropped,
+    so that the client, still sending, gets the answer instead of a reset connection;
+    a body declared over the limit is not read at all."""
+    declared = dict(scope["headers"]).get(b"content-length", b"")
+    if declared.isdigit() and int(declared) > DRAIN_BYTES:
+        return None
+    too_large = declared.isdigit() and int(declared) > limit
+    chunks: list[bytes] = []
+    received = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None  # the client went away
+        received += len(message.get("body", b""))
+        too_large = too_large or received > limit
+        if not too_large:
+            chunks.append(message.get("body", b""))
+        if not message.get("more_body", False) or received > DRAIN_BYTES:
+            break
+    return None if too_large else b"".join(chunks)
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the app the body already read, then the client's later messages."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _send_error(send: Send, status: int, detail: str) -> None:
+    for message in _json_response(status, detail):
+        await send(message)
+
+
+def chat_body_limit(max_chars: int) -> int:
+    """Bytes a chat request may have: a question of `max_chars` characters written as JSON
+    escapes (6 bytes each: \\uXXXX, or 12 for a pair) and the event's other fields, with room
+    for the answer's text that a 👍/👎 sends back; never less than the API's limit."""
+    return max(API_BODY_BYTES, 12 * max_chars + 16 * 1024)
+
+
+class ChatInputMiddleware:
+    """The question's size rule on the chat's Gradio routes, before Gradio reads the body.
+
+    Gradio parses a request's whole JSON body, and its queue keeps the event (and the
+    textbox value sent back) until the event stream is read: anonymous clients sending
+    megabytes of "question" held gigabytes in the web process (issue 23). So every POST
+    under /gradio_api/ is cut at `chat_body_limit` (413), and an event whose input text is
+    over `max_chars` characters is refused with the same Chinese message as /api/ask (422),
+    without being queued or echoed. The browser's textbox already stops at `max_chars`."""
+
+    def __init__(self, app: ASGIApp, max_chars: int):
+        self.app = app
+        self.max_chars = max_chars
+        self.limit = chat_body_limit(max_chars)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith(GRADIO_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        body = await read_body(scope, receive, self.limit)
+        if body is None:
+            await _send_error(send, 413, TOO_LARGE.format(limit=self.limit // 1024))
+            return
+        if _GRADIO_EVENT_ROUTES.match(scope["path"]):
+            longest = _longest_input(body)
+            if longest > self.max_chars:
+                await _send_error(send, 422, QUESTION_TOO_LONG.format(n=longest, limit=self.max_chars))
+                return
+        await self.app(scope, replaying(body, receive), send)
+
+
+def _longest_input(body: bytes) -> int:
+    """The length of the longest text among an event's input values (0 if none, or if the
+    body is not JSON: Gradio then answers it itself)."""
+    try:
+        data = json.loads(body).get("data")
+    except (ValueError, AttributeError):
+        return 0
+    texts = [v for v in data if isinstance(v, str)] if isinstance(data, list) else []
+    return max((len(t.strip()) for t in texts), default=0)
 
 
 class MethodMiddleware:
@@ -190,3 +266,29 @@ def declare_question_limits(app: FastAPI, max_chars: int) -> None:
         return app.openapi_schema
 
     app.openapi = openapi
+
+
+class RateLimiter:
+    """At most `per_minute` requests in any 60 seconds per identity (a sliding window):
+    `/v1` keys or addresses, the chat's 👍/👎 per address."""
+
+    def __init__(self, per_minute: int):
+        self.per_minute = per_minute
+        self._seen: dict[str, collections.deque[float]] = {}
+        self._lock = threading.Lock()
+        self._swept = time.monotonic()
+
+    def retry_after(self, identity: str) -> int:
+        """0 when the request may go ahead (and is counted); else the seconds to wait."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._swept >= 60:  # identities silent for a minute are forgotten, so memory stays bounded
+                self._seen = {k: q for k, q in self._seen.items() if q and now - q[-1] < 60}
+                self._swept = now
+            seen = self._seen.setdefault(identity, collections.deque())
+            while seen and now - seen[0] >= 60:
+                seen.popleft()
+            if len(seen) >= self.per_minute:
+                return max(1, math.ceil(60 - (now - seen[0])))
+            seen.append(now)
+            return 0

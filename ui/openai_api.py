@@ -17,12 +17,8 @@ NextChat), portals and scripts use the bot as a model named `unionqa`.
 
 from __future__ import annotations
 
-import collections
-import hmac
 import json
 import logging
-import math
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,7 +32,9 @@ from pydantic import BaseModel, ValidationError
 from bot.generate import Partial
 from bot.records import REFUSED, Answer
 from ui.asking import Asker, QuestionError, ServerBusy, check_question
+from ui.auth import bearer_token, matching_key
 from ui.config import Config
+from ui.limits import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -67,27 +65,6 @@ def openai_error(status: int, message: str, kind: str, code: str | None = None,
                  headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": code}},
                         status_code=status, headers=headers)
-
-
-class RateLimiter:
-    """At most `per_minute` requests in any 60 seconds per identity (a sliding window)."""
-
-    def __init__(self, per_minute: int):
-        self.per_minute = per_minute
-        self._seen: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
-        self._lock = threading.Lock()
-
-    def retry_after(self, identity: str) -> int:
-        """0 when the request may go ahead (and is counted); else the seconds to wait."""
-        now = time.monotonic()
-        with self._lock:
-            seen = self._seen[identity]
-            while seen and now - seen[0] >= 60:
-                seen.popleft()
-            if len(seen) >= self.per_minute:
-                return max(1, math.ceil(60 - (now - seen[0])))
-            seen.append(now)
-            return 0
 
 
 def split_conversation(messages: list[ChatMessage]) -> tuple[str, list[tuple[str, str]]]:
@@ -193,12 +170,11 @@ def openai_router(asker: Asker, config: Config) -> APIRouter:
         """None when the request may go ahead; else the 401 or 429 to send."""
         identity = f"ip:{request.client.host if request.client else '?'}"
         if keys:
-            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-            matched = [k for k in keys if hmac.compare_digest(given.encode(), k.encode())]
-            if not matched:
+            matched = matching_key(bearer_token(request), keys)  # a key in Chinese works too (ui/auth.py)
+            if matched is None:
                 return openai_error(401, "API 密钥无效或缺失：请在 Authorization: Bearer 中给出密钥。",
                                     "invalid_request_error", "invalid_api_key")
-            identity = "key:" + matched[0]
+            identity = "key:" + matched
         wait = limiter.retry_after(identity)
         if wait:
             return openai_error(429, f"请求过于频繁，请 {wait} 秒后再试。", "rate_limit_exceeded",

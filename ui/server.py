@@ -27,6 +27,8 @@ from fastapi_offline import FastAPIOffline  # noqa: E402
 from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
 
 from bot.bot import Bot  # noqa: E402
+from index.stores import parse_store  # noqa: E402
+from index.versions import remove_leftovers  # noqa: E402
 from ui.admin import admin_router  # noqa: E402
 from ui.admission import AdmissionMiddleware  # noqa: E402
 from ui.api import api_router  # noqa: E402
@@ -38,6 +40,7 @@ from ui.headers import FrameAncestorsMiddleware, check_origins, frame_ancestors 
 from ui.health import readiness_router  # noqa: E402
 from ui.limits import (  # noqa: E402
     BodyLimitMiddleware,
+    ChatInputMiddleware,
     MethodMiddleware,
     declare_question_limits,
     http_error,
@@ -46,6 +49,7 @@ from ui.limits import (  # noqa: E402
 from ui.logs import AccessLogMiddleware, setup_logging  # noqa: E402
 from ui.openai_api import openai_router  # noqa: E402
 from ui.pages import pages_router  # noqa: E402
+from ui.sessions import LoginThrottle  # noqa: E402
 from ui.workers import PoolAsker, process_memory  # noqa: E402
 
 API_DESCRIPTION = """工会知识问答的 REST 接口。答案摘自知识库文档原文，并给出引用位置。
@@ -84,6 +88,7 @@ def create_app(config: Config, bot: Bot, watch_index: bool = False, asker: Asker
     )
     app.add_middleware(FrameAncestorsMiddleware, policy=policy)
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(ChatInputMiddleware, max_chars=config.max_question_chars)
     app.add_middleware(MethodMiddleware)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
@@ -98,10 +103,11 @@ def create_app(config: Config, bot: Bot, watch_index: bool = False, asker: Asker
     # Our routes first: the chat is mounted at "/" and would otherwise take every path.
     app.include_router(api_router(asker))
     app.include_router(openai_router(asker, config))  # /v1: the bot as an OpenAI-compatible model
-    app.include_router(readiness_router(asker))
+    throttle = LoginThrottle()  # wrong admin tokens, wherever they are tried
+    app.include_router(readiness_router(asker, config.admin_token, throttle))
     declare_question_limits(app, config.max_question_chars)
     app.include_router(pages_router(asker, policy))
-    app.include_router(admin_router(asker, config))  # every /admin path is a 404 without a token
+    app.include_router(admin_router(asker, config, throttle))  # every /admin path is a 404 without a token
     chat = build_chat(asker, FeedbackLog(config.feedback_log))
     # The chat's own bounded queue: a full one tells the user at once instead of making them wait.
     # Two answers in progress per answering process keep every process busy; with an LLM,
@@ -130,6 +136,9 @@ def serve(config: Config, bot: Bot) -> None:
     """Run the server until interrupted: JSON-line logs on stderr; with `config.workers` > 1,
     the answering processes are forked first (ui/workers.py), before any server thread starts."""
     setup_logging()
+    if parse_store(config.store).milvus is None:
+        # a writer killed during a save left a .tmp- folder: gone now, unless a writer is at work
+        remove_leftovers(config.index_dir)
     if config.workers > 1:
         asker: Asker = PoolAsker(bot, config.max_question_chars, config.index_dir, config.workers,
                                  log_questions=config.log_questions)
@@ -139,10 +148,15 @@ def serve(config: Config, bot: Bot) -> None:
         asker.warm_up()
     try:
         app = create_app(config, bot, watch_index=True, asker=asker)
+        store = asker.bot.store
         logging.getLogger("unionqa").info("", extra={
             "event": "started", "url": f"http://{config.host}:{config.port}/", "workers": config.workers,
-            "index_version": asker.version, "processes": process_memory(asker),
+            "index_version": store.version or asker.version, "processes": process_memory(asker),
         })
+        if store.warning:
+            # said once more now that the log is JSON lines: the load warned before it was set up
+            logging.getLogger("unionqa").warning(store.warning, extra={
+                "event": "index_fallback", "index_version": store.version})
         print(f"工会知识问答已启动：http://{config.host}:{config.port}/  （接口文档：/docs）", flush=True)
         # log_config=None: uvicorn keeps the JSON-line handler instead of installing its own
         uvicorn.run(app, host=config.host, port=config.port, log_level="warning", log_config=None,
