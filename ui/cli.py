@@ -407,6 +407,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         squad_store, _ = build_store(documents, config.index_settings(), embedder)
     command = "unionqa calibrate " + " ".join(f"--qa {p}" for p in qa_paths)
     command += f" --squad {args.squad}" if args.squad else ""
+    # a calibration is per model: say which, when it is not the bundled default
+    command += f" --model {config.embedding_model}" if config.embedding_model != cfg.Config().embedding_model else ""
     try:
         asked = ask_tune_questions(store, embedder, qa_paths, squad_store, squad_items, config.top_k, lexicon=lexicon)
         calibration = calibrate(asked, notes={"command": command, "corpus": str(config.corpus_dir)})
