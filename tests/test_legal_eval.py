@@ -1,0 +1,91 @@
+"""The legal_train evaluation (bot/legal_data.py, bot/legal_eval.py) on a tiny folder written here:
+the fold by law, the law Markdown the corpus reads as a law, and the figures it reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.legal_data import is_heldout_law, law_markdown, load_legal, split, write_laws
+from bot.legal_eval import evaluate_legal, format_legal_report, summarize_legal
+from corpus.loader import load_corpus
+
+from .conftest import SETTINGS
+
+
+def _names(held: bool, count: int) -> list[str]:
+    """Law names on the wanted side of the fold, found by the fold's own rule (no hash hard-coded)."""
+    found = [f"测试条例{i}" for i in range(200) if is_heldout_law(f"测试条例{i}") == held]
+    return found[:count]
+
+
+@pytest.fixture
+def legal_folder(tmp_path: Path) -> Path:
+    (held,) = _names(True, 1)
+    (kept,) = _names(False, 1)
+    articles = [
+        {"law": held, "article": "第一条", "text": "第一条 为了规范宠物饲养管理，制定本条例。"},
+        {"law": held, "article": "第二条", "text": "第二条 饲养犬只应当办理登记。\n未登记的，由公安机关责令改正。"},
+        {"law": held, "article": "第三条", "text": "第三条 携犬出户应当束犬链，由成年人牵领。"},
+        {"law": kept, "article": "第一条", "text": "第一条 为了保护古树名木，制定本条例。"},
+        {"law": kept, "article": "第二条", "text": "第二条 禁止砍伐古树名木。"},
+        {"law": kept, "article": "第三条", "text": "第三条 古树名木由园林部门养护。"},
+    ]
+    questions = [
+        {"q": "养狗要不要去登记？", "articles": [[held, "第二条"]], "answer": "", "source": "t#0"},
+        {"q": "遛狗必须拴绳吗？", "articles": [[held, "第三条"]], "answer": "", "source": "t#1"},
+        {"q": "小区的老树能砍吗？", "articles": [[kept, "第二条"]], "answer": "", "source": "t#2"},
+        {"q": "狗咬坏了古树怎么办？", "articles": [[held, "第二条"], [kept, "第二条"]], "answer": "", "source": "t#3"},
+    ]
+    (tmp_path / "articles.jsonl").write_text(
+        "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in articles), encoding="utf-8")
+    (tmp_path / "questions.json").write_text(json.dumps(questions, ensure_ascii=False), encoding="utf-8")
+    return tmp_path
+
+
+def test_split_holds_out_whole_laws_and_drops_questions_across_the_fold(legal_folder):
+    data = load_legal(legal_folder)
+    train, heldout = split(data)
+    assert [q.question for q in heldout] == ["养狗要不要去登记？", "遛狗必须拴绳吗？"]
+    assert [q.question for q in train] == ["小区的老树能砍吗？"]  # the mixed question is in neither
+    assert not is_heldout_law("民法典")
+
+
+def test_laws_are_written_as_laws_the_corpus_recognises(legal_folder, tmp_path):
+    data = load_legal(legal_folder)
+    (held,) = _names(True, 1)
+    write_laws(data, [held], tmp_path / "laws")
+    (document,) = load_corpus(tmp_path / "laws").documents
+    assert document.title == held and document.metadata["kind"] == "law"
+    # an article's second paragraph stays with it
+    assert "第二条 饲养犬只应当办理登记。\n\n未登记的" in law_markdown(held, [a for (law, _), a in data.articles.items()
+                                                                   if law == held])
+
+
+def test_a_malformed_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="缺少"):
+        load_legal(tmp_path)
+
+
+def test_summary_counts_each_outcome():
+    rows = [
+        {"rank": 1, "status": "answered", "cited": True, "seconds": 0.01},
+        {"rank": 4, "status": "related", "cited": False, "seconds": 0.02},
+        {"rank": None, "status": "refused", "cited": False, "seconds": 0.03},
+        {"rank": None, "status": "answered", "cited": False, "seconds": 0.04},
+    ]
+    s = summarize_legal(rows)
+    assert s["counts"] == {"top1": 1, "top5": 2, "cited": 1, "answered": 2, "related": 1, "refused": 1}
+    assert (s["top5"], s["answered"], s["related"], s["refused"]) == (0.5, 0.5, 0.25, 0.25)
+
+
+def test_evaluate_legal_asks_the_held_out_questions_on_the_held_out_laws(legal_folder, embedder):
+    report = evaluate_legal(embedder, SETTINGS, legal_folder, top_k=5, modes=["hybrid"])
+    result = report["modes"]["hybrid"]
+    assert report["laws"] == 1 and result["questions"] == 2
+    # three articles in the index and five passages retrieved: every labelled article is found
+    assert result["top5"] == 1.0
+    assert result["answered"] + result["related"] + result["refused"] == pytest.approx(1.0)
+    assert "legal_train" in format_legal_report(report)
