@@ -89,3 +89,25 @@ def test_evaluate_legal_asks_the_held_out_questions_on_the_held_out_laws(legal_f
     assert result["top5"] == 1.0
     assert result["answered"] + result["related"] + result["refused"] == pytest.approx(1.0)
     assert "legal_train" in format_legal_report(report)
+
+
+def test_cli_eval_legal_reports_the_fold(legal_folder, tmp_path, model_cache, capsys, monkeypatch):
+    from ui.cli import main
+
+    monkeypatch.setenv("UNIONQA_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("UNIONQA_MODEL_CACHE", str(model_cache))
+    out = tmp_path / "report.json"
+    code = main(["eval", "--legal", str(legal_folder), "--modes", "hybrid,bm25", "--index", str(tmp_path / "index"),
+                 "--out", str(out)])
+    assert code == 0
+    assert "legal_train 留出法律" in capsys.readouterr().out
+    data = json.loads(out.read_text(encoding="utf-8"))["legal"]
+    assert list(data["modes"]) == ["hybrid", "bm25"] and data["modes"]["bm25"]["questions"] == 2
+    assert not (tmp_path / "index").exists()  # asked on an index in memory
+
+
+def test_cli_eval_legal_reports_a_missing_folder(tmp_path, capsys):
+    from ui.cli import main
+
+    assert main(["eval", "--legal", str(tmp_path / "无此目录")]) == 2
+    assert "缺少" in capsys.readouterr().err
