@@ -38,7 +38,7 @@ from index.store import IndexStore
 
 # What showing related passages instead of an answer costs an answerable question,
 # against 1 for refusing it: the reader still finds the answer, with some reading.
-RELATED_COST_ANSWERABLE = 0.5
+RELATED_COST_ANSWERABLE = 0.65
 SQUAD = "squad"  # the source name of SQuAD questions
 # L2 regularization of both models (scikit-learn's default strength)
 REGULARIZATION_C = 1.0
