@@ -13,8 +13,7 @@ words of any document.
 from __future__ import annotations
 
 import re
-
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+from functools import cache
 
 from index.lexicon import Lexicon, english_words
 from index.tokens import chinese_number, to_simplified
@@ -122,11 +121,21 @@ def unread_share(question: str, lexicon: Lexicon) -> float:
     a question asked mostly in words the bot does not know is not one it can answer with
     confidence, however close its few known words bring a passage. Function words and the
     grammar of asking (ENGLISH_KINDS, polite openings) are not content."""
+    stop = _function_words()
     text = _POLITE_EN.sub(" ", question.lower())
     for _, pattern in ENGLISH_KINDS:
         text = pattern.sub(" ", text)
-    content = [w for w in english_words(text) if w not in ENGLISH_STOP_WORDS]
+    content = [w for w in english_words(text) if w not in stop]
     if not content:
         return 0.0
-    unread = [w for w in lexicon.unread_english(text) if w not in ENGLISH_STOP_WORDS]
+    unread = [w for w in lexicon.unread_english(text) if w not in stop]
     return len(unread) / len(content)
+
+
+@cache
+def _function_words() -> frozenset[str]:
+    # scikit-learn's English stop words, imported on the first English question: importing
+    # sklearn.feature_extraction at module level cost every process 1.4 s at start.
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS)
