@@ -222,25 +222,25 @@ def list_span(document: Document, offset: int) -> tuple[int, int] | None:
     return intro[0], document.paragraphs[last].end
 
 
-def _whole(best: Candidate, span: tuple[int, int], chosen: list[Candidate], document: Document) -> Quote:
-    inside = tuple((c.start, c.end) for c in chosen
-                   if c.hit.chunk.doc_id == best.hit.chunk.doc_id and span[0] <= c.start < span[1])
-    return Quote(best.hit, span[0], span[1], document.text[span[0] : span[1]], span, inside)
+def _whole(best: Candidate, span: tuple[int, int], document: Document) -> Quote:
+    # Only the deciding sentence is highlighted: in 「已满1年不满10年的，年休假5天；已满10年不满20年的，
+    # 年休假10天；…」 asked about ten years, the tier that applies, not every tier quoted with it.
+    return Quote(best.hit, span[0], span[1], document.text[span[0] : span[1]], span, ((best.start, best.end),))
 
 
 def plan_quotes(
     chosen: list[Candidate], best: Candidate, documents: Mapping[str, Document], kind: str = ""
 ) -> list[Quote]:
     """The chosen sentences as quotes. When the best one lies in a short law article,
-    or in a short list, that whole article or list instead, with the chosen sentences
-    highlighted in it. A list item is quoted with the sentence announcing its list; in
+    or in a short list, that whole article or list instead, with the deciding sentence
+    (`best`) highlighted in it. A list item is quoted with the sentence announcing its list; in
     prose, the best sentence with the context its answer needs (`_context`; `kind` is
     the question's)."""
     document = documents.get(best.hit.chunk.doc_id)
     if document is not None:
         for span in (article_span(document, best.start), list_span(document, best.start)):
             if span is not None and span[1] - span[0] <= WHOLE_UNIT_CHARS:
-                return [_whole(best, span, chosen, document)]
+                return [_whole(best, span, document)]
         chosen = sorted([*chosen, *_context(document, best, chosen, kind)], key=lambda c: (c.hit_rank, c.start))
     quotes: list[Quote] = []
     quoted: set[tuple[str, int]] = set()

@@ -9,8 +9,10 @@ provisions on the same matter prevails.
 - **Near provisions.** Provisions whose passages score within `near_margin` (a fitted
   number, bot/calibration/*.json) of the best are on the same matter. Of those that
   hold the shape of answer asked for, the one that prevails leads: the place's own
-  rule over the national one, a law in force over one that is not, the newer over the
-  older (by the law's own passing date: 劳动合同法 2007 over 劳动法 1994 on 试用期).
+  rule over the national one, a law in force over one that is not, the special over
+  the general (`is_special`: 劳动争议调解仲裁法 over 劳动法 on how long arbitration
+  takes), then the newer over the older (by the law's own passing date: 劳动合同法 2007
+  over 劳动法 1994 on 试用期), as 《立法法》 第一百零三条 orders them.
   The provision it displaced is shown as 「另见」, the other near ones as
   「其他相关规定」 (at most `MAX_OTHERS`), as extra citations after the answer's own.
 """
@@ -24,7 +26,7 @@ import numpy as np
 
 from bot.records import ROLE_OTHER, ROLE_SEE_ALSO, Citation
 from bot.retrieve import Evidence, Hit
-from corpus.laws import citation_label, enacted, is_in_force, legal_of, version_label
+from corpus.laws import citation_label, enacted, is_in_force, legal_of, short_title, version_label
 from corpus.places import Place, load_gazetteer
 from corpus.records import Document
 from index.records import Chunk
@@ -32,6 +34,10 @@ from index.records import Chunk
 NATIONAL_NOTE = "未找到{place}的地方性规定，以下是全国性规定："
 MAX_OTHERS = 2  # near provisions listed besides the lead (issue 17: 「最多两条」)
 QUANTITY_KINDS = ("number", "when")  # question kinds whose answers can be seen to differ
+# What a law's name says it is, after what it is about: 劳动合同「法」, 工会「条例」, 「实施办法」.
+# Longest first, so that 实施细则 is taken whole and not as 细则.
+_GENRES = ("实施细则", "实施办法", "实施条例", "若干规定", "特别规定", "暂行规定", "暂行办法", "条例", "规定",
+           "办法", "细则", "法")
 
 
 def legal(document: Document | None) -> Mapping[str, str]:
@@ -116,10 +122,37 @@ class Provision:
         return float(self.vector @ other.vector)
 
 
-def prevails(provision: Provision, documents: Mapping[str, Document], places: Sequence[Place]) -> tuple:
-    """The order of precedence: the place's own rule, then a law in force, then the newer law."""
-    metadata = legal(documents.get(provision.doc_id))
-    return (is_local(metadata, places), is_in_force(metadata), enacted(metadata))
+def subject_of(title: str) -> str:
+    """What a law's name says it rules on: 劳动合同 for 中华人民共和国劳动合同法, 劳动争议调解仲裁
+    for 劳动争议调解仲裁法, 上海市工会 for 上海市工会条例; "" for a name with no genre word."""
+    name = short_title(title.strip().strip("《》"))
+    for genre in _GENRES:
+        if name.endswith(genre) and len(name) > len(genre):
+            return name[: -len(genre)]
+    return ""
+
+
+def is_special(one: Document | None, other: Document | None) -> bool:
+    """Whether `one` is the special law to `other`'s general one: its subject is the other's
+    narrowed (劳动合同, 劳动争议调解仲裁 and 女职工劳动保护 narrow 劳动). Read from the names, as a
+    reader of two laws on one matter would: the law written for the narrower matter."""
+    if one is None or other is None:
+        return False
+    narrow, broad = subject_of(one.title), subject_of(other.title)
+    return bool(narrow and broad) and narrow != broad and broad in narrow
+
+
+def prevails(
+    provision: Provision, documents: Mapping[str, Document], places: Sequence[Place],
+    rivals: Sequence[Provision] = (),
+) -> tuple:
+    """The order of precedence: the place's own rule, then a law in force, then the special
+    law over the general one (counted against `rivals`, since being special is a relation
+    between two laws), then the newer law."""
+    document = documents.get(provision.doc_id)
+    metadata = legal(document)
+    special = sum(1 for r in rivals if r.doc_id != provision.doc_id and is_special(document, documents.get(r.doc_id)))
+    return (is_local(metadata, places), is_in_force(metadata), special, enacted(metadata))
 
 
 def arrange(
@@ -157,7 +190,8 @@ def arrange(
               and p.shape >= first.shape and p.similarity(first) >= same_matter
               and (places or same_region(documents, p, first))]
     if rivals:
-        lead = max([first, *rivals], key=lambda p: prevails(p, documents, places))
+        contenders = [first, *rivals]
+        lead = max(contenders, key=lambda p: prevails(p, documents, places, contenders))
     shown: list[tuple[Provision, str]] = []
     if lead is not first:
         shown.append((first, ROLE_SEE_ALSO))

@@ -12,10 +12,11 @@ import pytest
 
 from bot.bot import Bot
 from bot.evaluate import build_store
-from bot.provisions import NATIONAL_NOTE
+from bot.provisions import NATIONAL_NOTE, is_special, subject_of
 from bot.qa_eval import QAItem, answered_right, right_among_shown
 from bot.records import ANSWERED, REFUSED, ROLE_OTHER, ROLE_SEE_ALSO, Answer, Citation
 from corpus.loader import document_from_bytes, load_corpus
+from corpus.records import Document
 from tests.conftest import SETTINGS
 from ui.api import AnswerOut
 from ui.cli import format_answer
@@ -91,6 +92,46 @@ def test_a_question_naming_no_place_is_answered_as_before(fixture_bot):
     answer = fixture_bot.ask("用人单位每年要组织职工疗休养几次？")
     assert answer.status != REFUSED
     assert titles(answer) == [SHANGHAI] and not answer.text.startswith("未找到")
+
+
+GENERAL, SPECIAL = "中华人民共和国职工法", "中华人民共和国职工争议仲裁法"
+
+
+def law_text(title: str, passed: str, articles: list[str]) -> str:
+    body = "\n\n".join(f"第{n}条 {text}" for n, text in zip("一二三四五", articles, strict=False))
+    return f"# {title}\n\n{passed} 第十届全国人民代表大会常务委员会第一次会议通过\n\n<!-- INFO END -->\n\n{body}\n"
+
+
+def test_the_special_law_leads_over_a_newer_general_one(embedder, tmp_path):
+    # the general law is the newer one here: only 「特别法优于一般法」 puts the special one first
+    (tmp_path / "general.md").write_text(law_text(GENERAL, "2010年1月1日", [
+        "为了保障职工权利，制定本法。", "职工争议仲裁裁决一般应在收到仲裁申请的六十日内作出。", "本法自公布之日起施行。"]),
+        encoding="utf-8")
+    (tmp_path / "special.md").write_text(law_text(SPECIAL, "2005年1月1日", [
+        "为了公正及时解决职工争议，制定本法。",
+        "仲裁庭裁决职工争议案件，应当自受理仲裁申请之日起四十五日内作出裁决。", "本法自公布之日起施行。"]),
+        encoding="utf-8")
+    store, _ = build_store(load_corpus(tmp_path, isolated=False).documents, SETTINGS, embedder)
+    bot = Bot(store, embedder, top_k=5)
+    bot.calibration = replace(bot.calibration, near_margin=10.0, same_matter=0.0)
+    answer = bot.ask("职工争议仲裁要在多少天内作出裁决？")
+    assert answer.status == ANSWERED
+    assert titles(answer) == [SPECIAL] and "四十五日" in answer.text and "六十日" not in answer.text
+    assert titles(answer, ROLE_SEE_ALSO) == [GENERAL]
+
+
+def test_special_is_read_from_the_law_names():
+    assert subject_of("中华人民共和国劳动合同法") == "劳动合同"
+    assert subject_of("《女职工劳动保护特别规定》") == "女职工劳动保护"
+    assert subject_of("职工带薪年休假条例") == "职工带薪年休假"
+    assert subject_of("关于工会工作的意见") == ""  # no genre word: not weighed as a law's subject
+    law = {t: Document(doc_id=t, title=t, source=t, text="", paragraphs=()) for t in (
+        "中华人民共和国劳动法", "中华人民共和国劳动争议调解仲裁法", "中华人民共和国工会法", "上海市工会条例")}
+    assert is_special(law["中华人民共和国劳动争议调解仲裁法"], law["中华人民共和国劳动法"])
+    assert not is_special(law["中华人民共和国劳动法"], law["中华人民共和国劳动争议调解仲裁法"])
+    assert is_special(law["上海市工会条例"], law["中华人民共和国工会法"])
+    assert not is_special(law["中华人民共和国工会法"], law["中华人民共和国劳动法"])
+    assert not is_special(law["中华人民共和国劳动法"], law["中华人民共和国劳动法"])
 
 
 # ----- how the roles are shown ------------------------------------------------------
