@@ -111,3 +111,39 @@ def test_cli_eval_legal_reports_a_missing_folder(tmp_path, capsys):
 
     assert main(["eval", "--legal", str(tmp_path / "无此目录")]) == 2
     assert "缺少" in capsys.readouterr().err
+
+
+def test_calibrate_fits_on_consultations_labelled_by_article(legal_folder, tmp_path, model_cache, monkeypatch):
+    """`unionqa calibrate --legal`: the training side's consultations are asked on their own laws
+    (answerable when a labelled article is retrieved) and on the corpus (unanswerable there)."""
+    import shutil
+
+    from bot.answerability import Calibration
+    from ui.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    corpus = tmp_path / "corpus"
+    shutil.copytree(root / "corpus" / "default" / "laws", corpus)
+    monkeypatch.setenv("UNIONQA_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("UNIONQA_MODEL_CACHE", str(model_cache))
+    out = tmp_path / "cal.json"
+    assert main(["calibrate", "--qa", str(root / "tests" / "data" / "laws_dev_slice.json"), "--corpus", str(corpus),
+                 "--legal", str(legal_folder), "--out", str(out)]) == 0
+    fitted = Calibration.from_json(json.loads(out.read_text(encoding="utf-8")))
+    assert "--legal" in fitted.fitted["command"]
+    # the one training-side question (the old trees), once on its law and once on the union's laws
+    assert fitted.fitted["examples"]["legal"] == {"answerable": 1, "unanswerable": 1}
+
+
+def test_a_consultation_is_judged_by_its_labelled_articles():
+    from bot.calibrate import LEGAL, Asked
+    from bot.records import ANSWERED, Answer, Citation
+
+    asked = Asked(None, LEGAL, (), True, [], None, frozenset({("古树条例", "第二条")}))
+    assert asked.holds_answer("任何文字", "古树条例", "第二条")
+    assert not asked.holds_answer("禁止砍伐古树名木。", "古树条例", "第三条")
+    cite = Citation(1, "d", "古树条例", "", "第二条 禁止砍伐古树名木。", 0, 10, 1.0, article="第二条")
+    assert asked.is_right(Answer("禁止砍伐古树名木。[1]", False, [cite], status=ANSWERED))
+    # a labelled article shown only as 「其他相关规定」 is not the answer's lead
+    other = Citation(1, "d", "古树条例", "", "第二条 禁止砍伐古树名木。", 0, 10, 1.0, article="第二条", role="other")
+    assert not asked.is_right(Answer("……", False, [other], status=ANSWERED))

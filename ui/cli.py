@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -401,9 +402,11 @@ def _evaluate_qa_sets(config: cfg.Config, embedder, qa_sets: list, modes: list[s
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from bot.answerability import user_calibration_path
-    from bot.calibrate import ask_tune_questions, calibrate
+    from bot.calibrate import ask_legal_questions, ask_tune_questions, calibrate
     from bot.evaluate import build_store, load_squad
+    from bot.legal_data import calibration_questions, load_legal, write_laws
     from bot.qa_eval import load_qa
+    from corpus.loader import load_corpus
     from index.embedder import load_embedder
     from index.lexicon import load_lexicon
 
@@ -414,9 +417,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     for path in [*qa_paths, *([Path(args.squad)] if args.squad else [])]:
         if not path.is_file():
             raise cfg.ConfigError(f"找不到数据文件：{path}")
+    legal = None
     try:
         for path in qa_paths:
             load_qa(path)  # a malformed file fails before the model loads
+        if args.legal:
+            legal = load_legal(Path(args.legal))
     except ValueError as exc:
         raise cfg.ConfigError(str(exc)) from exc
     lexicon = load_lexicon(config.dictionary)
@@ -427,14 +433,24 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         documents, squad_items = load_squad(Path(args.squad))
         print(f"正在为评测建立内存索引：{args.squad}", file=sys.stderr)
         squad_store, _ = build_store(documents, config.index_settings(), embedder)
+    legal_asked = []
+    if legal is not None:
+        questions, laws = calibration_questions(legal)
+        with tempfile.TemporaryDirectory(prefix="unionqa-legal-") as tmp:
+            write_laws(legal, laws, Path(tmp))
+            loaded = load_corpus(Path(tmp))
+        print(f"正在为 {len(questions)} 个法律咨询问题的 {len(laws)} 部法律建立内存索引", file=sys.stderr)
+        legal_store, _ = build_store(loaded.documents, config.index_settings(), embedder)
+        legal_asked = ask_legal_questions(legal_store, store, embedder, questions, config.top_k, lexicon=lexicon)
     command = "unionqa calibrate " + " ".join(f"--qa {p}" for p in qa_paths)
     command += f" --squad {args.squad}" if args.squad else ""
+    command += f" --legal {args.legal}" if args.legal else ""
     command += " --whole" if args.whole else ""
     # a calibration is per model: say which, when it is not the bundled default
     command += f" --model {config.embedding_model}" if config.embedding_model != cfg.Config().embedding_model else ""
     try:
         asked = ask_tune_questions(store, embedder, qa_paths, squad_store, squad_items, config.top_k, lexicon=lexicon,
-                                   whole=args.whole)
+                                   whole=args.whole) + legal_asked
         calibration = calibrate(asked, notes={"command": command, "corpus": str(config.corpus_dir)})
     except ValueError as exc:
         raise cfg.ConfigError(str(exc)) from exc
@@ -574,6 +590,8 @@ def parser() -> argparse.ArgumentParser:
     cfg.add_flags(c, INDEX_FLAGS + ["top_k", "dictionary"])
     c.add_argument("--qa", action="append", metavar="FILE", help="职工问题评测集 JSON；只用其调优部分；可重复")
     c.add_argument("--squad", help="可选：SQuAD 格式 JSON（如 CMRC 2018），其问题在自身段落上作正例、在文档目录上作负例")
+    c.add_argument("--legal", metavar="FOLDER",
+                   help="可选：legal_train 目录；其训练部分的法律咨询问题在自身法律上作正例、在文档目录上作负例")
     c.add_argument("--whole", action="store_true",
                    help="用 --qa 文件的全部问题（不只调优部分）：拟合后在另一个集合上评测时用")
     c.add_argument("--out", help="校准文件路径（默认 UNIONQA_HOME/calibration/<模型>.json）")
