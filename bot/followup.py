@@ -110,6 +110,18 @@ def _together(question: str, previous: str) -> str:
     return f"{previous.strip().rstrip(QUESTION_END)}，{question.strip()}"
 
 
+def joined_to(resolved: str, history: list[tuple[str, str]] | None = None) -> str | None:
+    """The earlier question a resolved follow-up was asked together with (`_together`), or
+    None when it was rewritten otherwise or stands alone."""
+    previous = None
+    for earlier, _answer in history or []:
+        previous = _rewrite(earlier, previous) if previous else earlier.strip()
+    if previous is None:
+        return None
+    head = previous.strip().rstrip(QUESTION_END) + "，"
+    return previous if resolved.startswith(head) and len(resolved) > len(head) else None
+
+
 def resolve(question: str, history: list[tuple[str, str]] | None = None) -> str:
     """The question as it should be searched, given the earlier (question, answer)
     turns, oldest first. Earlier follow-ups are resolved in turn, so that a chain

@@ -20,11 +20,16 @@ import re
 from dataclasses import dataclass, field
 
 from bot.amounts import Amount, amounts
-from bot.definition import definition_subject
+from bot.definition import QUESTION_END, definition_subject
 from bot.english import read_english, unread_share
-from bot.followup import resolve
+from bot.followup import joined_to, resolve
 from index.lexicon import EXPANSION_WEIGHT, Lexicon, load_lexicon
 from index.tokens import to_simplified, tokenize_query
+
+# A follow-up asked together with the question before it (「那单位要是一直拖着不交呢？」 after
+# 「…按什么比例拨经费？」) asks what that answer did not say: the earlier question's own words
+# count this much in the lexical search, the follow-up's own words 1.
+HISTORY_WEIGHT = 0.5
 
 # What a question asks for, read from its question words. These are the grammar of
 # Chinese questions, not words of any document; the first kind that matches wins,
@@ -125,6 +130,10 @@ def make_query(
     asked = subject or chinese
     tokens = tuple(tokenize_query(asked))
     terms = lexicon.expand_question(asked, list(tokens))
+    earlier_part = joined_to(chinese, earlier) if earlier and not subject else None
+    if earlier_part is not None:
+        own = set(tokenize_query(chinese[len(earlier_part.strip().rstrip(QUESTION_END)) + 1:]))
+        terms = {t: (HISTORY_WEIGHT if w >= 1.0 and t not in own else w) for t, w in terms.items()}
     if english and chinese != question.strip():
         # The glossary's other words for what was asked, as the dictionary's synonyms are
         for chinese_words in lexicon.read_english(question):

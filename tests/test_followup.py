@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.followup import resolve, topic
+from bot.followup import joined_to, resolve, topic
 from index.tokens import tokenize_query
 
 
@@ -56,6 +56,21 @@ def test_question_phrases_do_not_reach_bm25():
     assert tokenize_query("他在哪一年获得冠军？") == tokenize_query("他获得冠军")
     assert tokenize_query("何时成立") == ["成立"]
     assert tokenize_query("哪位演员主演") == tokenize_query("演员主演")
+
+
+def test_a_follow_up_asked_together_weighs_its_own_words_over_the_earlier_ones():
+    from bot.query import HISTORY_WEIGHT, make_query
+
+    history = [("重庆这边单位每个月按什么比例给工会拨经费？", "（回答）")]
+    query = make_query("那单位要是一直拖着不交呢？", history)
+    assert query.text.startswith("重庆这边单位每个月按什么比例给工会拨经费，")
+    assert any(query.terms.get(word) == 1.0 for word in ("拖", "拖着", "交"))
+    assert query.terms["经费"] == HISTORY_WEIGHT < 1.0
+    assert query.terms["单位"] == 1.0  # named again by the follow-up itself
+    # a follow-up rewritten otherwise keeps its words at full weight
+    assert make_query("那工匠精神呢？", [("劳模精神是什么？", "（回答）")]).terms["工匠"] == 1.0
+    assert joined_to("试用期最长多久，还在试用期呢？", [("试用期最长多久？", "")]) == "试用期最长多久？"
+    assert joined_to("工匠精神是什么？", [("劳模精神是什么？", "")]) is None
 
 
 # ----- whole dialogues through the bot -------------------------------------------
