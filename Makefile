@@ -61,12 +61,17 @@ bench: $(STAMP)
 # refitted on the whole of the other worker-question file plus the CMRC tune part, then the
 # held-out file is asked with that fit. The regional regulations (regs_dev) are in no fit at
 # all, so `make bench`'s figures for them are already held out. reports/heldout-*.md.
+# LEGAL_FIT=../shared/data/legal_train adds legal_train's training-side consultations to both fits
+# (`unionqa calibrate --legal`).
+LEGAL_FIT ?=
 bench-collections: $(STAMP)
 	@mkdir -p reports
-	$(VENV)/bin/unionqa calibrate --whole --qa $(ARTICLE_QA) --squad $(DATASET) --out reports/cal-without-laws.json
+	$(VENV)/bin/unionqa calibrate --whole --qa $(ARTICLE_QA) --squad $(DATASET) $(if $(LEGAL_FIT),--legal $(LEGAL_FIT)) \
+		--out reports/cal-without-laws.json
 	$(VENV)/bin/unionqa eval --modes hybrid --qa $(LAWS_QA) --calibration reports/cal-without-laws.json \
 		--out reports/heldout-laws.json > reports/heldout-laws.md
-	$(VENV)/bin/unionqa calibrate --whole --qa $(LAWS_QA) --squad $(DATASET) --out reports/cal-without-article.json
+	$(VENV)/bin/unionqa calibrate --whole --qa $(LAWS_QA) --squad $(DATASET) $(if $(LEGAL_FIT),--legal $(LEGAL_FIT)) \
+		--out reports/cal-without-article.json
 	$(VENV)/bin/unionqa eval --modes hybrid --qa $(ARTICLE_QA) --calibration reports/cal-without-article.json \
 		--out reports/heldout-article.json > reports/heldout-article.md
 	@cat reports/heldout-laws.md reports/heldout-article.md
