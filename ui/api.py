@@ -6,7 +6,6 @@ import logging
 from dataclasses import asdict
 
 from fastapi import APIRouter, HTTPException
-from fastapi.sse import EventSourceResponse
 from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 
@@ -19,7 +18,7 @@ from ui.limits import (
     error_responses,
     has_lone_surrogate,
 )
-from ui.sse import answer_events
+from ui.sse import ClosingEventSourceResponse, answer_events
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +162,9 @@ def api_router(asker: Asker) -> APIRouter:
                 # the extractive part runs here, so a bad question or a full pool is a 422 or 503,
                 # not an event; only the LLM's writing is streamed
                 stream = asker.ask_stream(request.question, history)
-                return EventSourceResponse(answer_events(
-                    stream, lambda a: AnswerOut.model_validate(asdict(a)).model_dump(), "回答问题时出错，请稍后再试。"))
+                return ClosingEventSourceResponse(answer_events(
+                    stream, lambda a: AnswerOut.model_validate(asdict(a)).model_dump(), "回答问题时出错，请稍后再试。"),
+                    stream)
             answer = asker.ask(request.question, history)
         except QuestionError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc

@@ -144,6 +144,9 @@ class Asker:
         with status "cancelled" when the stream is dropped before it (the client went
         away): the log holds every question asked, answered or not."""
 
+        done = [False]  # shared with the LoggedStream, which the generator must not refer to (a cycle would
+        # leave a dropped stream to the cyclic collector, and its line to some later moment)
+
         def cancelled() -> None:
             log_question(self.log_questions, question, "cancelled", time.perf_counter() - started)
 
@@ -151,7 +154,7 @@ class Asker:
             try:
                 for item in bot.generate(extractive, hits, history):
                     if isinstance(item, Answer):
-                        stream.finished = True
+                        done[0] = True
                         log_question(self.log_questions, question, item.status, time.perf_counter() - started,
                                      citations=len(item.citations), generated=item.generated,
                                      fallback=item.fallback)
@@ -159,12 +162,12 @@ class Asker:
             except GeneratorExit:
                 raise  # closed early: LoggedStream.close writes the line
             except Exception:
-                stream.finished = True
+                done[0] = True
                 log_question(self.log_questions, question, "error", time.perf_counter() - started)
                 raise
 
-        stream = LoggedStream(items(), cancelled)
-        return stream
+        return LoggedStream(items(), cancelled, done)
+
     def _extract(self, question: str, history: list[tuple[str, str]] | None) -> tuple[Bot, Answer, list[Hit]]:
         """The extractive answer to a checked question and the hits it came from (here,
         in this process; ui.workers.PoolAsker computes it in others), with the bot whose
@@ -203,13 +206,14 @@ class Asker:
 
 class LoggedStream:
     """An answer's stream that calls `on_cancel` once if it is closed, or dropped, before
-    its end: a generator never started would not run its own clean-up at all (a client
-    that went away before the first event), so this wrapper does it."""
+    its end (`done[0]` set by whoever logged the end): a generator never started would
+    not run its own clean-up at all (a client that went away before the first event),
+    so this wrapper does it."""
 
-    def __init__(self, items: Iterator[Partial | Answer], on_cancel: Callable[[], None]):
+    def __init__(self, items: Iterator[Partial | Answer], on_cancel: Callable[[], None], done: list[bool]):
         self._items = items
         self._on_cancel = on_cancel
-        self.finished = False  # the final answer (or an error) was logged
+        self._done = done
 
     def __iter__(self) -> LoggedStream:
         return self
@@ -218,16 +222,19 @@ class LoggedStream:
         try:
             return next(self._items)
         except StopIteration:
-            self.finished = True
+            self._done[0] = True
             raise
 
     def close(self) -> None:
-        if not self.finished:
-            self.finished = True
+        if not self._done[0]:
+            self._done[0] = True
             self._on_cancel()
         close = getattr(self._items, "close", None)
         if close is not None:
-            close()
+            try:
+                close()
+            except ValueError:
+                pass  # still running in a worker thread: it is dropped once that step returns
 
     def __del__(self) -> None:
         self.close()

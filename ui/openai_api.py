@@ -26,7 +26,7 @@ from dataclasses import asdict
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
-from fastapi.sse import EventSourceResponse, format_sse_event
+from fastapi.sse import format_sse_event
 from pydantic import BaseModel, ValidationError
 
 from bot.generate import Partial
@@ -36,6 +36,7 @@ from ui.auth import bearer_token, matching_key
 from ui.config import Config
 from ui.limits import INVALID_UNICODE, NOT_ALLOWED, V1_BAD_REQUEST, RateLimiter, has_lone_surrogate, printable
 from ui.sessions import LoginThrottle, client_address
+from ui.sse import ClosingEventSourceResponse
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +239,8 @@ def openai_router(asker: Asker, config: Config) -> APIRouter:
             if chat.stream:
                 # the extractive part runs here (a full pool is a 503, not a broken stream);
                 # only the LLM's writing is streamed
-                return EventSourceResponse(completion_chunks(asker.ask_stream(question, history), completion_id))
+                stream = asker.ask_stream(question, history)
+                return ClosingEventSourceResponse(completion_chunks(stream, completion_id), stream)
             answer = asker.ask(question, history)
         except ServerBusy as exc:
             return openai_error(503, str(exc), "server_error", "server_busy",
