@@ -15,6 +15,7 @@ from ui.asking import Asker, QuestionError, ServerBusy
 from ui.limits import (
     INVALID_UNICODE,
     INVALID_UNICODE_TYPE,
+    SSE_RESPONSE,
     error_responses,
     has_lone_surrogate,
 )
@@ -149,6 +150,7 @@ def api_router(asker: Asker) -> APIRouter:
         description="根据知识库回答问题。答案摘自文档原文，`[n]` 对应 `citations` 中第 n 条引用；"
         "知识库中没有相关内容时 `refused` 为 true。",
         responses={
+            200: {"content": SSE_RESPONSE, "description": "答案；`stream: true` 时为 Server-Sent Events（ui/sse.py）"},
             **error_responses(422),
             500: {"model": ErrorOut},
             503: {"model": ErrorOut, "description": "服务繁忙：按 Retry-After 头给出的秒数之后再试"},

@@ -309,6 +309,29 @@ def error_responses(*codes: int) -> dict[int | str, dict]:
             for code in codes}
 
 
+def openai_error_responses(*codes: int) -> dict[int | str, dict]:
+    """OpenAPI `responses` entries for /v1's errors, in OpenAI's shape `{"error": {…}}`."""
+    descriptions = {
+        400: "请求格式不正确（不是有效的 JSON、缺少 messages、问题为空或太长、含有无效字符）",
+        401: "API 密钥无效或缺失",
+        404: "没有该模型",
+        405: "不支持该请求方法",
+        413: f"请求内容太大（超过 {API_BODY_BYTES // 1024} KB）",
+        429: "请求过于频繁或密钥错误次数过多：按 Retry-After 头给出的秒数之后再试",
+        500: "回答问题时出错",
+        503: "服务繁忙：按 Retry-After 头给出的秒数之后再试",
+    }
+    error = {"type": "object", "required": ["message", "type"], "properties": {
+        "message": {"type": "string"}, "type": {"type": "string"},
+        "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}}}
+    schema = {"type": "object", "properties": {"error": error}, "required": ["error"]}
+    return {code: {"description": descriptions[code], "content": {"application/json": {"schema": schema}}}
+            for code in codes}
+
+
+# each event's data: a JSON object (ui/sse.py, OpenAI's chunks), or /v1's closing `[DONE]`
+SSE_RESPONSE = {"text/event-stream": {"schema": {}}}
+
 # Chinese for the English details that FastAPI and Starlette give their own errors.
 _STATUS_TEXT = {
     400: INVALID_JSON,

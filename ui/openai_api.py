@@ -34,7 +34,16 @@ from bot.records import REFUSED, Answer
 from ui.asking import Asker, QuestionError, ServerBusy, check_question
 from ui.auth import bearer_token, matching_key
 from ui.config import Config
-from ui.limits import INVALID_UNICODE, NOT_ALLOWED, V1_BAD_REQUEST, RateLimiter, has_lone_surrogate, printable
+from ui.limits import (
+    INVALID_UNICODE,
+    NOT_ALLOWED,
+    SSE_RESPONSE,
+    V1_BAD_REQUEST,
+    RateLimiter,
+    has_lone_surrogate,
+    openai_error_responses,
+    printable,
+)
 from ui.sessions import LoginThrottle, client_address
 from ui.sse import ClosingEventSourceResponse
 
@@ -200,7 +209,7 @@ def openai_router(asker: Asker, config: Config) -> APIRouter:
                                 "rate_limit_exceeded", headers={"Retry-After": str(wait)})
         return None
 
-    @router.get("/models", summary="模型列表（只有 unionqa）")
+    @router.get("/models", summary="模型列表（只有 unionqa）", responses=openai_error_responses(401, 429))
     def models(request: Request):
         refused = admit(request)
         if refused is not None:
@@ -213,6 +222,8 @@ def openai_router(asker: Asker, config: Config) -> APIRouter:
         summary="以 OpenAI 聊天接口提问",
         description="最后一条 user 消息是问题，此前的 user/assistant 消息是对话历史。回答带 [n] 引用编号与来源列表，"
         "`citations` 字段给出引用的段落。`stream: true` 时按 OpenAI 的 SSE 格式逐步返回。",
+        responses={200: {"content": SSE_RESPONSE, "description": "回答（chat.completion）；`stream: true` 时为 SSE"},
+                   **openai_error_responses(400, 401, 404, 413, 429, 500, 503)},
     )
     def chat_completions(request: Request, body: dict = Body(..., examples=[  # noqa: B008
             {"model": MODEL_NAME, "messages": [{"role": "user", "content": "试用期最长多久？"}]}])):
