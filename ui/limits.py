@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import collections
+import html
 import json
 import math
 import re
@@ -62,12 +63,19 @@ def has_lone_surrogate(text: str) -> bool:
 
 def _json_response(status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None,
                    path: str = "") -> tuple[Message, Message]:
-    body = json.dumps(error_body(path, status, detail), ensure_ascii=False).encode("utf-8")
+    """The error as JSON; on the admin page's paths, which browsers post forms to, as a
+    small HTML page (a browser would show JSON as it is)."""
+    if path.startswith("/admin"):
+        kind = b"text/html; charset=utf-8"
+        body = (f'<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>管理</title>'
+                f'<p>{html.escape(detail)}</p><p><a href="/admin">返回管理页</a></p></html>').encode()
+    else:
+        kind = b"application/json"
+        body = json.dumps(error_body(path, status, detail), ensure_ascii=False).encode("utf-8")
     start: Message = {
         "type": "http.response.start",
         "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                    *(headers or [])],
+        "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode()), *(headers or [])],
     }
     return start, {"type": "http.response.body", "body": body}
 
