@@ -140,11 +140,22 @@ bench-coldstart: $(STAMP)
 bench-scale: $(STAMP)
 	$(PY) scripts/bench_scale.py
 
-# The loader and chunker fuzzers of tests/test_fuzz.py with many more examples than
-# the short run in `make test`; prints hypothesis' statistics (examples run, failures).
+# The loader and chunker fuzzers of tests/test_fuzz.py, and schemathesis on the OpenAPI document
+# of /api and /v1 against a server on 127.0.0.1 (tests/test_schema_fuzz.py), with many more
+# examples than the short runs in `make test`; prints hypothesis' statistics (examples run,
+# failures) and schemathesis' figures (examples, server errors, schema violations, seconds).
 FUZZ_EXAMPLES ?= 2000
+SCHEMA_EXAMPLES ?= 1000
 fuzz: $(STAMP)
 	UNIONQA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/test_fuzz.py --hypothesis-show-statistics
+	UNIONQA_SCHEMA_EXAMPLES=$(SCHEMA_EXAMPLES) $(PY) -m pytest -q -s tests/test_schema_fuzz.py
+
+# Hostile bodies (issue 22): 50 clients send 10 MB bodies to every route for 20 s while normal
+# questions are asked; reports the web process's RSS growth (< +200 MB) and failed questions (0).
+# Loopback only. reports/bench-hostile.json.
+.PHONY: bench-hostile
+bench-hostile: $(STAMP)
+	$(PY) scripts/bench_hostile.py
 
 # Many users at once (issue 10): 1, 50 and 200 clients on /api/ask, 50 on the chat, and 50 while
 # documents are added, for --workers 1 and the default; loopback only. reports/bench-load.{json,md}.

@@ -225,7 +225,7 @@ class _Tree:
                 pieces.append(f"\n{_HEADING_MARK}{_SECTION_HEADINGS[name]}{_HEADING_MARK}{text}\n")
                 continue
             if name == "table" and id(node) in data_tables:
-                rows = [self._row_text(row) for row in self._descendant_tags(node, "tr")]
+                rows = [self._row_text(row) for row in self._own_rows(node)]
                 pieces.append("\n" + "\n".join(r for r in rows if r) + "\n")
                 continue
             if name == "br":
@@ -263,8 +263,25 @@ class _Tree:
             if _is_text(n) and not any(id(p) in self.removed for p in (n, n.parent))
         ]
 
-    def _descendant_tags(self, tag: Tag, name: str) -> list[Tag]:
-        return [n for n in tag.descendants if isinstance(n, Tag) and n.name == name and id(n) not in self.removed]
+    def _own_rows(self, table: Tag) -> list[Tag]:
+        """The table's own rows, not those of tables inside its cells: a cell's text already
+        holds an inner table's text. Walking every row of the subtree, each with the whole
+        text of its cells, read the text of nested tables once per level: 10,000 nested
+        tables took 28 s (issue 22). Now every node is visited once by this walk or by one
+        cell's text, so the time is linear in the page."""
+        rows: list[Tag] = []
+        stack = list(reversed(table.contents))
+        while stack:
+            node = stack.pop()
+            if not isinstance(node, Tag) or id(node) in self.removed or node.name == "table":
+                continue
+            if node.name == "tr":
+                rows.append(node)
+                continue
+            if node.name in ("td", "th"):  # a cell outside a row (broken markup): it holds no rows of its own
+                continue
+            stack.extend(reversed(node.contents))
+        return rows
 
     def _row_text(self, row: Tag) -> str:
         cells = [

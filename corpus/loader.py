@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -176,7 +177,15 @@ def _ignored(relative: Path) -> bool:
 
 def _doc_id(source: str) -> str:
     path = PurePosixPath(source)
-    return path.with_suffix("").as_posix() if path.suffix else source
+    return without_format_chars(path.with_suffix("").as_posix() if path.suffix else source)
+
+
+def without_format_chars(text: str) -> str:
+    """`text` without Unicode format characters (category Cf: the right-to-left override
+    U+202E, zero-width spaces and joiners, BOMs …). In a file name or a document id they
+    are invisible, and can make one look like another (「报告‮txt.exe」) on the admin page
+    and in citations."""
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
 
 
 def _suffix(source: str) -> str:

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
-from corpus.loader import LoadError, load_corpus, load_document
+from corpus.loader import LoadError, load_corpus, load_document, without_format_chars
 from corpus.records import Document
 from index.build import ADDED_PREFIX, add_documents
 from index.embedder import Embedder
@@ -109,7 +109,7 @@ def _open_store(index_dir: Path, settings: IndexSettings, dim: int, store: str |
 
 def added_id(path: Path) -> str:
     """The id `add_paths` gives a file named by itself."""
-    return ADDED_PREFIX + PurePosixPath(Path(path).name).stem
+    return ADDED_PREFIX + without_format_chars(PurePosixPath(Path(path).name).stem)
 
 
 def load_paths(paths: Iterable[Path]) -> tuple[list[tuple[str, Document]], list[FileResult]]:
@@ -137,7 +137,7 @@ def load_paths(paths: Iterable[Path]) -> tuple[list[tuple[str, Document]], list[
 
 
 def _as_added(doc: Document, relative_id: str) -> Document:
-    return replace(doc, doc_id=ADDED_PREFIX + relative_id)
+    return replace(doc, doc_id=ADDED_PREFIX + without_format_chars(relative_id))
 
 
 def _without_duplicate_ids(

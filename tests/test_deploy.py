@@ -83,6 +83,7 @@ def test_unit_runs_unionqa_serve_with_valid_flags_on_loopback():
     assert argv[0].endswith("/.venv/bin/unionqa") and argv[1] == "serve"
     config = cfg.resolve(parser().parse_args(argv[1:]), environ={})  # the flags are unionqa's own
     assert (config.host, config.port) == ("127.0.0.1", 7860)
+    assert config.forwarded_allow_ips == ("127.0.0.1",)  # nginx on this host, and nobody else (issue 22)
     text = UNIT.read_text(encoding="utf-8")  # (repeated Environment= keys: configparser keeps only the last)
     assert "Environment=UNIONQA_HOME=/var/lib/unionqa" in text and service["StateDirectory"] == "unionqa"
     assert service["Restart"] == "on-failure" and service["KillMode"] == "mixed"

@@ -126,3 +126,66 @@ def test_worker_time_limit_kills_a_slow_parse(tmp_path, big_page):
 def test_isolated_and_in_process_loading_agree(tmp_path):
     (tmp_path / "a.md").write_text("# 标题\n\n第一段。\n\n## 小节\n\n第二段。", encoding="utf-8")
     assert load_document(tmp_path / "a.md", tmp_path) == load_document(tmp_path / "a.md", tmp_path, isolated=False)
+
+
+# ----- issue 22: nested tables, implausible decodings --------------------------------------------
+
+
+def test_nested_tables_parse_in_linear_time():
+    """`_strings()` walked every descendant of every nested table's rows: 10,000 nested
+    tables took 28 s, quadratic in the depth, with each level's text repeated."""
+    depth = 10_000
+    page = ("<html><body><p>会员健步走活动</p>" + "".join(f"<table><tr><td>第{i}层" for i in range(depth))
+            + "</td></tr></table>" * depth + "</body></html>").encode("utf-8")
+    started = time.perf_counter()
+    doc = document_from_bytes(page, "tables.html")
+    elapsed = time.perf_counter() - started
+    print(f"\n{depth} nested tables parsed in {elapsed:.2f} s")
+    assert elapsed < 3.0
+    assert doc.text.count("第9999层") == 1 and doc.text.count("第0层") == 1  # every level's text once
+
+
+def test_a_table_inside_a_cell_keeps_its_text_once():
+    page = ("<table><tr><th>项目</th><th>要求</th></tr><tr><td>面积</td><td>不少于50平方米"
+            "<table><tr><td>室内</td><td>30平方米</td></tr></table></td></tr></table>").encode()
+    text = document_from_bytes(page, "t.html").text
+    assert "项目 | 要求" in text and "面积 | 不少于50平方米" in text
+    assert text.count("室内") == 1 and text.count("30平方米") == 1
+
+
+JAPANESE = "労働基準法は、労働者が人たるに値する生活を営むための必要を充たすべきものでなければならない。"
+
+
+@pytest.mark.parametrize("name, data, says", [
+    ("shift-jis.txt", (JAPANESE * 3).encode("shift_jis"), "Shift-JIS"),
+    ("shift-jis-zh.txt", "工会会员按月缴纳会费，标准为本人工资收入的千分之五。".encode("shift_jis", errors="ignore"), "Shift-JIS"),
+    ("ebcdic.txt", "Union dues are paid monthly by every member of the union.".encode("cp037"), "EBCDIC"),
+    ("utf-7.txt", "工会会员按月缴纳会费，标准为本人工资收入的千分之五。".encode("utf-7"), "UTF-7"),
+])
+def test_implausible_decodings_are_refused_in_chinese(name, data, says):
+    with pytest.raises(LoadError) as refused:
+        document_from_bytes(data, name)
+    assert says in str(refused.value) and "请另存为 UTF-8" in str(refused.value)
+
+
+def test_chinese_documents_in_every_supported_encoding_still_load():
+    """Every bundled and fixture document, as UTF-8, GBK and (when it fits) Big5, passes the
+    plausibility test: the measured share of common Chinese stays far above the threshold."""
+    from corpus import DEFAULT_CORPUS_DIR
+    from corpus.encoding import MIN_COMMON_SHARE, common_share, decode_bytes
+
+    files = [p for folder in (DEFAULT_CORPUS_DIR, Path(__file__).parent / "data", Path(__file__).parent / "fixtures")
+             for p in folder.rglob("*") if p.suffix in (".txt", ".md")]
+    assert len(files) >= 5
+    checked = 0
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        for encoding in ("utf-8", "gbk", "big5"):
+            try:
+                data = text.encode(encoding)
+            except UnicodeEncodeError:
+                continue
+            share, count = common_share(decode_bytes(data))
+            assert count < 8 or share >= MIN_COMMON_SHARE + 0.2, (path, encoding, share)
+            checked += 1
+    assert checked >= 10

@@ -247,3 +247,32 @@ def test_llm_check_says_when_the_server_is_down(capsys):
     assert "无法连接大模型服务" in capsys.readouterr().err
     assert cli.main(["llm", "check"]) == 2
     assert "UNIONQA_LLM_BASE_URL" in capsys.readouterr().err
+
+
+def test_a_cancelled_stream_still_logs_its_question(base_url, llm_server, caplog):
+    """A client that goes away mid-stream: before issue 22 its question got no log line."""
+    import logging
+    import time
+
+    from ui.logs import JsonLineFormatter
+
+    llm_server.script = "slow"
+    question = "劳动合同期限一年的，试用期最长多久？"
+    headers = {"Authorization": f"Bearer {KEY}"}
+    completion = {"model": "unionqa", "messages": [{"role": "user", "content": question}], "stream": True}
+
+    def questions() -> list[dict]:
+        lines = [json.loads(JsonLineFormatter().format(r)) for r in caplog.records]
+        return [line for line in lines if line["event"] == "question"]
+
+    with caplog.at_level(logging.INFO, logger="unionqa"):
+        for path, body in (("api/ask", {"question": question, "stream": True}), ("v1/chat/completions", completion)):
+            with httpx.stream("POST", base_url + path, json=body, headers=headers, timeout=30) as response:
+                assert response.status_code == 200
+                next(response.iter_lines())  # the first event, then the client hangs up
+        deadline = time.monotonic() + 15
+        while len(questions()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    asked = questions()
+    assert [line["status"] for line in asked] == ["cancelled", "cancelled"]
+    assert all(line["chars"] == len(question) and "question" not in line for line in asked)

@@ -27,6 +27,7 @@ The page is the Jinja2 template `templates/admin.html`, with autoescape.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -40,6 +41,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from corpus.loader import without_format_chars
 from index.store import StoreError
 from index.update import ADDED_PREFIX, STATUS_TEXT, FileResult, add_paths, added_id, remove_documents
 from ui.asking import Asker
@@ -61,6 +63,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".htm", ".docx", ".pdf")
 MAX_FILES = 20  # per upload
 MAX_NAME_CHARS = 100
+# ext4 and most Linux file systems allow 255 *bytes* a name: 85 Chinese characters in UTF-8
+MAX_NAME_BYTES = 255
 COOKIE = "uq_admin"
 # Our own script file only (no inline script), no framing, forms post only here.
 ADMIN_CSP = (
@@ -71,14 +75,31 @@ ADMIN_CSP = (
 _UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 
 def safe_filename(name: str) -> str:
-    """The base name of an uploaded file, safe to store: no folders, no control
-    or reserved characters, not hidden, not too long; "" if nothing usable is left."""
+    """The base name of an uploaded file, safe to store: no folders, no control,
+    format (invisible: RTL override, zero-width) or reserved characters, not hidden,
+    at most MAX_NAME_CHARS characters; "" if nothing usable is left. (Its length in
+    bytes is checked apart, with its own message: `name_too_long`.)"""
     base = re.split(r"[/\\]", unicodedata.normalize("NFC", name or ""))[-1]
-    base = _UNSAFE_CHARS.sub("", base).strip().lstrip(".").strip()
+    base = without_format_chars(_UNSAFE_CHARS.sub("", base)).strip().lstrip(".").strip()
     stem, suffix = os.path.splitext(base)
     if len(base) > MAX_NAME_CHARS:
         base = stem[: MAX_NAME_CHARS - len(suffix)] + suffix
     return base
+
+
+def name_too_long(name: str) -> str:
+    """The Chinese reason a stored name would be refused by the file system, or ""."""
+    size = len(name.encode("utf-8"))
+    if size <= MAX_NAME_BYTES:
+        return ""
+    return (f"文件名太长（{size} 字节），服务器的文件系统最多允许 {MAX_NAME_BYTES} 字节"
+            f"（约 {MAX_NAME_BYTES // 3} 个汉字），请改短文件名后重新上传")
+
+
+def upload_body_limit(max_upload_mb: int) -> int:
+    """Bytes one upload request may have: MAX_FILES files of the largest size, with room
+    for the multipart framing."""
+    return MAX_FILES * (max_upload_mb + 1) * 1024 * 1024
 
 
 def admin_router(asker: Asker, config: Config, throttle: LoginThrottle | None = None) -> APIRouter:
@@ -104,13 +125,10 @@ def admin_router(asker: Asker, config: Config, throttle: LoginThrottle | None = 
         given = bearer_token(request)
         cookie = request.cookies.get(COOKIE, "")
         if given is not None:
-            if wait := throttle.retry_after(client_address(request)):
-                return _too_many(wait)
-            if not token_matches(given, token):
-                wait = throttle.failed(client_address(request))
-                return _too_many(wait) if wait else _page(login=True, note="口令不正确。", status=403)
-            throttle.succeeded(client_address(request))
-            return None
+            right, wait = throttle.check(client_address(request), lambda: token_matches(given, token))
+            if right:
+                return None
+            return _too_many(wait) if wait else _page(login=True, note="口令不正确。", status=403)
         if cookie:
             if sessions.valid(cookie):
                 return None
@@ -138,13 +156,23 @@ def admin_router(asker: Asker, config: Config, throttle: LoginThrottle | None = 
         if not _same_origin(request):
             return _page(note="请求来自其他网站，已拒绝。", status=403)
         client = client_address(request)
-        if wait := throttle.retry_after(client):
+        # Counted from its start, before its body is read (issue 22): parallel guesses
+        # cannot all pass the check before the first of them is answered.
+        wait, ticket = throttle.begin(client)
+        if wait:
             return _too_many(wait)  # not even compared: a guesser learns nothing while waiting
-        given = str((await request.form(max_files=0, max_fields=5)).get("token", ""))
-        if not token_matches(given, token):
-            wait = throttle.failed(client)
+        right = False
+        try:
+            given = str((await request.form(max_files=0, max_fields=5)).get("token", ""))
+            # checked again now that the token is here: guesses made while it was on its way count
+            if wait := throttle.recheck(client, ticket):
+                return _too_many(wait)
+            right = token_matches(given, token)
+        finally:
+            throttle.end(client, right)
+        if not right:
+            wait = throttle.retry_after(client)
             return _too_many(wait) if wait else _page(login=True, note="口令不正确。", status=403)
-        throttle.succeeded(client)
         response = RedirectResponse("/admin", status_code=303)
         response.set_cookie(COOKIE, sessions.create(), max_age=int(sessions.lifetime), httponly=True,
                             samesite="strict", path="/admin", secure=is_https(request))
@@ -152,7 +180,11 @@ def admin_router(asker: Asker, config: Config, throttle: LoginThrottle | None = 
 
     @router.post("/logout")
     def logout(request: Request) -> Response:
-        response = denied(request) or RedirectResponse("/admin", status_code=303)
+        # A refused logout (another site's form, a wrong token) changes nothing: revoking the
+        # session anyway would let any page sign the admin out (issue 22).
+        if refusal := denied(request):
+            return refusal
+        response = RedirectResponse("/admin", status_code=303)
         sessions.revoke(request.cookies.get(COOKIE, ""))
         response.delete_cookie(COOKIE, path="/admin", httponly=True, samesite="strict", secure=is_https(request))
         return response
@@ -162,7 +194,7 @@ def admin_router(asker: Asker, config: Config, throttle: LoginThrottle | None = 
         # Signed in first, then the body: a stranger's upload is never even read.
         if refusal := denied(request):
             return refusal
-        if int(request.headers.get("content-length") or 0) > MAX_FILES * (limit + 1024 * 1024):
+        if int(request.headers.get("content-length") or 0) > upload_body_limit(config.max_upload_mb):
             note = f"上传内容太大：每次最多 {MAX_FILES} 个文件，每个不超过 {config.max_upload_mb} MB。"
             return documents_page(note=note, status=413)
         refused, saved = [], {}
@@ -235,6 +267,8 @@ async def _stage_upload(upload: UploadFile, staging: Path, limit: int, limit_mb:
     name = safe_filename(upload.filename or "")
     if not name:
         return "", "文件名无效"
+    if too_long := name_too_long(name):
+        return name, too_long
     suffix = os.path.splitext(name)[1].lower()
     if suffix not in UPLOAD_SUFFIXES:
         return name, f"不支持的文件类型 {suffix or '（无扩展名）'}，只接受 {'、'.join(UPLOAD_SUFFIXES)}"
@@ -244,7 +278,14 @@ async def _stage_upload(upload: UploadFile, staging: Path, limit: int, limit_mb:
     if (staging / name).exists():
         return name, "同一批上传中有同名文件"
     staging.mkdir(parents=True, exist_ok=True)
-    (staging / name).write_bytes(data)
+    try:
+        (staging / name).write_bytes(data)
+    except OSError as exc:
+        if exc.errno not in (errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ):
+            raise  # the disk or the folder's permissions: the whole upload stops, with the cause
+        # this file's name only (a file system with other rules): the rest of the batch goes on
+        (staging / name).unlink(missing_ok=True)
+        return name, "文件名不被服务器的文件系统接受，请改用较短的、常见字符的文件名后重新上传"
     return name, ""
 
 
@@ -261,9 +302,36 @@ def _settings(asker: Asker):
 
 
 def _same_origin(request: Request) -> bool:
-    """Browsers send Origin with form posts; one from another site is a forged request."""
+    """Browsers send Origin with form posts (a few only Referer); one from another site is
+    a forged request. Scheme, host and port are compared, default ports filled in, so
+    https://host:port does not pass for an http site. With neither header (curl, scripts)
+    the request goes on: it still needs the token or the session cookie."""
+    own = _origin_of(f"{_scheme(request)}://{request.headers.get('host', '')}")
     origin = request.headers.get("origin")
-    return origin is None or urlsplit(origin).netloc == request.headers.get("host", "")
+    if origin is None:
+        origin = request.headers.get("referer")
+        if origin is None:
+            return True
+    return own is not None and _origin_of(origin) == own
+
+
+def _scheme(request: Request) -> str:
+    # A proxy's X-Forwarded-Proto (nginx sets it): a browser cannot add it to a cross-site form
+    # post, so believing it here cannot help a forged request; it only keeps HTTPS behind nginx working.
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return forwarded if forwarded in ("http", "https") else request.url.scheme
+
+
+def _origin_of(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of a URL; None for "null", other schemes or a malformed one."""
+    try:
+        parts = urlsplit(url.strip())
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or not parts.hostname:
+            return None
+        return scheme, parts.hostname.lower(), parts.port or (443 if scheme == "https" else 80)
+    except ValueError:  # a port that is not a number or out of range
+        return None
 
 
 # ----- HTML ---------------------------------------------------------------------------

@@ -6,7 +6,6 @@ import logging
 from dataclasses import asdict
 
 from fastapi import APIRouter, HTTPException
-from fastapi.sse import EventSourceResponse
 from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 
@@ -16,10 +15,11 @@ from ui.asking import Asker, QuestionError, ServerBusy
 from ui.limits import (
     INVALID_UNICODE,
     INVALID_UNICODE_TYPE,
+    SSE_RESPONSE,
     error_responses,
     has_lone_surrogate,
 )
-from ui.sse import answer_events
+from ui.sse import ClosingEventSourceResponse, answer_events
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,7 @@ def api_router(asker: Asker) -> APIRouter:
         description="根据知识库回答问题。答案摘自文档原文，`[n]` 对应 `citations` 中第 n 条引用；"
         "知识库中没有相关内容时 `refused` 为 true。",
         responses={
+            200: {"content": SSE_RESPONSE, "description": "答案；`stream: true` 时为 Server-Sent Events（ui/sse.py）"},
             **error_responses(422),
             500: {"model": ErrorOut},
             503: {"model": ErrorOut, "description": "服务繁忙：按 Retry-After 头给出的秒数之后再试"},
@@ -163,8 +164,9 @@ def api_router(asker: Asker) -> APIRouter:
                 # the extractive part runs here, so a bad question or a full pool is a 422 or 503,
                 # not an event; only the LLM's writing is streamed
                 stream = asker.ask_stream(request.question, history)
-                return EventSourceResponse(answer_events(
-                    stream, lambda a: AnswerOut.model_validate(asdict(a)).model_dump(), "回答问题时出错，请稍后再试。"))
+                return ClosingEventSourceResponse(answer_events(
+                    stream, lambda a: AnswerOut.model_validate(asdict(a)).model_dump(), "回答问题时出错，请稍后再试。"),
+                    stream)
             answer = asker.ask(request.question, history)
         except QuestionError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc

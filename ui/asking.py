@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -140,17 +140,33 @@ class Asker:
     def _generate(self, bot: Bot, question: str, extractive: Answer, hits: list[Hit],
                   history: list[tuple[str, str]] | None, started: float) -> Iterator[Partial | Answer]:
         """The LLM's answer from the extractive one (just that one without an LLM);
-        one log line per question, written before its final answer is handed on."""
-        try:
-            for item in bot.generate(extractive, hits, history):
-                if isinstance(item, Answer):
-                    log_question(self.log_questions, question, item.status, time.perf_counter() - started,
-                                 citations=len(item.citations), generated=item.generated,
-                                 fallback=item.fallback)
-                yield item
-        except Exception:
-            log_question(self.log_questions, question, "error", time.perf_counter() - started)
-            raise
+        one log line per question, written before its final answer is handed on, or
+        with status "cancelled" when the stream is dropped before it (the client went
+        away): the log holds every question asked, answered or not."""
+
+        done = [False]  # shared with the LoggedStream, which the generator must not refer to (a cycle would
+        # leave a dropped stream to the cyclic collector, and its line to some later moment)
+
+        def cancelled() -> None:
+            log_question(self.log_questions, question, "cancelled", time.perf_counter() - started)
+
+        def items() -> Iterator[Partial | Answer]:
+            try:
+                for item in bot.generate(extractive, hits, history):
+                    if isinstance(item, Answer):
+                        done[0] = True
+                        log_question(self.log_questions, question, item.status, time.perf_counter() - started,
+                                     citations=len(item.citations), generated=item.generated,
+                                     fallback=item.fallback)
+                    yield item
+            except GeneratorExit:
+                raise  # closed early: LoggedStream.close writes the line
+            except Exception:
+                done[0] = True
+                log_question(self.log_questions, question, "error", time.perf_counter() - started)
+                raise
+
+        return LoggedStream(items(), cancelled, done)
 
     def _extract(self, question: str, history: list[tuple[str, str]] | None) -> tuple[Bot, Answer, list[Hit]]:
         """The extractive answer to a checked question and the hits it came from (here,
@@ -186,6 +202,42 @@ class Asker:
     def indexing_embedder(self) -> Embedder:
         """The bot's model, for indexing in this process (the admin page)."""
         return TakingTurnsEmbedder(self.bot.embedder, self._lock)
+
+
+class LoggedStream:
+    """An answer's stream that calls `on_cancel` once if it is closed, or dropped, before
+    its end (`done[0]` set by whoever logged the end): a generator never started would
+    not run its own clean-up at all (a client that went away before the first event),
+    so this wrapper does it."""
+
+    def __init__(self, items: Iterator[Partial | Answer], on_cancel: Callable[[], None], done: list[bool]):
+        self._items = items
+        self._on_cancel = on_cancel
+        self._done = done
+
+    def __iter__(self) -> LoggedStream:
+        return self
+
+    def __next__(self) -> Partial | Answer:
+        try:
+            return next(self._items)
+        except StopIteration:
+            self._done[0] = True
+            raise
+
+    def close(self) -> None:
+        if not self._done[0]:
+            self._done[0] = True
+            self._on_cancel()
+        close = getattr(self._items, "close", None)
+        if close is not None:
+            try:
+                close()
+            except ValueError:
+                pass  # still running in a worker thread: it is dropped once that step returns
+
+    def __del__(self) -> None:
+        self.close()
 
 
 class TakingTurnsEmbedder(Embedder):

@@ -603,7 +603,7 @@ def parser() -> argparse.ArgumentParser:
         INDEX_FLAGS
         + ["store", "top_k", "host", "port", "max_question_chars", "allowed_origins", "feedback_log", "admin_token"]
         + ["max_upload_mb", "dictionary", "api_keys", "api_rate_per_minute"] + cfg.LLM_FLAGS
-        + ["workers", "queue_per_worker", "log_questions"],
+        + ["workers", "queue_per_worker", "log_questions", "forwarded_allow_ips"],
     )
     s.set_defaults(func=cmd_serve)
 

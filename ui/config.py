@@ -4,6 +4,7 @@ variables, overridden by command-line flags."""
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -71,6 +72,9 @@ class Config:
     queue_per_worker: int = 64
     # the JSON-line logs hold questions only when this is set (they are personal data)
     log_questions: bool = False
+    # addresses (or networks) of the reverse proxies whose X-Forwarded-For / -Proto are believed;
+    # none by default: anybody can send those headers, and the sign-in and /v1 limits count per address
+    forwarded_allow_ips: tuple[str, ...] = ()
 
     def index_settings(self) -> IndexSettings:
         return IndexSettings(self.embedding_model, self.chunk_chars, self.chunk_overlap, self.embedding_backend)
@@ -127,6 +131,7 @@ _OPTIONS = {
     "workers": ("UNIONQA_WORKERS", "--workers", "回答问题的进程数（默认：CPU 核数，最多 4）"),
     "queue_per_worker": ("UNIONQA_QUEUE_PER_WORKER", "--queue-per-worker", "每个回答进程最多排队的问题数，超出时返回 503"),
     "log_questions": ("UNIONQA_LOG_QUESTIONS", "--log-questions", "在日志中记录问题原文（默认不记录）"),
+    "forwarded_allow_ips": ("UNIONQA_FORWARDED_ALLOW_IPS", "--forwarded-allow-ips", "只信任这些反向代理地址（或网段）发来的 X-Forwarded-For/-Proto，逗号分隔，如 127.0.0.1；默认不信任任何地址"),
 }
 LLM_FLAGS = ["llm_base_url", "llm_model", "llm_api_key", "llm_api_key_file", "llm_timeout", "llm_max_tokens",
              "llm_temperature"]
@@ -152,6 +157,11 @@ def _convert(name: str, value: str):
         return float(value)
     if name == "api_keys":  # a key may end with "/" (base64)
         return tuple(v.strip() for v in value.split(",") if v.strip())
+    if name == "forwarded_allow_ips":  # addresses or networks only: no "*", which would trust everybody
+        networks = tuple(v.strip() for v in value.split(",") if v.strip())
+        for network in networks:
+            ipaddress.ip_network(network, strict=False)  # a ValueError for anything else
+        return networks
     if "tuple" in str(kind):
         return tuple(v.strip().rstrip("/") for v in value.split(",") if v.strip())
     if name == "embedding_backend" and value not in BACKENDS:

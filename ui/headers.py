@@ -1,4 +1,8 @@
-"""Which portals may embed the chat: the frame-ancestors policy sent with every page."""
+"""Headers sent with every response: which portals may embed the chat (the
+frame-ancestors policy), `X-Content-Type-Options: nosniff` (a document or an error
+is never run as a script or page because a browser guessed its type) and
+`Referrer-Policy: same-origin` (the chat's and the admin page's addresses are not
+sent to other sites; our own Origin check still gets them)."""
 
 from __future__ import annotations
 
@@ -25,8 +29,13 @@ def frame_ancestors(origins: tuple[str, ...]) -> str:
     return "frame-ancestors " + " ".join(["'self'", *origins])
 
 
-class FrameAncestorsMiddleware:
-    """Adds `Content-Security-Policy: frame-ancestors …` to every response that has no policy of its own."""
+REFERRER_POLICY = "same-origin"
+
+
+class SecurityHeadersMiddleware:
+    """Adds nosniff and Referrer-Policy to every response, and `Content-Security-Policy:
+    frame-ancestors …` to every one that has no policy of its own. Outermost but for the
+    access log, so that the 413s, 405s and 503s answered at the door carry them too."""
 
     def __init__(self, app: ASGIApp, policy: str):
         self.app = app
@@ -42,6 +51,9 @@ class FrameAncestorsMiddleware:
                 headers = MutableHeaders(scope=message)
                 if "content-security-policy" not in headers:
                     headers.append("Content-Security-Policy", self.policy)
+                headers["X-Content-Type-Options"] = "nosniff"
+                if "referrer-policy" not in headers:
+                    headers.append("Referrer-Policy", REFERRER_POLICY)
             await send(message)
 
         await self.app(scope, receive, send_with_policy)

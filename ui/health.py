@@ -46,16 +46,11 @@ def readiness_router(asker: Asker, admin_token: str = "", throttle: LoginThrottl
         given = bearer_token(request)
         if given is None or not admin_token:
             return JSONResponse(public, status_code=code, headers={"Cache-Control": "no-store"})
-        client = client_address(request)
-        if wait := throttle.retry_after(client):
-            return JSONResponse({"detail": f"口令错误次数过多，请 {wait} 秒后再试。"}, status_code=429,
-                                headers={"Retry-After": str(wait)})
-        if not token_matches(given, admin_token):
-            wait = throttle.failed(client)
+        right, wait = throttle.check(client_address(request), lambda: token_matches(given, admin_token))
+        if not right:
             detail = f"口令错误次数过多，请 {wait} 秒后再试。" if wait else "口令不正确。"
             return JSONResponse({"detail": detail}, status_code=429 if wait else 403,
                                 headers={"Retry-After": str(wait)} if wait else None)
-        throttle.succeeded(client)
         status.update(public, processes=process_memory(asker))
         return JSONResponse(status, status_code=code, headers={"Cache-Control": "no-store"})
 

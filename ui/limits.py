@@ -1,10 +1,13 @@
 """Limits and clear messages at the entrance of the server.
 
-- `BodyLimitMiddleware`: over API_BODY_BYTES on /api/ and /v1/, a Chinese 413, checked
+- `BodyLimitMiddleware`: one request-size limit for every route (API_BODY_BYTES unless a
+  rule says otherwise: the chat's Gradio routes, the admin upload), a Chinese 413, checked
   on Content-Length and on the streamed chunks, before any route reads the body.
-- `ChatInputMiddleware`: the same for every POST to the chat's Gradio routes, with a
-  limit that a question of `max_chars` characters fits, and a Chinese 422 for a question
-  over `max_chars`: both before Gradio parses the body, queues the event or echoes it.
+- `ChatInputMiddleware`: on the chat's Gradio routes, a Chinese 422 for a question over
+  `max_chars`, before Gradio parses the body, queues the event or echoes it; Gradio's
+  upload route refused (the chat takes no files).
+- `SecurityHeadersMiddleware` (ui/headers.py) adds nosniff, Referrer-Policy and the
+  frame-ancestors policy to every response.
 - `MethodMiddleware`: TRACE, TRACK and CONNECT get a 405, not a 404.
 - `http_error`, `validation_error`: every 4xx in Chinese; `error_responses` declares
   them in the OpenAPI document.
@@ -15,6 +18,7 @@
 from __future__ import annotations
 
 import collections
+import html
 import json
 import math
 import re
@@ -35,14 +39,20 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _REFUSED_METHODS = {"TRACE", "TRACK", "CONNECT"}  # echo and tunnel methods nobody here serves
 
 TOO_LARGE = "请求内容太大（超过 {limit} KB），请缩短问题或对话历史。"
+TOO_LARGE_UPLOAD = "请求内容太大（超过 {limit} MB），请分批上传较小的文件。"
+NO_UPLOADS = "聊天不接受上传文件。"
 NOT_ALLOWED = "不支持该请求方法。"
 INVALID_JSON = '请求格式不正确：请求体不是有效的 JSON。请发送 JSON：{"question": "问题", "history": [["问题", "回答"], …]}（history 可省略）。'
 BAD_REQUEST = '请求格式不正确。请发送 JSON：{"question": "问题", "history": [["问题", "回答"], …]}（history 可省略）。'
+V1_BAD_REQUEST = '请求格式不正确：应为 {"model": "unionqa", "messages": [{"role": "user", "content": "问题"}]}。'
+V1_INVALID_JSON = "请求格式不正确：请求体不是有效的 JSON。" + V1_BAD_REQUEST.removeprefix("请求格式不正确：")
 NOT_FOUND = "找不到该页面或文档。"
 BAD_PARAMETER = "参数 {name} 的值无效：{problem}。"
 INVALID_UNICODE = "问题或对话历史中含有无效的字符（不成对的代理码位），请检查后重新输入。"
 QUESTION_TOO_LONG = "问题太长了（{n} 字），请控制在 {limit} 字以内。"
 GRADIO_PREFIX = "/gradio_api/"
+# Gradio's routes that take files (multipart) into the server's temp folder
+GRADIO_FILE_ROUTES = ("/gradio_api/upload", "/gradio_api/process_recording")
 # The Gradio routes that take an event's input values in `data` (queue/join is the browser's).
 _GRADIO_EVENT_ROUTES = re.compile(r"^/gradio_api/(queue/join|run/|api/|call/)")
 
@@ -51,36 +61,131 @@ def has_lone_surrogate(text: str) -> bool:
     return bool(_SURROGATE.search(text))
 
 
-def _json_response(status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> tuple[Message, Message]:
-    body = json.dumps({"detail": detail}, ensure_ascii=False).encode("utf-8")
+def _json_response(status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None,
+                   path: str = "") -> tuple[Message, Message]:
+    """The error as JSON; on the admin page's paths, which browsers post forms to, as a
+    small HTML page (a browser would show JSON as it is)."""
+    if path.startswith("/admin"):
+        kind = b"text/html; charset=utf-8"
+        body = (f'<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>管理</title>'
+                f'<p>{html.escape(detail)}</p><p><a href="/admin">返回管理页</a></p></html>').encode()
+    else:
+        kind = b"application/json"
+        body = json.dumps(error_body(path, status, detail), ensure_ascii=False).encode("utf-8")
     start: Message = {
         "type": "http.response.start",
         "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                    *(headers or [])],
+        "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode()), *(headers or [])],
     }
     return start, {"type": "http.response.body", "body": body}
 
 
-class BodyLimitMiddleware:
-    """413 in Chinese for a body over `limit` bytes on paths under `prefix`, whether it
-    declares its length or streams it in chunks. (FastAPI's own `max_body_size`
-    answers in English plain text.)"""
+OPENAI_PREFIX = "/v1/"
+_OPENAI_TYPES = {401: "invalid_request_error", 404: "invalid_request_error", 429: "rate_limit_exceeded"}
 
-    def __init__(self, app: ASGIApp, limit: int = API_BODY_BYTES, prefixes: tuple[str, ...] = ("/api/", "/v1/")):
+
+def error_body(path: str, status: int, detail: str) -> dict:
+    """An error as JSON: `{"detail": …}`, or OpenAI's `{"error": {…}}` under /v1/, which
+    the openai library and chat front-ends read (they show nothing useful for `detail`)."""
+    if not path.startswith(OPENAI_PREFIX):
+        return {"detail": detail}
+    kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return {"error": {"message": detail, "type": kind, "param": None, "code": None}}
+
+
+def too_large_message(limit: int) -> str:
+    if limit >= 1024 * 1024:
+        return TOO_LARGE_UPLOAD.format(limit=limit // (1024 * 1024))
+    return TOO_LARGE.format(limit=limit // 1024)
+
+
+class BodyTooLarge(Exception):
+    """Raised by a counting `receive` once a streamed body passes its limit."""
+
+
+class BodyLimitMiddleware:
+    """One request-size limit for every route, before any route reads the body: a Chinese
+    413 (OpenAI's error shape under /v1/) for a body over the limit of its path, whether it
+    declares its length (refused without reading it) or streams it in chunks.
+
+    `rules` are (path prefix, limit, streamed), the first matching prefix wins; every other
+    path gets `default`. A small limit is enforced by reading the body here (bounded) and
+    handing it on; a `streamed` one (the admin upload, hundreds of MB that the form parser
+    spools to disk) by counting the chunks as the route reads them, so the body is never
+    held here. (FastAPI's own `max_body_size` answers in English plain text.)"""
+
+    def __init__(self, app: ASGIApp, rules: tuple[tuple[str, int, bool], ...] = (),
+                 default: int = API_BODY_BYTES):
         self.app = app
-        self.limit = limit
-        self.prefixes = prefixes
+        self.rules = rules
+        self.default = default
+
+    def limit_for(self, path: str) -> tuple[int, bool]:
+        for prefix, limit, streamed in self.rules:
+            if path.startswith(prefix):
+                return limit, streamed
+        return self.default, False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.prefixes):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        body = await read_body(scope, receive, self.limit)
-        if body is None:
-            await _send_error(send, 413, TOO_LARGE.format(limit=self.limit // 1024))
+        path = scope["path"]
+        limit, streamed = self.limit_for(path)
+        if not streamed:
+            body = await read_body(scope, receive, limit)
+            if body is None:
+                await _send_error(send, 413, too_large_message(limit), path)
+                return
+            await self.app(scope, replaying(body, receive), send)
             return
-        await self.app(scope, replaying(body, receive), send)
+        if _declared_length(scope) > limit:
+            await _send_error(send, 413, too_large_message(limit), path)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting(receive, limit), sending)
+        except BodyTooLarge:
+            if not started:
+                await drain(receive)  # so that the client, still sending, reads the 413
+                await _send_error(send, 413, too_large_message(limit), path)
+
+
+async def drain(receive: Receive, limit: int = DRAIN_BYTES) -> None:
+    """Read and drop the rest of a body, up to `limit` bytes (beyond, the connection is closed)."""
+    received = 0
+    while received <= limit:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+        received += len(message.get("body", b""))
+
+
+def _declared_length(scope: Scope) -> int:
+    declared = dict(scope["headers"]).get(b"content-length", b"")
+    return int(declared) if declared.isdigit() else -1
+
+
+def counting(receive: Receive, limit: int) -> Receive:
+    """A `receive` that raises BodyTooLarge once more than `limit` body bytes have come."""
+    received = 0
+
+    async def count() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge
+        return message
+
+    return count
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
@@ -90,10 +195,10 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
     client sends. Over the limit, the rest is still read (up to DRAIN_BYTES) and dropped,
     so that the client, still sending, gets the answer instead of a reset connection;
     a body declared over the limit is not read at all."""
-    declared = dict(scope["headers"]).get(b"content-length", b"")
-    if declared.isdigit() and int(declared) > DRAIN_BYTES:
+    declared = _declared_length(scope)
+    if declared > DRAIN_BYTES:
         return None
-    too_large = declared.isdigit() and int(declared) > limit
+    too_large = declared > limit
     chunks: list[bytes] = []
     received = 0
     while True:
@@ -123,8 +228,8 @@ def replaying(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _send_error(send: Send, status: int, detail: str) -> None:
-    for message in _json_response(status, detail):
+async def _send_error(send: Send, status: int, detail: str, path: str = "") -> None:
+    for message in _json_response(status, detail, path=path):
         await send(message)
 
 
@@ -153,6 +258,11 @@ class ChatInputMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith(GRADIO_PREFIX):
             await self.app(scope, receive, send)
+            return
+        if scope["path"].rstrip("/") in GRADIO_FILE_ROUTES:
+            # The chat has no file input: Gradio's upload route would take anybody's files
+            # into the server's temp folder, without sign-in (issue 22). Refused unread.
+            await _send_error(send, 403, NO_UPLOADS)
             return
         body = await read_body(scope, receive, self.limit)
         if body is None:
@@ -186,7 +296,8 @@ class MethodMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in _REFUSED_METHODS:
-            for message in _json_response(405, NOT_ALLOWED, [(b"allow", b"GET, HEAD, POST, OPTIONS")]):
+            for message in _json_response(405, NOT_ALLOWED, [(b"allow", b"GET, HEAD, POST, OPTIONS")],
+                                          path=scope["path"]):
                 await send(message)
             return
         await self.app(scope, receive, send)
@@ -206,6 +317,29 @@ def error_responses(*codes: int) -> dict[int | str, dict]:
             for code in codes}
 
 
+def openai_error_responses(*codes: int) -> dict[int | str, dict]:
+    """OpenAPI `responses` entries for /v1's errors, in OpenAI's shape `{"error": {…}}`."""
+    descriptions = {
+        400: "请求格式不正确（不是有效的 JSON、缺少 messages、问题为空或太长、含有无效字符）",
+        401: "API 密钥无效或缺失",
+        404: "没有该模型",
+        405: "不支持该请求方法",
+        413: f"请求内容太大（超过 {API_BODY_BYTES // 1024} KB）",
+        429: "请求过于频繁或密钥错误次数过多：按 Retry-After 头给出的秒数之后再试",
+        500: "回答问题时出错",
+        503: "服务繁忙：按 Retry-After 头给出的秒数之后再试",
+    }
+    error = {"type": "object", "required": ["message", "type"], "properties": {
+        "message": {"type": "string"}, "type": {"type": "string"},
+        "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}}}
+    schema = {"type": "object", "properties": {"error": error}, "required": ["error"]}
+    return {code: {"description": descriptions[code], "content": {"application/json": {"schema": schema}}}
+            for code in codes}
+
+
+# each event's data: a JSON object (ui/sse.py, OpenAI's chunks), or /v1's closing `[DONE]`
+SSE_RESPONSE = {"text/event-stream": {"schema": {}}}
+
 # Chinese for the English details that FastAPI and Starlette give their own errors.
 _STATUS_TEXT = {
     400: INVALID_JSON,
@@ -222,12 +356,18 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) and _CJK.search(exc.detail) else None
     if detail is None:
         detail = _STATUS_TEXT.get(exc.status_code, f"请求无法处理（{exc.status_code}）。")
-    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse(error_body(request.url.path, exc.status_code, detail), status_code=exc.status_code,
+                        headers=exc.headers)
 
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     """A body that is not JSON: 400; a field or parameter of the wrong kind: 422, saying which."""
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    if request.url.path.startswith(OPENAI_PREFIX):
+        # OpenAI answers a malformed request with 400 and its own error shape
+        invalid_json = any(e.get("type") == "json_invalid" for e in errors)
+        return JSONResponse(error_body(request.url.path, 400, V1_INVALID_JSON if invalid_json else V1_BAD_REQUEST),
+                            status_code=400)
     if any(e.get("type") == "json_invalid" for e in errors):
         return JSONResponse({"detail": INVALID_JSON}, status_code=400)
     ours = [e for e in errors if e.get("type") == INVALID_UNICODE_TYPE]
@@ -239,11 +379,11 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         detail = BAD_PARAMETER.format(name=name, problem=problem)
     else:
         detail = BAD_REQUEST
-    return JSONResponse({"detail": detail, "errors": jsonable_encoder(errors, custom_encoder={str: _printable})},
+    return JSONResponse({"detail": detail, "errors": jsonable_encoder(errors, custom_encoder={str: printable})},
                         status_code=422)
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     # A lone surrogate cannot be encoded as UTF-8 in the response: show its code point instead.
     return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 

@@ -26,7 +26,7 @@ from dataclasses import asdict
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
-from fastapi.sse import EventSourceResponse, format_sse_event
+from fastapi.sse import format_sse_event
 from pydantic import BaseModel, ValidationError
 
 from bot.generate import Partial
@@ -34,13 +34,25 @@ from bot.records import REFUSED, Answer
 from ui.asking import Asker, QuestionError, ServerBusy, check_question
 from ui.auth import bearer_token, matching_key
 from ui.config import Config
-from ui.limits import RateLimiter
+from ui.limits import (
+    INVALID_UNICODE,
+    NOT_ALLOWED,
+    SSE_RESPONSE,
+    V1_BAD_REQUEST,
+    RateLimiter,
+    has_lone_surrogate,
+    openai_error_responses,
+    printable,
+)
+from ui.sessions import LoginThrottle, client_address
+from ui.sse import ClosingEventSourceResponse
 
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "unionqa"
 CREATED = 1_764_115_200  # a fixed "created" time for the model list (2025-11-26)
 SOURCES_HEADING = "来源："
+MISSING_KEY = "API 密钥无效或缺失：请在 Authorization: Bearer 中给出密钥。"
 
 
 class ChatMessage(BaseModel):
@@ -165,15 +177,31 @@ def openai_router(asker: Asker, config: Config) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["OpenAI 兼容接口"])
     keys = tuple(config.api_keys)
     limiter = RateLimiter(config.api_rate_per_minute)
+    wrong_keys = LoginThrottle()  # wrong keys per address, backing off as the admin sign-in does
 
     def admit(request: Request) -> JSONResponse | None:
         """None when the request may go ahead; else the 401 or 429 to send."""
-        identity = f"ip:{request.client.host if request.client else '?'}"
+        address = client_address(request)
+        identity = f"ip:{address}"
         if keys:
-            matched = matching_key(bearer_token(request), keys)  # a key in Chinese works too (ui/auth.py)
-            if matched is None:
-                return openai_error(401, "API 密钥无效或缺失：请在 Authorization: Bearer 中给出密钥。",
-                                    "invalid_request_error", "invalid_api_key")
+            given = bearer_token(request)
+            if given is None:  # no key at all is a client misconfigured, not a guess
+                return openai_error(401, MISSING_KEY, "invalid_request_error", "invalid_api_key")
+            # a key in Chinese works too (ui/auth.py); wrong keys are counted per address from
+            # the start of each try, so parallel guesses get no more tries than sequential ones
+            matched: str | None = None
+
+            def is_a_key() -> bool:
+                nonlocal matched
+                matched = matching_key(given, keys)
+                return matched is not None
+
+            right, wait = wrong_keys.check(address, is_a_key)
+            if not right or matched is None:
+                if wait:
+                    return openai_error(429, f"API 密钥错误次数过多，请 {wait} 秒后再试。", "rate_limit_exceeded",
+                                        "rate_limit_exceeded", headers={"Retry-After": str(wait)})
+                return openai_error(401, MISSING_KEY, "invalid_request_error", "invalid_api_key")
             identity = "key:" + matched
         wait = limiter.retry_after(identity)
         if wait:
@@ -181,7 +209,7 @@ def openai_router(asker: Asker, config: Config) -> APIRouter:
                                 "rate_limit_exceeded", headers={"Retry-After": str(wait)})
         return None
 
-    @router.get("/models", summary="模型列表（只有 unionqa）")
+    @router.get("/models", summary="模型列表（只有 unionqa）", responses=openai_error_responses(401, 429))
     def models(request: Request):
         refused = admit(request)
         if refused is not None:
@@ -194,6 +222,8 @@ def openai_router(asker: Asker, config: Config) -> APIRouter:
         summary="以 OpenAI 聊天接口提问",
         description="最后一条 user 消息是问题，此前的 user/assistant 消息是对话历史。回答带 [n] 引用编号与来源列表，"
         "`citations` 字段给出引用的段落。`stream: true` 时按 OpenAI 的 SSE 格式逐步返回。",
+        responses={200: {"content": SSE_RESPONSE, "description": "回答（chat.completion）；`stream: true` 时为 SSE"},
+                   **openai_error_responses(400, 401, 404, 413, 429, 500, 503)},
     )
     def chat_completions(request: Request, body: dict = Body(..., examples=[  # noqa: B008
             {"model": MODEL_NAME, "messages": [{"role": "user", "content": "试用期最长多久？"}]}])):
@@ -203,14 +233,16 @@ def openai_router(asker: Asker, config: Config) -> APIRouter:
         try:
             chat = ChatRequest.model_validate(body)
         except ValidationError:
-            return openai_error(400, '请求格式不正确：应为 {"model": "unionqa", "messages": [{"role": "user", '
-                                '"content": "问题"}]}。', "invalid_request_error")
+            return openai_error(400, V1_BAD_REQUEST, "invalid_request_error")
         if chat.model != MODEL_NAME:
-            return openai_error(404, f"没有模型 {chat.model!r}；可用的模型是 {MODEL_NAME}。",
+            return openai_error(404, f"没有模型 {printable(chat.model)!r}；可用的模型是 {MODEL_NAME}。",
                                 "invalid_request_error", "model_not_found")
         question, history = split_conversation(chat.messages)
         try:
             question = check_question(question, asker.max_chars)
+            # any earlier message too: the tokenizer cannot take a lone surrogate (a 500 before issue 22)
+            if any(has_lone_surrogate(text) for pair in history for text in pair):
+                raise QuestionError(INVALID_UNICODE)
         except QuestionError as exc:
             return openai_error(400, str(exc), "invalid_request_error")
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
@@ -218,15 +250,28 @@ def openai_router(asker: Asker, config: Config) -> APIRouter:
             if chat.stream:
                 # the extractive part runs here (a full pool is a 503, not a broken stream);
                 # only the LLM's writing is streamed
-                return EventSourceResponse(completion_chunks(asker.ask_stream(question, history), completion_id))
+                stream = asker.ask_stream(question, history)
+                return ClosingEventSourceResponse(completion_chunks(stream, completion_id), stream)
             answer = asker.ask(question, history)
         except ServerBusy as exc:
             return openai_error(503, str(exc), "server_error", "server_busy",
                                 headers={"Retry-After": str(exc.retry_after)})
+        except QuestionError as exc:
+            return openai_error(400, str(exc), "invalid_request_error")
         except Exception:
             # not the question itself: logs hold questions only when configured to (ui.logs)
             log.exception("the bot failed on a chat completion")
             return openai_error(500, "回答问题时出错，请稍后再试。", "server_error")
         return completion(answer, completion_id)
+
+    @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+                      include_in_schema=False)
+    def elsewhere(rest: str, request: Request) -> JSONResponse:
+        # Without this, the chat mounted at "/" would answer in its own shape (an English 404).
+        if rest in ("chat/completions", "models"):
+            return openai_error(405, NOT_ALLOWED, "invalid_request_error", headers={
+                "Allow": "POST" if rest == "chat/completions" else "GET"})
+        return openai_error(404, f"没有接口 /v1/{printable(rest)}；可用的是 POST /v1/chat/completions 与 GET /v1/models。",
+                            "invalid_request_error")
 
     return router

@@ -25,23 +25,25 @@ from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
 from fastapi_offline import FastAPIOffline  # noqa: E402
 from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware  # noqa: E402
 
 from bot.bot import Bot  # noqa: E402
 from index.stores import parse_store  # noqa: E402
 from index.versions import remove_leftovers  # noqa: E402
-from ui.admin import admin_router  # noqa: E402
+from ui.admin import admin_router, upload_body_limit  # noqa: E402
 from ui.admission import AdmissionMiddleware  # noqa: E402
 from ui.api import api_router  # noqa: E402
 from ui.asking import Asker  # noqa: E402
 from ui.chat import build_chat, page_css, page_js, theme  # noqa: E402
 from ui.config import Config  # noqa: E402
 from ui.feedback import FeedbackLog  # noqa: E402
-from ui.headers import FrameAncestorsMiddleware, check_origins, frame_ancestors  # noqa: E402
+from ui.headers import SecurityHeadersMiddleware, check_origins, frame_ancestors  # noqa: E402
 from ui.health import readiness_router  # noqa: E402
 from ui.limits import (  # noqa: E402
     BodyLimitMiddleware,
     ChatInputMiddleware,
     MethodMiddleware,
+    chat_body_limit,
     declare_question_limits,
     http_error,
     validation_error,
@@ -86,20 +88,29 @@ def create_app(config: Config, bot: Bot, watch_index: bool = False, asker: Asker
         CORSMiddleware, allow_origins=list(origins), allow_methods=["GET", "POST"],
         allow_headers=["Content-Type", "Authorization"]
     )
-    app.add_middleware(FrameAncestorsMiddleware, policy=policy)
-    app.add_middleware(BodyLimitMiddleware)
-    app.add_middleware(ChatInputMiddleware, max_chars=config.max_question_chars)
-    app.add_middleware(MethodMiddleware)
-    app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(StarletteHTTPException, http_error)
-
     watched = config.index_dir if watch_index or config.admin_token else None
     if asker is None:
         asker = Asker(bot, config.max_question_chars, index_dir=watched, log_questions=config.log_questions)
     workers = asker.workers if isinstance(asker, PoolAsker) else 1
     limit = workers * config.queue_per_worker
+    app.add_middleware(ChatInputMiddleware, max_chars=config.max_question_chars)
+    # inside the body limit: a hostile body is refused before it takes a question's place
     app.add_middleware(AdmissionMiddleware, limit=limit)
-    app.add_middleware(AccessLogMiddleware)  # outermost: every request is logged, 503s included
+    # One size limit for every route, before anything reads a body (the last added runs first):
+    # 64 KB unless a rule here says otherwise.
+    app.add_middleware(BodyLimitMiddleware, rules=(
+        ("/admin/upload", upload_body_limit(config.max_upload_mb), True),  # spooled to disk as it streams
+        ("/gradio_api/", chat_body_limit(config.max_question_chars), False),
+    ))
+    app.add_middleware(MethodMiddleware)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_middleware(SecurityHeadersMiddleware, policy=policy)  # on every response, 413s and 503s included
+    app.add_middleware(AccessLogMiddleware)  # every request is logged, 503s included
+    if config.forwarded_allow_ips:
+        # Outermost: X-Forwarded-For/-Proto only from the configured proxies. Everybody else's
+        # address is the connection's own, so a forged header buys no fresh sign-in allowance.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(config.forwarded_allow_ips))
     # Our routes first: the chat is mounted at "/" and would otherwise take every path.
     app.include_router(api_router(asker))
     app.include_router(openai_router(asker, config))  # /v1: the bot as an OpenAI-compatible model
@@ -159,8 +170,10 @@ def serve(config: Config, bot: Bot) -> None:
                 "event": "index_fallback", "index_version": store.version})
         print(f"工会知识问答已启动：http://{config.host}:{config.port}/  （接口文档：/docs）", flush=True)
         # log_config=None: uvicorn keeps the JSON-line handler instead of installing its own
+        # proxy_headers=False: uvicorn would believe X-Forwarded-For from any local process;
+        # create_app trusts it from the configured proxies only (forwarded_allow_ips).
         uvicorn.run(app, host=config.host, port=config.port, log_level="warning", log_config=None,
-                    timeout_graceful_shutdown=5, timeout_keep_alive=KEEP_ALIVE_SECONDS)
+                    timeout_graceful_shutdown=5, timeout_keep_alive=KEEP_ALIVE_SECONDS, proxy_headers=False)
     finally:
         if isinstance(asker, PoolAsker):
             asker.close()
@@ -186,7 +199,8 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
 def running(app: FastAPI, sock: socket.socket, timeout: float = 60) -> Iterator[str]:
     """Serve `app` on `sock` in a background thread (for tests and scripts); yields the base URL."""
     # Open chat streams would otherwise hold the shutdown for as long as a browser keeps them.
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1,
+                                           proxy_headers=False))  # as serve: create_app decides whom to trust
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout

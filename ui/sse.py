@@ -15,8 +15,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
+from typing import Any
 
-from fastapi.sse import format_sse_event
+from fastapi.sse import EventSourceResponse, format_sse_event
+from starlette.types import Receive, Scope, Send
 
 from bot.generate import Partial
 from bot.records import Answer
@@ -39,3 +41,22 @@ def answer_events(stream: Iterator[Partial | Answer], to_json: Callable[[Answer]
     except Exception:
         log.exception("the bot failed while streaming an answer")
         yield event("error", {"detail": error_message})
+
+
+class ClosingEventSourceResponse(EventSourceResponse):
+    """An SSE response that closes the answer's stream (ui.asking.LoggedStream) when it is
+    over, however it ends: a client that hangs up mid-answer leaves the stream unfinished,
+    and a dropped stream caught in a reference cycle (the disconnect's traceback) would be
+    closed, and its question logged as cancelled, only whenever the cyclic collector ran."""
+
+    def __init__(self, content: Iterator[bytes], stream: Iterator[Partial | Answer], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            close = getattr(self._stream, "close", None)
+            if close is not None:
+                close()
