@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint bench bench-collections bench-legal train setup browser nginx clean-index fuzz
+.PHONY: run test test-fast lint bench bench-collections bench-legal train setup browser nginx clean-index fuzz
 
 run: $(STAMP)
 	$(VENV)/bin/unionqa serve
@@ -14,6 +14,12 @@ run: $(STAMP)
 test: $(STAMP) browser nginx
 	$(VENV)/bin/ruff check bot index corpus ui tests scripts
 	$(PY) -m pytest -q
+
+# The first check of a change (under a minute): every test but those that need the real model
+# (answer quality, the model and its backends) or a browser. `make test` runs them all.
+test-fast: $(STAMP)
+	$(VENV)/bin/ruff check bot index corpus ui tests scripts
+	$(PY) -m pytest -q -m "not model and not browser"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bot index corpus ui tests

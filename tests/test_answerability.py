@@ -142,6 +142,7 @@ def test_a_sentence_holds_the_gold_when_it_contains_it_or_is_part_of_a_long_one(
     assert not holds_gold("用人单位应当依法建立规章制度。", ("试用期不得超过六个月",))
 
 
+@pytest.mark.model  # fits on the real model's retrievals
 def test_unionqa_calibrate_refits_from_worker_questions_and_the_bot_uses_it(tmp_path, model_cache, monkeypatch):
     """The command a union runs on its own questions: fits both models on the tune part
     of the file, writes them where the bot looks first, and the bot then decides with them."""

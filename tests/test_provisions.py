@@ -16,7 +16,7 @@ from bot.provisions import NATIONAL_NOTE
 from bot.qa_eval import QAItem, answered_right, right_among_shown
 from bot.records import ANSWERED, REFUSED, ROLE_OTHER, ROLE_SEE_ALSO, Answer, Citation
 from corpus.loader import document_from_bytes, load_corpus
-from tests.conftest import SETTINGS
+from tests.conftest import MODEL_SETTINGS, SETTINGS
 from ui.api import AnswerOut
 from ui.cli import format_answer
 from ui.render import answer_html, document_page
@@ -26,9 +26,10 @@ OLD, NEW, SHANGHAI = "中华人民共和国职工休息甲法", "中华人民共
 
 
 @pytest.fixture(scope="module")
-def fixture_bot(embedder):
-    store, _ = build_store(load_corpus(FIXTURES, isolated=False).documents, SETTINGS, embedder)
-    bot = Bot(store, embedder, top_k=5)
+def fixture_bot(model_embedder):
+    """Which provision leads, and which are shown beside it, is measured: the real model."""
+    store, _ = build_store(load_corpus(FIXTURES, isolated=False).documents, MODEL_SETTINGS, model_embedder)
+    bot = Bot(store, model_embedder, top_k=5)
     # every passage of this tiny corpus is near, and any two sentences on the same matter
     bot.calibration = replace(bot.calibration, near_margin=10.0, same_matter=0.0)
     return bot
