@@ -185,6 +185,37 @@ def _limit_cpu_threads() -> None:
     torch.set_num_threads(min(torch.get_num_threads(), _thread_limit()))
 
 
+class LazyEmbedder:
+    """An Embedder whose model is loaded on first use, for a command that may have nothing to
+    embed: `unionqa add` of files that are all refused or unchanged answers in a fraction of a
+    second instead of waiting for the model. Its name and backend are known without loading."""
+
+    def __init__(self, model: str, cache_dir: Path, backend: str = DEFAULT_BACKEND) -> None:
+        self.name = model
+        self.backend = backend
+        self._cache_dir = cache_dir
+        self._loaded: Embedder | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded is not None
+
+    def load(self) -> Embedder:
+        if self._loaded is None:
+            self._loaded = load_embedder(self.name, self._cache_dir, backend=self.backend)
+        return self._loaded
+
+    @property
+    def dim(self) -> int:
+        return self.load().dim
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self.load().encode_queries(texts)
+
+    def encode_passages(self, texts: list[str], show_progress: bool = False, batch_size: int = 32) -> np.ndarray:
+        return self.load().encode_passages(texts, show_progress=show_progress, batch_size=batch_size)
+
+
 def _first_line(exc: Exception) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else ""

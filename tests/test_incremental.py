@@ -202,6 +202,33 @@ def test_cli_add_list_remove(tmp_path, model_cache):
     assert set(IndexStore.load(index).documents) == {"added/library", "added/mediation"}
 
 
+def test_add_loads_the_model_only_when_something_is_to_be_embedded(tmp_path, monkeypatch, capsys):
+    """Refused and unchanged files need no model: `unionqa add` of only those answers at once
+    (it used to wait 8-14 s for the model to give a 0.3 s refusal)."""
+    import index.embedder
+    from ui.cli import main
+
+    loads: list[str] = []
+    real_load = index.embedder.load_embedder
+    monkeypatch.setattr(index.embedder, "load_embedder", lambda model, *a, **k: loads.append(model) or real_load(model, *a, **k))
+    program, empty, good = tmp_path / "会费.exe", tmp_path / "empty.txt", tmp_path / "dues.txt"
+    program.write_bytes(b"MZ\x90\x00" + bytes(200))
+    empty.write_bytes(b"")
+    good.write_text(DOCS["dues.txt"], encoding="utf-8")
+    index_dir = tmp_path / "index"
+    options = ["--index", str(index_dir), "--model", SETTINGS.embedding_model, "--quiet"]
+
+    assert main(["add", str(program), str(empty), *options]) == 1  # nothing loadable, no index yet
+    assert loads == [] and "不支持的文件类型 .exe" in capsys.readouterr().err
+    assert main(["add", str(good), *options]) == 0
+    assert loads == [SETTINGS.embedding_model] and "1 篇已加入" in capsys.readouterr().out
+    assert main(["add", str(good), str(program), *options]) == 0  # unchanged, and refused, into an index
+    assert loads == [SETTINGS.embedding_model] and "未变化" in "".join(capsys.readouterr())
+    assert main(["add", str(program), *options]) == 1
+    assert loads == [SETTINGS.embedding_model]
+    assert set(IndexStore.load(index_dir, expected=SETTINGS).documents) == {"added/dues"}
+
+
 def test_an_add_killed_half_way_leaves_the_previous_index(tmp_path, embedder, model_cache):
     index = tmp_path / "index"
     docs = write_docs(tmp_path / "docs")
