@@ -11,15 +11,19 @@ export TRANSFORMERS_OFFLINE := 1
 run: $(STAMP)
 	$(VENV)/bin/unionqa serve
 
+# Two processes (pytest-xdist): the tests that need the real model in one, the rest shared out
+# module by module (tests/conftest.py).
+PYTEST := $(PY) -m pytest -q -n 2 --dist loadgroup
+
 test: $(STAMP) browser nginx
 	$(VENV)/bin/ruff check bot index corpus ui tests scripts
-	$(PY) -m pytest -q
+	$(PYTEST)
 
 # The first check of a change (under a minute): every test but those that need the real model
 # (answer quality, the model and its backends) or a browser. `make test` runs them all.
 test-fast: $(STAMP)
 	$(VENV)/bin/ruff check bot index corpus ui tests scripts
-	$(PY) -m pytest -q -m "not model and not browser"
+	$(PYTEST) -m "not model and not browser"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bot index corpus ui tests

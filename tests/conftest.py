@@ -35,7 +35,7 @@ register()  # load_embedder(FAKE_MODEL, ...) in this process and the processes f
 _HOME_PREFIX = "unionqa-test-home-"
 
 
-def _isolated_home() -> Path:
+def _isolated_home() -> tuple[Path, bool]:
     """A UNIONQA_HOME of the test run's own, for it and its child processes: a refit in the
     developer's own home (UNIONQA_HOME/calibration) must not change what the tests see. The
     converted models stay where they are (linked in), so they are not converted again; and the
@@ -44,8 +44,8 @@ def _isolated_home() -> Path:
     from bot.answerability import BUNDLED_DIR, file_name, user_calibration_path
 
     inherited = Path(os.environ.get("UNIONQA_HOME", "/nonexistent"))
-    if inherited.name.startswith(_HOME_PREFIX) and inherited.is_dir():  # a test's child process
-        return inherited
+    if inherited.name.startswith(_HOME_PREFIX) and inherited.is_dir():  # a test's child, or an xdist worker
+        return inherited, False
     models = default_model_cache()
     models.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix=_HOME_PREFIX))
@@ -55,14 +55,15 @@ def _isolated_home() -> Path:
     fake = user_calibration_path(FAKE_MODEL)
     fake.parent.mkdir(parents=True)
     fake.write_text(calibration.replace(f'"{DEFAULT_MODEL}"', f'"{FAKE_MODEL}"', 1), encoding="utf-8")
-    return home
+    return home, True
 
 
-TEST_HOME = _isolated_home()
+TEST_HOME, _MADE_HOME_HERE = _isolated_home()
 
 
 def pytest_sessionfinish(session, exitstatus):
-    shutil.rmtree(TEST_HOME, ignore_errors=True)  # the models link goes, not the models
+    if _MADE_HOME_HERE:  # not while another process of the run may still use it
+        shutil.rmtree(TEST_HOME, ignore_errors=True)  # the models link goes, not the models
 
 SETTINGS = IndexSettings(embedding_model=FAKE_MODEL, chunk_chars=300, chunk_overlap=1)
 MODEL_SETTINGS = IndexSettings(embedding_model=DEFAULT_MODEL, chunk_chars=300, chunk_overlap=1)
@@ -75,6 +76,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.model)
+        # With `-n 2 --dist loadgroup` (make test): the model tests all run in one process, which
+        # loads the model and builds its index once; every other module stays in one process, so
+        # its module-scoped servers start once.
+        is_model = item.get_closest_marker("model") is not None
+        item.add_marker(pytest.mark.xdist_group("model" if is_model else item.nodeid.split("::")[0]))
 
 
 @pytest.fixture(autouse=True)
