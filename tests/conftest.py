@@ -76,11 +76,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.model)
-        # With `-n 2 --dist loadgroup` (make test): the model tests all run in one process, which
-        # loads the model and builds its index once; every other module stays in one process, so
-        # its module-scoped servers start once.
-        is_model = item.get_closest_marker("model") is not None
-        item.add_marker(pytest.mark.xdist_group("model" if is_model else item.nodeid.split("::")[0]))
+        # With `-n 2 --dist loadgroup` (make test): the tests on the real model's index run in one
+        # process, which builds that index once, and the other model tests (the model itself, its
+        # backends, the commands that load it) in one process; every other module stays whole in
+        # one process, so that its module-scoped fixtures (servers, indexes) are made once.
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
+
+
+def _group(item) -> str:
+    if {"model_index", "model_bot"} & set(getattr(item, "fixturenames", ())):
+        return "model-index"
+    if item.get_closest_marker("model") is not None:
+        return "model"
+    return item.nodeid.split("::")[0]
 
 
 @pytest.fixture(autouse=True)
