@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -32,7 +32,6 @@ class EmbedderError(RuntimeError):
     """The embedding model cannot be prepared or loaded; the message says what to do."""
 
 
-@runtime_checkable
 class Embedder(Protocol):
     """What the index and the bot need of an embedding model: its name (recorded in the index
     settings), its backend (int8 and fp32 vectors must not be mixed in one index), the size of
@@ -60,10 +59,6 @@ _REGISTERED: dict[str, Callable[[str], Embedder]] = {}
 def register_embedder(name: str, factory: Callable[[str], Embedder]) -> None:
     """Make `load_embedder(name, ...)` return `factory(backend)` in this process (and its forks)."""
     _REGISTERED[name] = factory
-
-
-def unregister_embedder(name: str) -> None:
-    _REGISTERED.pop(name, None)
 
 
 def _default_model_folder(cache_dir: Path) -> Path:
