@@ -22,6 +22,11 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Two test processes on two cores: OpenMP threads of FAISS and torch in both would wait for each
+    # other (an ANN test took 26 s instead of 3). One each, set before either library is loaded, as
+    # `serve --workers N` does for its processes (ui/workers.py); tests that need more threads set them.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from corpus import DEFAULT_CORPUS_DIR  # noqa: E402
 from index.embedder import DEFAULT_MODEL, load_embedder  # noqa: E402
