@@ -19,7 +19,7 @@ test: $(STAMP) browser nginx
 	$(VENV)/bin/ruff check bot index corpus ui tests scripts
 	$(PYTEST)
 
-# The first check of a change (under a minute): every test but those that need the real model
+# The first check of a change (about a minute on two cores): every test but those that need the real model
 # (answer quality, the model and its backends) or a browser. `make test` runs them all.
 test-fast: $(STAMP)
 	$(VENV)/bin/ruff check bot index corpus ui tests scripts
