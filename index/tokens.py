@@ -3,7 +3,7 @@
 Documents and queries must go through the same normalization, so that a question
 typed in traditional characters or full-width digits still meets the passage, and
 the same segmentation: jieba's dictionary is extended, for both, with the words of
-the bundled domain dictionary (index/domain_dictionary.txt, see index/lexicon.py).
+the bundled domain dictionary (index/domain_dictionary.txt, read by index/dictionary.py).
 """
 
 from __future__ import annotations
@@ -11,12 +11,15 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import unicodedata
 from functools import cache
 from pathlib import Path
 
 import jieba
-from opencc import OpenCC
+
+from index.dictionary import bundled_user_words
+from index.normalize import normalize, to_simplified
+
+__all__ = ["chinese_number", "normalize", "stopwords", "to_simplified", "tokenize", "tokenize_query"]
 
 _STOPWORDS_FILE = Path(__file__).with_name("stopwords.txt")
 
@@ -26,11 +29,6 @@ _STOPWORDS_FILE = Path(__file__).with_name("stopwords.txt")
 _CN_DIGITS = "零〇一二两三四五六七八九十百千"
 _ATOMIC = re.compile(f"第(?:[{_CN_DIGITS}]+|[0-9]+)(?:条|章|节|款|项)|[0-9]+(?:\\.[0-9]+)+")
 _DIGITS = "零一二三四五六七八九"
-
-
-@cache
-def _converter() -> OpenCC:
-    return OpenCC("t2s")
 
 
 @cache
@@ -45,13 +43,9 @@ def stopwords() -> frozenset[str]:
 _ADDING_WORDS = threading.Lock()
 
 
-@cache
 def _user_words() -> frozenset[str]:
     """The words of the bundled domain dictionary, which jieba keeps whole."""
-    # Imported here: index.lexicon uses this module to normalize and tokenize its words.
-    from index.lexicon import load_lexicon
-
-    return load_lexicon().user_words
+    return bundled_user_words()
 
 
 @cache
@@ -71,17 +65,6 @@ def _tokenizer() -> jieba.Tokenizer:
             if jieba.dt.lcut(word, HMM=False) != [word]:
                 jieba.dt.add_word(word)
     return jieba.dt
-
-
-def to_simplified(text: str) -> str:
-    """Traditional characters to simplified ones, nothing else: for text that is shown."""
-    return _converter().convert(text)
-
-
-def normalize(text: str) -> str:
-    """NFKC (full-width Latin and digits to ASCII), traditional to simplified
-    Chinese, lower case. Not offset-preserving: for matching only."""
-    return _converter().convert(unicodedata.normalize("NFKC", text)).lower()
 
 
 def chinese_number(n: int) -> str:

@@ -96,10 +96,13 @@ class UpdateReport:
 # ----- locking and the live version ----------------------------------------------
 
 
-def _open_store(index_dir: Path, settings: IndexSettings, dim: int, store: str | StoreSpec = "") -> tuple[IndexStore, bool]:
-    """The live index, or a new empty one if there is none yet (True)."""
+def _open_store(
+    index_dir: Path, settings: IndexSettings, embedder: Embedder, store: str | StoreSpec = ""
+) -> tuple[IndexStore, bool]:
+    """The live index, or a new empty one if there is none yet (True): only then is the
+    embedder asked for its size, which may load its model (index.embedder.LazyEmbedder)."""
     if not has_index(store, index_dir):
-        return new_store(store, settings, dim), True
+        return new_store(store, settings, embedder.dim), True
     # A CURRENT that points nowhere is a broken index: let load say so rather than start over.
     return load_store(store, Path(index_dir), expected=settings), False
 
@@ -169,12 +172,16 @@ def add_paths(
     """Add the files and folders to the live index (see the module docstring for
     their ids). Unchanged documents are skipped, changed ones replaced (only their
     chunks are embedded); files that cannot be loaded are reported and the rest
-    still goes in. Saves a new version only if something changed."""
+    still goes in. Saves a new version only if something changed. The embedder is used (and a
+    lazy one loads its model) only if there is something to embed."""
     started = time.perf_counter()
     loaded, errors = load_paths(paths)
+    if not loaded and not has_index(store, index_dir):
+        # nothing readable and no index: nothing to start a new one with, nor any model to load
+        return UpdateReport(errors, seconds=time.perf_counter() - started)
     results: list[FileResult] = []
     with writer_lock(index_dir):
-        live, created = _open_store(index_dir, settings, embedder.dim, store)
+        live, created = _open_store(index_dir, settings, embedder, store)
         if ann_threshold is not None:
             live.ann_threshold = ann_threshold
         for name, doc in loaded:
@@ -182,8 +189,9 @@ def add_paths(
                 results.append(FileResult(name, doc.doc_id, "unchanged"))
             else:
                 results.append(FileResult(name, doc.doc_id, "updated" if doc.doc_id in live.documents else "added"))
-        add_documents(live, [doc for _, doc in loaded], embedder, progress=progress)
         changed = any(r.status != "unchanged" for r in results)
+        if changed:
+            add_documents(live, [doc for _, doc in loaded], embedder, progress=progress)
         version = live.save(Path(index_dir)).name if changed else ""
     results = [_with_chunks(r, live) for r in results]
     return UpdateReport(results + errors, version, created and changed, time.perf_counter() - started)

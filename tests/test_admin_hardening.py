@@ -224,7 +224,7 @@ def test_cli_storage_failure_is_one_line_and_exit_2(index_dir, monkeypatch, caps
     monkeypatch.setattr(IndexStore, "save", failing_save)
     new = index_dir.parent / "new.txt"
     new.write_text(GOOD, encoding="utf-8")
-    assert main(["add", str(new), "--index", str(index_dir), "--quiet"]) == 2
+    assert main(["add", str(new), "--index", str(index_dir), "--model", SETTINGS.embedding_model, "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("错误：") and cause in err[-1] and "Traceback" not in "\n".join(err)
     monkeypatch.undo()

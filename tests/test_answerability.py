@@ -142,14 +142,15 @@ def test_a_sentence_holds_the_gold_when_it_contains_it_or_is_part_of_a_long_one(
     assert not holds_gold("用人单位应当依法建立规章制度。", ("试用期不得超过六个月",))
 
 
-def test_unionqa_calibrate_refits_from_worker_questions_and_the_bot_uses_it(tmp_path, model_cache, monkeypatch):
+@pytest.mark.model  # fits on the real model's retrievals
+def test_unionqa_calibrate_refits_from_worker_questions_and_the_bot_uses_it(tmp_path, model_cache, model_embedder,
+                                                                             monkeypatch):
     """The command a union runs on its own questions: fits both models on the tune part
     of the file, writes them where the bot looks first, and the bot then decides with them."""
     from bot.bot import Bot
     from bot.evaluate import build_store
     from corpus.loader import load_corpus
-    from index.embedder import load_embedder
-    from tests.conftest import SETTINGS
+    from tests.conftest import MODEL_SETTINGS
     from ui.cli import main
 
     corpus = tmp_path / "corpus"
@@ -164,9 +165,9 @@ def test_unionqa_calibrate_refits_from_worker_questions_and_the_bot_uses_it(tmp_
     assert fitted.fitted["examples"]["laws_dev_slice"]["unanswerable"] >= 1
     assert 0.0 <= fitted.related_threshold <= fitted.answer_threshold <= 1.0
 
-    embedder = load_embedder(DEFAULT_MODEL, model_cache)
-    store, _ = build_store(load_corpus(corpus).documents, SETTINGS, embedder)
-    assert Bot(store, embedder).calibration == fitted  # the union's refit wins
+    # a bot on an index of the default model (one law is enough to be one) decides with the refit
+    store, _ = build_store(load_corpus(corpus).documents[:1], MODEL_SETTINGS, model_embedder)
+    assert Bot(store, model_embedder).calibration == fitted  # the union's refit wins
 
 
 def test_unionqa_calibrate_needs_worker_questions(capsys):

@@ -26,9 +26,9 @@ SLICE = Path(__file__).parent / "data" / "cmrc2018_slice.json"
 
 
 @pytest.fixture(scope="module")
-def engines(model_cache, embedder):
-    """The three backends of the same model (the session's embedder is the default backend)."""
-    loaded = {embedder.backend: embedder}
+def engines(model_cache, model_embedder):
+    """The three backends of the real model (the session's model_embedder is the default backend)."""
+    loaded = {model_embedder.backend: model_embedder}
     for backend in ("torch", "onnx", "onnx-int8"):
         if backend not in loaded:
             loaded[backend] = load_embedder(DEFAULT_MODEL, model_cache, backend=backend)
@@ -153,6 +153,7 @@ def test_the_default_is_chosen_by_speed_within_the_mrr_tolerance():
     assert rows[1]["laws_dev answered_right"] == "52/88" and choose_default(rows) == "onnx"
 
 
+@pytest.mark.model
 def test_cli_eval_compares_backends_side_by_side(tmp_path, model_cache, capsys, monkeypatch):
     out = tmp_path / "report.json"
     monkeypatch.setenv("UNIONQA_MODEL_CACHE", str(model_cache))

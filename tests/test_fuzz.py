@@ -9,7 +9,9 @@ A short bounded run in the normal test suite; `make fuzz` runs many more example
 from __future__ import annotations
 
 import io
+import json
 import os
+from dataclasses import replace
 
 import docx
 import pytest
@@ -21,6 +23,7 @@ from corpus import DEFAULT_CORPUS_DIR
 from corpus.errors import LoadError
 from corpus.loader import document_from_bytes
 from corpus.records import Document, Paragraph
+from corpus.sandbox import _document_from_json, _document_to_json
 from corpus.structure import assemble, plain_blocks, split_paragraphs
 from index.chunker import chunk_document
 
@@ -127,5 +130,19 @@ def test_chunker_on_any_text(text, target, overlap):
             assert any(c.start <= p.start < c.end for c in chunks) or p.start in covered
 
 
-def test_paragraph_record_is_what_the_chunker_gets():
-    assert Paragraph(0, 1).end == 1
+@FUZZ
+@given(text=st.text(st.characters(codec="utf-8"), max_size=3000), page=st.none() | st.integers(1, 500))
+def test_paragraph_records_tile_the_text_and_survive_the_parse_worker(text, page):
+    """The paragraphs the chunker gets are the text's lines, in order: non-empty, without a line
+    break, one "\\n" apart, covering the whole text; and the records come back unchanged
+    from the parse worker's JSON (corpus/sandbox.py), which is how a loaded file reaches it."""
+    blocks = [replace(block, page=page) for block in plain_blocks(split_paragraphs(text))]
+    body, paragraphs = assemble(blocks)
+    doc = Document("d", "标题", "d.txt", body, tuple(paragraphs), {})
+    assert "\n".join(doc.paragraph_text(p) for p in paragraphs) == body
+    offset = 0
+    for p in paragraphs:
+        assert isinstance(p, Paragraph) and p.start == offset and p.end > p.start
+        assert "\n" not in doc.paragraph_text(p) and p.page == page
+        offset = p.end + 1
+    assert _document_from_json(json.loads(json.dumps(_document_to_json(doc)))) == doc

@@ -43,16 +43,20 @@ QUESTIONS = [
 ]
 
 
-class CountingEmbedder(Embedder):
-    """The real model, counting the passages it embeds."""
+class CountingEmbedder:
+    """An embedder that counts the passages it embeds."""
 
     def __init__(self, inner: Embedder):
-        self.__dict__.update(inner.__dict__)
+        self._inner = inner
+        self.name, self.backend, self.dim = inner.name, inner.backend, inner.dim
         self.passages = 0
+
+    def encode_queries(self, texts):
+        return self._inner.encode_queries(texts)
 
     def encode_passages(self, texts, show_progress=False, batch_size=32):
         self.passages += len(texts)
-        return super().encode_passages(texts, show_progress=show_progress, batch_size=batch_size)
+        return self._inner.encode_passages(texts, show_progress=show_progress, batch_size=batch_size)
 
 
 def write_docs(folder: Path) -> Path:
@@ -165,7 +169,7 @@ def run_cli(*args: str, index: Path, model_cache: Path) -> subprocess.CompletedP
         "UNIONQA_INDEX_DIR": str(index), "UNIONQA_MODEL_CACHE": str(model_cache),
     }
     return subprocess.run(
-        [sys.executable, "-m", "ui.cli", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300
+        [sys.executable, "-m", "tests.fake_embedder", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300
     )
 
 
@@ -198,6 +202,33 @@ def test_cli_add_list_remove(tmp_path, model_cache):
     assert set(IndexStore.load(index).documents) == {"added/library", "added/mediation"}
 
 
+def test_add_loads_the_model_only_when_something_is_to_be_embedded(tmp_path, monkeypatch, capsys):
+    """Refused and unchanged files need no model: `unionqa add` of only those answers at once
+    (it used to wait 8-14 s for the model to give a 0.3 s refusal)."""
+    import index.embedder
+    from ui.cli import main
+
+    loads: list[str] = []
+    real_load = index.embedder.load_embedder
+    monkeypatch.setattr(index.embedder, "load_embedder", lambda model, *a, **k: loads.append(model) or real_load(model, *a, **k))
+    program, empty, good = tmp_path / "会费.exe", tmp_path / "empty.txt", tmp_path / "dues.txt"
+    program.write_bytes(b"MZ\x90\x00" + bytes(200))
+    empty.write_bytes(b"")
+    good.write_text(DOCS["dues.txt"], encoding="utf-8")
+    index_dir = tmp_path / "index"
+    options = ["--index", str(index_dir), "--model", SETTINGS.embedding_model, "--quiet"]
+
+    assert main(["add", str(program), str(empty), *options]) == 1  # nothing loadable, no index yet
+    assert loads == [] and "不支持的文件类型 .exe" in capsys.readouterr().err
+    assert main(["add", str(good), *options]) == 0
+    assert loads == [SETTINGS.embedding_model] and "1 篇已加入" in capsys.readouterr().out
+    assert main(["add", str(good), str(program), *options]) == 0  # unchanged, and refused, into an index
+    assert loads == [SETTINGS.embedding_model] and "未变化" in "".join(capsys.readouterr())
+    assert main(["add", str(program), *options]) == 1
+    assert loads == [SETTINGS.embedding_model]
+    assert set(IndexStore.load(index_dir, expected=SETTINGS).documents) == {"added/dues"}
+
+
 def test_an_add_killed_half_way_leaves_the_previous_index(tmp_path, embedder, model_cache):
     index = tmp_path / "index"
     docs = write_docs(tmp_path / "docs")
@@ -216,7 +247,7 @@ def test_an_add_killed_half_way_leaves_the_previous_index(tmp_path, embedder, mo
         "UNIONQA_INDEX_DIR": str(index), "UNIONQA_MODEL_CACHE": str(model_cache),
     }
     child = subprocess.Popen(
-        [sys.executable, "-m", "ui.cli", "add", str(many)], stderr=subprocess.PIPE, cwd=ROOT, env=env
+        [sys.executable, "-m", "tests.fake_embedder", "add", str(many)], stderr=subprocess.PIPE, cwd=ROOT, env=env
     )
     assert child.stderr is not None
     seen, deadline = b"", time.monotonic() + 240

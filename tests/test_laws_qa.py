@@ -12,6 +12,12 @@ TRIAL_PERIOD = (("劳动合同法", "第十九条"), ("劳动法", "第二十一
 NOTICE = (("劳动合同法", "第三十七条"), ("劳动法", "第三十一条"))
 
 
+@pytest.fixture(scope="module")
+def bot(model_bot):
+    """The answers are what this module measures: the bot on the real model (which makes a test that uses it a `model` test)."""
+    return model_bot
+
+
 @pytest.mark.parametrize(
     "question, expected, sources",
     [

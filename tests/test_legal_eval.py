@@ -98,7 +98,7 @@ def test_cli_eval_legal_reports_the_fold(legal_folder, tmp_path, model_cache, ca
     monkeypatch.setenv("UNIONQA_MODEL_CACHE", str(model_cache))
     out = tmp_path / "report.json"
     code = main(["eval", "--legal", str(legal_folder), "--modes", "hybrid,bm25", "--index", str(tmp_path / "index"),
-                 "--out", str(out)])
+                 "--model", SETTINGS.embedding_model, "--out", str(out)])
     assert code == 0
     assert "legal_train 留出法律" in capsys.readouterr().out
     data = json.loads(out.read_text(encoding="utf-8"))["legal"]
@@ -113,6 +113,7 @@ def test_cli_eval_legal_reports_a_missing_folder(tmp_path, capsys):
     assert "缺少" in capsys.readouterr().err
 
 
+@pytest.mark.model
 def test_calibrate_fits_on_consultations_labelled_by_article(legal_folder, tmp_path, model_cache, monkeypatch):
     """`unionqa calibrate --legal`: the training side's consultations are asked on their own laws
     (answerable when a labelled article is retrieved) and on the corpus (unanswerable there)."""

@@ -256,7 +256,7 @@ def test_a_server_picks_up_adds_and_removes_from_milvus(tmp_path, embedder, lite
 def run_cli(*args: str, index: Path, spec: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "UNIONQA_INDEX_DIR": str(index),
            "UNIONQA_STORE": spec}
-    return subprocess.run([sys.executable, "-m", "ui.cli", *args], capture_output=True, text=True, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "tests.fake_embedder", *args], capture_output=True, text=True, cwd=ROOT,
                           env=env, timeout=120)
 
 

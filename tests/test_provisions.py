@@ -17,7 +17,7 @@ from bot.qa_eval import QAItem, answered_right, right_among_shown
 from bot.records import ANSWERED, REFUSED, ROLE_OTHER, ROLE_SEE_ALSO, Answer, Citation
 from corpus.loader import document_from_bytes, load_corpus
 from corpus.records import Document
-from tests.conftest import SETTINGS
+from tests.conftest import MODEL_SETTINGS, SETTINGS
 from ui.api import AnswerOut
 from ui.cli import format_answer
 from ui.render import answer_html, document_page
@@ -27,9 +27,10 @@ OLD, NEW, SHANGHAI = "中华人民共和国职工休息甲法", "中华人民共
 
 
 @pytest.fixture(scope="module")
-def fixture_bot(embedder):
-    store, _ = build_store(load_corpus(FIXTURES, isolated=False).documents, SETTINGS, embedder)
-    bot = Bot(store, embedder, top_k=5)
+def fixture_bot(model_embedder):
+    """Which provision leads, and which are shown beside it, is measured: the real model."""
+    store, _ = build_store(load_corpus(FIXTURES, isolated=False).documents, MODEL_SETTINGS, model_embedder)
+    bot = Bot(store, model_embedder, top_k=5)
     # every passage of this tiny corpus is near, and any two sentences on the same matter
     bot.calibration = replace(bot.calibration, near_margin=10.0, same_matter=0.0)
     return bot
@@ -102,7 +103,7 @@ def law_text(title: str, passed: str, articles: list[str]) -> str:
     return f"# {title}\n\n{passed} 第十届全国人民代表大会常务委员会第一次会议通过\n\n<!-- INFO END -->\n\n{body}\n"
 
 
-def test_the_special_law_leads_over_a_newer_general_one(embedder, tmp_path):
+def test_the_special_law_leads_over_a_newer_general_one(model_embedder, tmp_path):
     # the general law is the newer one here: only 「特别法优于一般法」 puts the special one first
     (tmp_path / "general.md").write_text(law_text(GENERAL, "2010年1月1日", [
         "为了保障职工权利，制定本法。", "职工争议仲裁裁决一般应在收到仲裁申请的六十日内作出。", "本法自公布之日起施行。"]),
@@ -111,8 +112,8 @@ def test_the_special_law_leads_over_a_newer_general_one(embedder, tmp_path):
         "为了公正及时解决职工争议，制定本法。",
         "仲裁庭裁决职工争议案件，应当自受理仲裁申请之日起四十五日内作出裁决。", "本法自公布之日起施行。"]),
         encoding="utf-8")
-    store, _ = build_store(load_corpus(tmp_path, isolated=False).documents, SETTINGS, embedder)
-    bot = Bot(store, embedder, top_k=5)
+    store, _ = build_store(load_corpus(tmp_path, isolated=False).documents, MODEL_SETTINGS, model_embedder)
+    bot = Bot(store, model_embedder, top_k=5)
     bot.calibration = replace(bot.calibration, near_margin=10.0, same_matter=0.0)
     answer = bot.ask("职工争议仲裁要在多少天内作出裁决？")
     assert answer.status == ANSWERED
@@ -197,12 +198,12 @@ def test_the_same_matter_numbers_are_optional_in_a_calibration_file():
 def test_the_near_margin_is_the_median_gap_to_the_gold_passage():
     from types import SimpleNamespace
 
-    from bot.calibrate import fit_near_margin
+    from bot.calibrate import Asked, fit_near_margin
 
-    def asked(scores: list[float], gold_at: int | None, source: str = "laws_dev") -> SimpleNamespace:
-        hits = [SimpleNamespace(score=s, chunk=SimpleNamespace(text="答案" if i == gold_at else "别的"))
+    def asked(scores: list[float], gold_at: int | None, source: str = "laws_dev") -> Asked:
+        hits = [SimpleNamespace(score=s, chunk=SimpleNamespace(text="答案" if i == gold_at else "别的", title="", article=""))
                 for i, s in enumerate(scores)]
-        return SimpleNamespace(answerable=True, hits=hits, source=source, gold_sets=(("答案",),))
+        return Asked(None, source, (("答案",),), True, hits, None)
 
     questions = [asked([3.0, 2.9], 1), asked([3.0, 2.5, 2.0], 2), asked([3.0, 2.8], 1),
                  asked([3.0, 1.0], 0),  # gold first: no gap to learn from

@@ -34,6 +34,12 @@ from index.embedder import DEFAULT_MODEL
 from tests.conftest import SETTINGS
 from ui.cli import main
 
+
+@pytest.fixture(scope="module")
+def bot(model_bot):
+    """The figures of a real run and the English answers are measured: the bot on the real model (which makes a test that uses it a `model` test)."""
+    return model_bot
+
 ROOT = Path(__file__).resolve().parents[1]
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -396,7 +402,7 @@ def test_cli_eval_qa_on_a_small_corpus(tmp_path, model_cache, capsys, monkeypatc
     refusing = write_json(tmp_path / "refusing.json", {**bundled, "answer_threshold": 2.0, "related_threshold": 2.0,
                                                        "fitted": {"command": "a fit that refuses everything"}})
     code = main(["eval", "--qa", str(LAWS_SLICE), "--corpus", str(corpus), "--index", str(tmp_path / "index"),
-                 "--modes", "hybrid,bm25", "--chunk-chars", str(SETTINGS.chunk_chars),
+                 "--modes", "hybrid,bm25", "--model", SETTINGS.embedding_model, "--chunk-chars", str(SETTINGS.chunk_chars),
                  "--chunk-overlap", str(SETTINGS.chunk_overlap), "--out", str(out), "--calibration", str(refusing)])
     assert code == 0
     printed = capsys.readouterr().out

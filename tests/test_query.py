@@ -11,6 +11,12 @@ from bot.query import is_english, make_query, question_kind
 from index.tokens import to_simplified
 
 
+@pytest.fixture(scope="module")
+def bot(model_bot):
+    """Whether a traditional or English question gets the right answer is measured: the bot on the real model (which makes a test that uses it a `model` test)."""
+    return model_bot
+
+
 @pytest.mark.parametrize(
     "traditional, simplified",
     [

@@ -116,7 +116,7 @@ def test_a_build_killed_mid_save_leaves_the_old_index_usable(tmp_path, embedder,
         import index.store as s
         from index.build import build_index
         from index.embedder import load_embedder
-        from tests.conftest import SETTINGS
+        from tests.conftest import SETTINGS  # registers the fake embedder SETTINGS names
         real = s.faiss.write_index
         def write_then_stop(*a, **k):
             real(*a, **k)

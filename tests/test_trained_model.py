@@ -17,6 +17,7 @@ from index.embedder import DEFAULT_MODEL, EmbedderError, load_embedder, resolve_
 from index.trained import LAYERS_FILE, STAMP_FILE, TrainedModelError, read_layers
 
 MODEL = "unionqa:e5-legal"
+pytestmark = pytest.mark.model  # the trained layers are put into the real model
 SHIPPED = trained.MODELS_DIR / "e5-legal" / LAYERS_FILE
 
 # A tiny corpus of neighbouring provisions (written here, paraphrasing the shape of labour-law
@@ -58,9 +59,9 @@ def test_shipped_file_is_compact_and_holds_only_encoder_layers():
     assert names and all(name.startswith("encoder.layer.") for name in names)
 
 
-def test_embeddings_differ_from_the_base_but_keep_unit_length_and_dimension(trained_torch, embedder):
+def test_embeddings_differ_from_the_base_but_keep_unit_length_and_dimension(trained_torch, model_embedder):
     ours = trained_torch.encode_passages(TEXTS)
-    base = embedder.encode_passages(TEXTS)
+    base = model_embedder.encode_passages(TEXTS)
     assert ours.shape == base.shape == (len(TEXTS), 384) and ours.dtype == np.float32
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     cosines = np.sum(ours * base, axis=1)
@@ -84,8 +85,8 @@ def test_a_consultation_question_ranks_its_article_above_its_neighbours(trained_
         assert keys[int(np.argmax(scores))] == key, (question, dict(zip(keys, scores.round(3), strict=True)))
 
 
-def test_untrained_model_still_loads_for_comparison(model_cache, embedder):
-    assert embedder.name == DEFAULT_MODEL
+def test_untrained_model_still_loads_for_comparison(model_cache, model_embedder):
+    assert model_embedder.name == DEFAULT_MODEL
     assert Path(resolve_model_path(DEFAULT_MODEL, model_cache)) != Path(resolve_model_path(MODEL, model_cache))
 
 

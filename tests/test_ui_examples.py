@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from corpus.records import Document, Paragraph
 from ui.examples import example_questions
+
+
+@pytest.fixture(scope="module")
+def bot(model_bot):
+    """That the examples are answered is measured: the bot on the real model (which makes a test that uses it a `model` test)."""
+    return model_bot
 
 
 def test_bundled_examples_are_answered(bot):

@@ -49,9 +49,9 @@ def _serving(work: Path, *args: str):
     port = _free_port()
     with open(work / "stderr.log", "w") as stderr:
         process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("unionqa")), "serve", "--workers", "2", *args,
+            [sys.executable, "-m", "tests.fake_embedder", "serve", "--workers", "2", *args,
              "--port", str(port), "--feedback-log", str(work / "feedback.jsonl")],
-            stdout=subprocess.DEVNULL, stderr=stderr, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            stdout=subprocess.DEVNULL, stderr=stderr, env={**os.environ, "HF_HUB_OFFLINE": "1"}, cwd=ROOT,
         )
         url = f"http://127.0.0.1:{port}/"
         deadline = time.monotonic() + 600  # a busy shared machine: loading and forking can be slow

@@ -240,19 +240,20 @@ class LoggedStream:
         self.close()
 
 
-class TakingTurnsEmbedder(Embedder):
+class TakingTurnsEmbedder:
     """The same loaded model, each batch run under the question lock: the model's
     tokenizer is not safe to use from two threads at once, and questions still get
     answered between the batches of a long upload."""
 
     def __init__(self, embedder: Embedder, lock: threading.Lock):
-        self.__dict__.update(embedder.__dict__)  # share the loaded model, not a copy of it
+        self._inner = embedder  # share the loaded model, not a copy of it
+        self.name, self.backend, self.dim = embedder.name, embedder.backend, embedder.dim
         self._turn = lock
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         with self._turn:
-            return super().encode_queries(texts)
+            return self._inner.encode_queries(texts)
 
     def encode_passages(self, texts: list[str], show_progress: bool = False, batch_size: int = 32) -> np.ndarray:
         with self._turn:
-            return super().encode_passages(texts, show_progress=show_progress, batch_size=batch_size)
+            return self._inner.encode_passages(texts, show_progress=show_progress, batch_size=batch_size)

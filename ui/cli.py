@@ -470,12 +470,13 @@ def machine_description() -> str:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from index.embedder import load_embedder
+    from index.embedder import LazyEmbedder
     from index.update import add_paths
 
     config = cfg.resolve(args)
     print(f"正在加入文档：{'、'.join(args.paths)} → {_where(config)}", file=sys.stderr)
-    embedder = load_embedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
+    # loaded only if something is to be embedded: refused or unchanged files need no model
+    embedder = LazyEmbedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
     paths = [Path(p).expanduser() for p in args.paths]
     report = add_paths(config.index_dir, paths, config.index_settings(), embedder, progress=not args.quiet,
                        ann_threshold=config.ann_threshold, store=config.store)
