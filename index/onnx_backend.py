@@ -21,17 +21,17 @@ import os
 import shutil
 import tempfile
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from index.onnx_runtime import ONNX_FILES, SUB_BATCH, hidden_states, make_session
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-ONNX_FILES = {"onnx": "onnx/model.onnx", "onnx-int8": "onnx/model_qint8.onnx"}
 OPSET = 17
 
 
@@ -135,7 +135,7 @@ class OrtTransformer(torch.nn.Module):
     scripts/bench_query_threads.py), and is what `serve --workers N` wants: one core per process.
     """
 
-    SUB_BATCH = 8  # rows: 4 and 16 were measured too (4 the same, 16 slower: more padding)
+    SUB_BATCH = SUB_BATCH
 
     def __init__(self, path: Path, config: Any, threads: int) -> None:
         super().__init__()
@@ -146,49 +146,13 @@ class OrtTransformer(torch.nn.Module):
 
     def session(self) -> Any:
         if self._session is None:
-            import onnxruntime as ort
-
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = 1
-            options.inter_op_num_threads = 1
-            # No thread pool of its own: nothing to spin on a shared two-core server, and nothing
-            # that a fork of the web process (serve --workers N) could lose.
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            self._session = make_session(self.path)
         return self._session
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_: Any) -> dict[str, Any]:
         ids = input_ids.cpu().numpy().astype(np.int64, copy=False)
         mask = attention_mask.cpu().numpy().astype(np.int64, copy=False)
-        session = self.session()
-        # Trimming assumes the padding on the right (as e5's and most encoders' tokenizers put it).
-        right_padded = bool((mask[:, :-1] >= mask[:, 1:]).all())
-        if ids.shape[0] == 1 or not right_padded:
-            (hidden,) = session.run(None, {"input_ids": ids, "attention_mask": mask})
-            return {"last_hidden_state": torch.from_numpy(hidden)}
-        lengths = mask.sum(axis=1)
-        order = np.argsort(-lengths, kind="stable")
-        parts = [order[i : i + self.SUB_BATCH] for i in range(0, len(order), self.SUB_BATCH)]
-
-        def run(rows: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
-            width = max(1, int(lengths[rows].max()))
-            (out,) = session.run(None, {"input_ids": ids[rows, :width], "attention_mask": mask[rows, :width]})
-            return rows, width, out
-
-        workers = min(self.threads, len(parts))
-        if workers == 1:
-            results = [run(part) for part in parts]
-        else:
-            # A pool per batch, not one kept: a pool made before `serve --workers N` forks would have
-            # no threads in the answering processes, and a batch there would wait forever.
-            with ThreadPoolExecutor(workers, thread_name_prefix="onnx") as pool:
-                results = list(pool.map(run, parts))
-        # Padded positions stay zero: pooling and every output sentence-transformers returns drop them by the mask.
-        hidden = np.zeros((*ids.shape, results[0][2].shape[-1]), dtype=results[0][2].dtype)
-        for rows, width, out in results:
-            hidden[rows, :width] = out
-        return {"last_hidden_state": torch.from_numpy(hidden)}
+        return {"last_hidden_state": torch.from_numpy(hidden_states(self.session(), ids, mask, self.threads))}
 
 
 def use_onnx(st_model: SentenceTransformer, model_folder: Path, backend: str, threads: int) -> None:

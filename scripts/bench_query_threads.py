@@ -1,4 +1,4 @@
-"""One question at a time: ONNX Runtime (one thread, as index.onnx_backend.OrtTransformer runs a
+"""One question at a time: ONNX Runtime (one thread, as index.onnx_runtime.OnnxEmbedder runs a
 question) against torch on one thread.
 
 The two are asked in turn, question by question, so that they share the machine's load. Prints

