@@ -37,6 +37,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
@@ -66,10 +67,13 @@ def single_threaded_native() -> None:
     # ONNX Runtime's passage batches then run on one thread as well (index.embedder._thread_limit)
     os.environ["OMP_NUM_THREADS"] = "1"
     import faiss
-    import torch
 
-    torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
+    # torch only if something loaded it already: the ONNX backend runs without it, and a torch
+    # imported later reads OMP_NUM_THREADS above
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
 
 
 def _die_with_parent() -> None:
