@@ -8,11 +8,11 @@ from the torch model once, on first use (index/onnx_backend.py); afterwards ever
 directly.
 
 It reproduces what sentence-transformers does for the models it is used for (a local folder
-holding a Transformer, a Pooling and optionally a Normalize module, as the bundled e5 and the
+holding a Transformer, a mean Pooling and optionally a Normalize module, as the bundled e5 and the
 models trained here are): the model's own query/document prompts in front of the text, its
-tokenizer from tokenizer.json with truncation at max_seq_length, the pooling the folder names,
-and unit length. tests/test_backends.py checks that its vectors are torch's (cosine 1.0000).
-Any other layout (a Dense layer, another pooling) is loaded by sentence-transformers as before.
+tokenizer from tokenizer.json with truncation at max_seq_length, mean pooling and unit length.
+tests/test_backends.py checks that its vectors are torch's (cosine 1.0000). Any other layout (a
+Dense layer, another pooling, lower-casing) is loaded by sentence-transformers as before.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from tqdm import tqdm
 SUB_BATCH = 8
 # Where a model folder keeps its ONNX files (where sentence-transformers' ONNX backend puts them).
 ONNX_FILES = {"onnx": "onnx/model.onnx", "onnx-int8": "onnx/model_qint8.onnx"}
-_POOLINGS = ("mean", "cls", "max")
 _DOCUMENT_PROMPTS = ("document", "passage", "corpus")  # sentence-transformers' order for encode_document
 
 
@@ -87,11 +86,9 @@ def hidden_states(session: Any, ids: np.ndarray, mask: np.ndarray, threads: int)
 class Layout:
     """What a sentence-transformers folder says about turning text into a vector."""
 
-    pooling: str  # mean, cls or max
     query_prompt: str
     document_prompt: str
     max_tokens: int
-    lower_case: bool
 
 
 def read_layout(folder: Path) -> Layout | None:
@@ -102,21 +99,19 @@ def read_layout(folder: Path) -> Layout | None:
         if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
             return None
         pooling = json.loads((folder / modules[1]["path"] / "config.json").read_text(encoding="utf-8"))
-        chosen = [name for name in _POOLINGS if pooling.get(f"pooling_mode_{name}_tokens" if name != "cls" else
-                                                            "pooling_mode_cls_token")]
-        others = [k for k, v in pooling.items() if k.startswith("pooling_mode_") and v]
-        if len(chosen) != 1 or len(others) != 1 or pooling.get("include_prompt", True) is not True:
-            return None
+        modes = {k for k, v in pooling.items() if k.startswith("pooling_mode_") and v}
         bert = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
-        prompts_file = folder / "config_sentence_transformers.json"
-        prompts = json.loads(prompts_file.read_text(encoding="utf-8")).get("prompts") or {} if prompts_file.is_file() else {}
-        if not (folder / "tokenizer.json").is_file() or not bert.get("max_seq_length"):
+        if (modes != {"pooling_mode_mean_tokens"} or not pooling.get("include_prompt", True)
+                or bert.get("do_lower_case") or not bert.get("max_seq_length")
+                or not (folder / "tokenizer.json").is_file()):
             return None
+        prompts_file = folder / "config_sentence_transformers.json"
+        prompts = json.loads(prompts_file.read_text(encoding="utf-8")).get("prompts") if prompts_file.is_file() else None
     except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
         return None
+    prompts = prompts or {}
     document = next((prompts[name] for name in _DOCUMENT_PROMPTS if name in prompts), "")
-    return Layout(chosen[0], prompts.get("query", ""), document, int(bert["max_seq_length"]),
-                  bool(bert.get("do_lower_case", False)))
+    return Layout(prompts.get("query", ""), document, int(bert["max_seq_length"]))
 
 
 class OnnxEmbedder:
@@ -172,10 +167,7 @@ class OnnxEmbedder:
     def _encode(self, texts: list[str], prompt: str) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        prepared = [prompt + text for text in texts]
-        if self.layout.lower_case:
-            prepared = [text.lower() for text in prepared]
-        encodings = self.tokenizer().encode_batch(prepared)
+        encodings = self.tokenizer().encode_batch([prompt + text for text in texts])
         width = max(len(e.ids) for e in encodings)
         ids = np.zeros((len(encodings), width), dtype=np.int64)
         mask = np.zeros((len(encodings), width), dtype=np.int64)
@@ -183,16 +175,8 @@ class OnnxEmbedder:
             ids[row, : len(encoding.ids)] = encoding.ids
             mask[row, : len(encoding.ids)] = encoding.attention_mask
         hidden = hidden_states(self.session(), ids, mask, self.threads)
-        vectors = _pool(hidden, mask, self.layout.pooling)
+        weights = mask[..., None].astype(hidden.dtype)  # mean over the text's tokens, padding left out
+        vectors = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
-def _pool(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
-    weights = mask[..., None].astype(hidden.dtype)
-    if pooling == "cls":
-        return hidden[:, 0]
-    if pooling == "max":
-        return np.where(weights > 0, hidden, -1e9).max(axis=1)
-    return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
 
