@@ -107,9 +107,11 @@ train: $(STAMP)
 	$(PY) -m pip install -q -c constraints.txt -e '.[train]'
 	$(PY) scripts/train_embedder.py
 
-# The browser tests use Debian's Chromium and a CJK font; never a browser download.
+# The browser tests use Debian's Chromium and a CJK font; never a browser download. axe-core
+# (npm, pinned) goes into the git-ignored .axe/ for the accessibility tests.
 browser:
 	@bash scripts/install-browser.sh
+	@bash scripts/install-axe.sh
 
 # The deploy/nginx.conf test runs Debian's `nginx -t`; never started as a service.
 nginx:

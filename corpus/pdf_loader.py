@@ -120,13 +120,20 @@ def _page_lines(page: PageObject) -> list[str]:
     return [line for line in lines if line and not _PAGE_NUMBER.match(line)]
 
 
+BROKEN = "PDF 文件已损坏，无法读取"
+
+
 def _reader(data: bytes) -> PdfReader:
     # pypdf logs every recoverable oddity of a damaged file; the LoadError says enough.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
+    # A PDF says so in its first 1024 bytes (as readers accept it): anything else, a program or a
+    # Word file renamed .pdf, is not a damaged PDF but no PDF at all, and the admin is told which.
+    if b"%PDF-" not in data[:1024]:
+        raise LoadError("不是 PDF 文件（内容并非 PDF 格式，可能是把其他文件改成了 .pdf 扩展名）")
     try:
         reader = PdfReader(io.BytesIO(data))
-    except Exception as exc:  # pypdf has no single error type for a broken file
-        raise LoadError(f"PDF 文件已损坏，无法读取（{type(exc).__name__}）") from exc
+    except Exception as exc:  # pypdf has no single error type for a broken file; its names are not for readers
+        raise LoadError(BROKEN) from exc
     if reader.is_encrypted:
         try:
             opened = reader.decrypt("")  # many PDFs are "encrypted" with an empty password
@@ -137,7 +144,7 @@ def _reader(data: bytes) -> PdfReader:
     try:
         len(reader.pages)  # reading the page tree is where a truncated file fails
     except Exception as exc:
-        raise LoadError(f"PDF 文件已损坏，无法读取（{type(exc).__name__}）") from exc
+        raise LoadError(BROKEN) from exc
     return reader
 
 

@@ -278,8 +278,7 @@ def document_page(document: Document, start: int | None = None, end: int | None 
     """The whole document as a standalone page; paragraphs have ids p-0, p-1, …"""
     span = (start, end) if start is not None and end is not None and start < end else None
     marks = quotes or ([span] if span else [])
-    meta = [f"来源：{document.source}"] + legal_lines(document) + [
-        f"{k}：{v}" for k, v in document.metadata.items() if v and k not in LEGAL_LABELS]
+    meta = [f"来源：{document.source}"] + legal_lines(document) + metadata_lines(document)
     paragraphs = []
     page = None
     for i, p in enumerate(document.paragraphs):
@@ -319,6 +318,27 @@ def legal_lines(document: Document) -> list[str]:
         elif key == "in_force":
             value = {"true": "现行有效", "false": "已废止" if metadata.get("repealed") else "尚未施行"}.get(value, "")
         if label and value:
+            lines.append(f"{label}：{value}")
+    return lines
+
+
+# How the document view names the other metadata the loaders record (corpus/*_loader.py, laws.py),
+# in this order; a key without a name here is not shown (a reader gets no English key names).
+METADATA_LABELS = {"subtitle": "副标题", "short_title": "简称", "kind": "类别", "author": "作者", "date": "日期",
+                   "subject": "主题", "description": "摘要", "preamble": "题注", "pages": "页数",
+                   "source_url": "原文网址", "format": "格式"}
+METADATA_VALUES = {"format": {"text": "纯文本", "markdown": "Markdown 文本", "html": "网页（HTML）",
+                              "docx": "Word 文档", "pdf": "PDF 文件"},
+                   "kind": {"law": "法律法规"}}
+
+
+def metadata_lines(document: Document) -> list[str]:
+    """「格式：Markdown 文本」, 「简称：工会法」… for the metadata that is not a law's (legal_lines)."""
+    lines = []
+    for key, label in METADATA_LABELS.items():
+        value = document.metadata.get(key, "")
+        value = METADATA_VALUES.get(key, {}).get(value, value)
+        if value:
             lines.append(f"{label}：{value}")
     return lines
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+SITE_CSS = Path(__file__).parent / "static" / "site.css"
 
 _env = Environment(
     loader=FileSystemLoader(TEMPLATES_DIR),
@@ -15,6 +17,8 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+# The one stylesheet of these pages, put inline by base.html: our own file, not user text.
+_env.globals["site_css"] = Markup(SITE_CSS.read_text(encoding="utf-8"))
 
 
 def render_page(name: str, **context: object) -> str:

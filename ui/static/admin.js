@@ -15,5 +15,16 @@ document.addEventListener("submit", (event) => {
   setTimeout(() => form.querySelectorAll("button").forEach((b) => { b.disabled = true; }), 0);
 });
 
+// The file input itself is hidden under its button (site.css .file-picker): the chosen
+// names are shown beside it instead, as text.
+document.addEventListener("change", (event) => {
+  const input = event.target;
+  if (!input.matches || !input.matches("input[type=file]")) return;
+  const shown = input.form && input.form.querySelector(".file-names");
+  if (!shown) return;
+  const names = Array.from(input.files || [], (f) => f.name);
+  shown.textContent = names.length ? `已选择 ${names.length} 个文件：${names.join("、")}` : "尚未选择文件";
+});
+
 // Tells the page (and its browser test) that the submit handler above is in place.
 document.documentElement.dataset.uqReady = "1";

@@ -60,10 +60,20 @@
     bar.appendChild(close);
     panel.appendChild(bar);
 
+    var frame = null;
+    var frameReady = false;
+    var chatOrigin = new URL(chatUrl).origin;
+
+    // Focus goes into the panel when it opens (the frame, then its question box once the chat
+    // says it is ready) and back to the launcher when it closes, however it is closed.
+    function focusChat() {
+      frame.focus();
+      if (frameReady) frame.contentWindow.postMessage({ unionqa: "focus" }, chatOrigin);
+    }
     function toggle(open) {
       // The chat is loaded on first open, so portals pay nothing until someone asks.
-      if (open && !panel.querySelector("iframe")) {
-        var frame = document.createElement("iframe");
+      if (open && !frame) {
+        frame = document.createElement("iframe");
         frame.className = "unionqa-frame";
         frame.title = "工会知识问答";
         frame.src = chatUrl;
@@ -72,11 +82,24 @@
       panel.hidden = !open;
       button.setAttribute("aria-expanded", String(open));
       button.hidden = open && window.matchMedia("(max-width: 480px)").matches;
+      if (open) focusChat();
+      else button.focus();
     }
     button.addEventListener("click", function () { toggle(panel.hidden); });
-    close.addEventListener("click", function () { toggle(false); button.focus(); });
+    close.addEventListener("click", function () { toggle(false); });
     document.addEventListener("keydown", function (e) {
       if (e.key === "Escape" && !panel.hidden) toggle(false);
+    });
+    // From the chat in the frame (ui/static/chat.js): "ready" once its question box is there,
+    // "close" on Esc pressed inside it. Only our own frame is listened to.
+    window.addEventListener("message", function (e) {
+      if (!frame || e.source !== frame.contentWindow || e.origin !== chatOrigin || !e.data) return;
+      if (e.data.unionqa === "ready") {
+        frameReady = true;
+        if (!panel.hidden) focusChat();
+      } else if (e.data.unionqa === "close" && !panel.hidden) {
+        toggle(false);
+      }
     });
 
     document.body.appendChild(panel);
