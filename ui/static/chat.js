@@ -68,6 +68,14 @@
   // portal's own keydown listener never sees keys pressed inside this frame; and the portal asks
   // for the question box to take the focus when the panel opens. The messages carry no data, so
   // any parent may receive them; one from anywhere but the parent window is ignored.
+  if (embedded && !document.querySelector("h1.uq-frame-title")) {
+    // The page header is hidden in the portal's panel, which has its own title bar; the page
+    // keeps its title as a heading for screen readers (visually hidden).
+    const heading = document.createElement("h1");
+    heading.className = "uq-frame-title";
+    heading.textContent = document.title;
+    (document.querySelector("main") || document.body).prepend(heading);
+  }
   if (embedded && window.parent !== window) {
     const box = () => document.querySelector("#uq-question textarea");
     document.addEventListener("keydown", (event) => {
