@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 TITLE = "工会知识问答"
 ERROR_MESSAGE = "抱歉，回答这个问题时出错了，请稍后再试。"
-# Titles of the toasts (Gradio's own are "Warning" and "Info").
+# Titles of the toasts. Gradio 6.31's page shows the toast's type ("Warning", "Info") whatever the
+# title, so chat.js renames those on the page too; these are for a Gradio that shows the title.
 WARNING_TITLE = "注意"
 INFO_TITLE = "提示"
 # The question box's accessible name (shown to screen readers only; Gradio's default is "Textbox").
