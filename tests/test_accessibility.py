@@ -126,19 +126,23 @@ def test_toasts_are_titled_in_chinese(context, chat_url):
     page.goto(chat_url, wait_until="load")
     ask(page, QUESTION)
     page.locator('#uq-chat button[aria-label="赞"]').last.click()
+    # each toast read as soon as it shows: Gradio closes them after a few seconds
     info = page.locator("[data-testid=toast-body]", has_text="感谢您的反馈")
     info.wait_for()
-    # a question too short to answer: a warning
+    check_toast(info, "提示")
+    # an empty question: a warning
     box = page.locator("#uq-question textarea")
     box.fill(" ")
     box.press("Enter")
     warning = page.locator("[data-testid=toast-body].warning")
     warning.wait_for()
-    assert info.locator(".toast-title").inner_text().strip() == "提示"
-    assert warning.locator(".toast-title").inner_text().strip() == "注意"
-    for toast in (info, warning):
-        assert not re.search(r"[A-Za-z]{3,}", toast.inner_text()), toast.inner_text()
-        assert toast.locator("[data-testid=toast-close]").get_attribute("aria-label") == "关闭"
+    check_toast(warning, "注意")
+
+
+def check_toast(toast, title: str) -> None:
+    assert toast.locator(".toast-title").inner_text().strip() == title
+    assert not re.search(r"[A-Za-z]{3,}", toast.inner_text()), toast.inner_text()
+    assert toast.locator("[data-testid=toast-close]").get_attribute("aria-label") == "关闭"
 
 
 def test_question_box_shows_a_focus_ring(context, chat_url):
