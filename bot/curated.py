@@ -166,10 +166,10 @@ def answer_from_json(data: object) -> CuratedAnswer:
     phrasings = data.get("phrasings") or []
     if isinstance(phrasings, str):
         phrasings = [p for p in phrasings.splitlines()]
-    if not isinstance(phrasings, list):
+    if not isinstance(phrasings, list | tuple):
         raise CuratedError("phrasings 应是问题文字的列表")
     citations = data.get("citations")
-    if not isinstance(citations, list) or not citations:
+    if not isinstance(citations, list | tuple) or not citations:
         raise CuratedError("每条审核回答至少要有一处引用原文")
     state = str(data.get("state") or ACTIVE)
     if state not in STATES:
