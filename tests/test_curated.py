@@ -159,3 +159,8 @@ def test_the_pages_need_sign_in_and_refuse_other_sites(site):
         bad = client.post("/admin/curated/new", headers=signed,
                           data={"action": "save", "question": "问", "answer": "答", "cite": "0,5,no/such-doc"})
         assert bad.status_code == 422 and "不在当前索引中" in bad.text
+        # 「采用机器人的回答」: the bot's text and its cited spans, ticked, fill the form
+        taken = client.post("/admin/curated/new", headers=signed,
+                            data={"action": "ask_bot", "question": "试用期最长多久？"})
+        assert taken.status_code == 200 and "已填入机器人的回答" in taken.text
+        assert "试用期" in taken.text.split("已引用的原文")[1] and 'name="cite"' in taken.text and "checked" in taken.text

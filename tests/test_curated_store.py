@@ -8,7 +8,7 @@ import json
 import os
 import random
 import shutil
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -35,6 +35,7 @@ from bot.curated import (
 from bot.records import CURATED
 from index.store import IndexStore
 from index.update import add_paths, remove_documents
+from ui.api import AnswerOut
 from ui.cli import main
 
 from .conftest import SETTINGS
@@ -213,6 +214,8 @@ def test_the_bots_answer_can_be_taken_with_its_citations(bot):
     answer = CuratedAnswer("b1", "试用期最长多久？", text, tuple(spans), approved_at="2026-12-02")
     served = curated_reply(answer, bot.documents, "试用期最多几个月？", 0.97)
     assert served.status == CURATED and served.to_dict()["status"] == "curated"
+    api = AnswerOut.model_validate(asdict(served)).model_dump()  # what /api/ask sends
+    assert api["status"] == "curated" and api["approved_at"] == "2026-12-02" and api["curated_id"] == "b1"
     assert [c.n for c in served.citations] == list(range(1, len(spans) + 1))
     assert all(served.text.startswith(f"[{c.n}]", m) for c in served.citations for m in c.markers)
 
