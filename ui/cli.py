@@ -551,10 +551,16 @@ def _live_documents(config: cfg.Config) -> dict:
 
 def sync_curated(config: cfg.Config) -> None:
     """After the index changed: suspend the approved answers whose cited documents changed."""
+    from bot.curated import CuratedError
+
     store = _curated_store(config)
     if not store.path.exists():
         return
-    suspended = store.sync(_live_documents(config))
+    try:
+        suspended = store.sync(_live_documents(config))
+    except CuratedError as exc:  # the index is saved all the same: say so, and what to fix
+        print(f"索引已更新，但审核回答未能复核：{exc}", file=sys.stderr)
+        return
     if suspended:
         print(f"所引文档有变动，{len(suspended)} 条审核回答已暂停，需复核：{'、'.join(suspended)}"
               "（unionqa curated list 查看）", file=sys.stderr)
