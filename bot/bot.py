@@ -22,6 +22,7 @@ from bot.compose import (
     select_sentences,
     shown_citations,
 )
+from bot.curated import CuratedMatcher, CuratedStore, curated_path, curated_reply, load_threshold
 from bot.generate import Generator, Partial
 from bot.provisions import (
     NATIONAL_NOTE,
@@ -57,6 +58,7 @@ class Bot:
         calibration: Calibration | None = None,
         lexicon: Lexicon | None = None,
         generator: Generator | None = None,
+        curated: CuratedMatcher | None = None,
     ):
         self.store = store
         self.embedder = embedder
@@ -66,6 +68,11 @@ class Bot:
         self.lexicon = lexicon or load_lexicon()
         # With an LLM configured, answered questions get a generated, checked answer.
         self.generator = generator
+        # Approved answers (bot/curated.py), served before retrieval; checked against every
+        # version loaded, so an answer whose cited document changed is suspended at once.
+        self.curated = curated
+        if curated is not None:
+            curated.sync(store.documents)
 
     @classmethod
     def load(
@@ -89,7 +96,8 @@ class Bot:
         if embedder is None or embedder.name != settings.embedding_model:
             cache = Path(model_cache) if model_cache else default_model_cache()
             embedder = load_embedder(settings.embedding_model, cache, backend=settings.embedding_backend)
-        return cls(store, embedder, top_k=top_k, mode=mode, lexicon=lexicon, generator=generator)
+        curated = CuratedMatcher(CuratedStore(curated_path(index_dir)), load_threshold(settings.embedding_model))
+        return cls(store, embedder, top_k=top_k, mode=mode, lexicon=lexicon, generator=generator, curated=curated)
 
     @property
     def documents(self) -> dict[str, Document]:
@@ -188,7 +196,10 @@ class Bot:
         return self.generator.answer(extractive, hits, self.store.documents, history)
 
     def extract(self, question: str, history: list[tuple[str, str]] | None = None) -> tuple[Answer, list[Hit]]:
-        """The extractive answer and the hits it came from (the CPU-bound part of `ask`)."""
+        """The extractive answer and the hits it came from (the CPU-bound part of `ask`);
+        an approved answer, without hits, when the question is close to an approved one."""
+        if self.curated is not None and (found := self.curated.match(question, self.store.documents, self.embedder)):
+            return curated_reply(found[0], self.store.documents, question, found[1]), []
         query, hits, evidence = self.retrieve(question, history)
         return self.answer_from(question, query, hits, evidence), hits
 

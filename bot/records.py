@@ -55,7 +55,8 @@ ROLES = ("", ROLE_SEE_ALSO, ROLE_OTHER)
 ANSWERED = "answered"  # the documents answer it: quoted sentences with citations
 RELATED = "related"  # near but not decisive evidence: the closest passages, cited, no claim made
 REFUSED = "refused"  # the documents do not cover it
-STATUSES = (ANSWERED, RELATED, REFUSED)
+CURATED = "curated"  # an answer the union approved (bot/curated.py), served before retrieval
+STATUSES = (ANSWERED, RELATED, REFUSED, CURATED)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,9 @@ class Answer:
     notice: str = ""
     sentences_checked: int = 0  # generated sentences checked against their passages
     sentences_dropped: int = 0  # of which failed the check and were not shown
+    # A CURATED answer: which approved answer (bot/curated.py) and the date it was approved
+    curated_id: str = ""
+    approved_at: str = ""
 
     def __post_init__(self) -> None:
         if not self.status:

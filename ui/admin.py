@@ -47,6 +47,7 @@ from index.update import ADDED_PREFIX, STATUS_TEXT, FileResult, add_paths, added
 from ui.asking import Asker
 from ui.auth import bearer_token, token_matches
 from ui.config import Config
+from ui.curated_admin import curated_router
 from ui.errors import storage_message
 from ui.sessions import LoginThrottle, SessionStore, client_address, is_https
 from ui.templating import render_page
@@ -138,6 +139,8 @@ def admin_router(asker: Asker, config: Config, throttle: LoginThrottle | None = 
     def documents_page(results: list[FileResult] | None = None, note: str = "", status: int = 200) -> HTMLResponse:
         return _page(results=results, note=note, status=status, asker=asker, max_mb=config.max_upload_mb,
                      index_dir=index_dir)
+
+    router.include_router(curated_router(asker, config, denied))  # /admin/curated: approved answers
 
     @router.get("", response_class=HTMLResponse)
     def home(request: Request) -> Response:

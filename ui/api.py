@@ -78,7 +78,7 @@ class AnswerOut(BaseModel):
     refused: bool = Field(description="知识库中没有相关内容时为 true（即 status 为 refused）")
     status: str = Field(
         description="answered：文件回答了问题；related：文件没有直接回答，列出可能相关的条款，不作断言；"
-        "refused：知识库中没有相关内容"
+        "refused：知识库中没有相关内容；curated：工会审核的回答（工作人员审核过的回答，引用原文，见 approved_at）"
     )
     citations: list[CitationOut]
     question: str
@@ -88,6 +88,8 @@ class AnswerOut(BaseModel):
     notice: str = Field("", description="给用户看的简短说明（大模型不可用时）")
     sentences_checked: int = Field(0, description="大模型生成并经过核对的句数")
     sentences_dropped: int = Field(0, description="其中未通过核对、没有显示的句数")
+    curated_id: str = Field("", description="status 为 curated 时：审核回答的编号")
+    approved_at: str = Field("", description="status 为 curated 时：审核日期 YYYY-MM-DD")
 
 
 class DocumentSummary(BaseModel):

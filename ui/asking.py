@@ -97,7 +97,8 @@ class Asker:
                 return
             store = old.store.load_live(self.index_dir, expected=old.store.manifest.settings)
             self._bot = Bot(store, old.embedder, top_k=old.top_k, mode=old.retriever.mode,
-                            calibration=old.calibration, lexicon=old.lexicon, generator=old.generator)
+                            calibration=old.calibration, lexicon=old.lexicon, generator=old.generator,
+                            curated=old.curated)
             self._version = version
         except Exception:
             log.exception("could not load index version %r in %s; still answering from the old one", version, self.index_dir)

@@ -14,7 +14,7 @@ import html
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
-from bot.records import MARKER, RELATED, Answer, Citation
+from bot.records import CURATED, MARKER, RELATED, Answer, Citation
 from corpus.records import Document, Paragraph
 from ui.templating import render_page
 
@@ -22,6 +22,10 @@ EXCERPT_CONTEXT = 30  # characters of a passage kept around its quoted sentences
 REFUSAL_HINT = "可以换个说法再问，或者询问与工会文件、劳动法律法规相关的问题。"
 # Citations after the answer's own, by Citation.role: shown collapsed under these headings.
 SHOWN_ROLES = {"see_also": "另见", "other": "其他相关规定"}
+CURATED_LABEL = "工会审核的回答"
+# inline: the chat's stylesheet is another module's; this is the one mark an approved answer needs
+CURATED_STYLE = ("margin:0 0 .4em;padding:.1em .5em;display:inline-block;border-radius:4px;"
+                 "background:#e8f3ea;color:#1a7f37;font-size:.85em;font-weight:bold")
 
 
 def escape_text(text: str) -> str:
@@ -169,7 +173,11 @@ def answer_html(answer: Answer, documents: dict[str, Document]) -> str:
     kind = "uq-answer uq-related" if answer.status == RELATED else "uq-answer"
     kind += " uq-generated" if answer.generated else ""
     text = answer_text_html(answer)
+    if answer.status == CURATED:
+        kind += " uq-curated"
     parts = [f'<div class="{kind}">']
+    if answer.status == CURATED:
+        parts.append(curated_badge_html(answer))
     if answer.notice:  # the LLM failed: say so before the extractive answer
         parts.append(f'<p class="uq-notice">{escape_text(answer.notice)}</p>')
     parts.append(f'<div class="uq-text">{text}</div>')
@@ -191,6 +199,12 @@ def answer_html(answer: Answer, documents: dict[str, Document]) -> str:
     parts.extend(source_panel_html(c, documents.get(c.doc_id)) for c in answer.citations)
     parts.append("</div>")
     return "".join(parts)
+
+
+def curated_badge_html(answer: Answer) -> str:
+    """「工会审核的回答」 and the date it was approved, above the approved text."""
+    date = f" · 审核日期 {escape_text(answer.approved_at)}" if answer.approved_at else ""
+    return f'<p class="uq-curated-badge" style="{CURATED_STYLE}">{CURATED_LABEL}{date}</p>'
 
 
 def answer_text_html(answer: Answer) -> str:

@@ -1,0 +1,68 @@
+"""Approved answers on the real model: the ten approved answers of
+tests/data/curated_paraphrases.json on the bundled corpus, asked in paraphrases the
+threshold fit never saw, and in out-of-scope questions of our own (the dev sets' ones,
+which the fit does read, are in ../shared and not read here).
+
+Measured with the bundled threshold (bot/calibration/curated.json): 38 of 50 paraphrases
+(0.76) match their own answer, none another answer, and 0 of 18 out-of-scope questions match.
+The issue's target is 0.9: the README says why e5-small's cosines fall short of it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.bot import Bot
+from bot.curated import CuratedAnswer, CuratedMatcher, CuratedStore, find_excerpt, load_threshold
+from bot.records import CURATED
+
+DATA = Path(__file__).parent / "data" / "curated_paraphrases.json"
+PARAPHRASE_FLOOR = 0.72  # the bundled threshold reaches 0.76 now: a drop shows (a borderline cosine may flip)
+
+
+@pytest.fixture(scope="module")
+def approved(tmp_path_factory, model_bot):
+    data = json.loads(DATA.read_text(encoding="utf-8"))
+    documents = model_bot.documents
+    store = CuratedStore(tmp_path_factory.mktemp("curated") / "curated.json")
+    ids = []
+    for i, entry in enumerate(data["answers"]):
+        doc_id = next(d for d in documents if entry["cite"]["doc"] in d)
+        span = find_excerpt(documents, doc_id, entry["cite"]["text"])
+        answer = CuratedAnswer(f"p{i}", entry["question"], entry["answer"], (span,), tuple(entry["phrasings"]),
+                               approved_at="2026-12-06")
+        ids.append(store.add(answer, documents).id)
+    threshold = load_threshold(model_bot.embedder.name)
+    assert threshold is not None, "no fitted threshold for the bundled model: run `unionqa curated fit`"
+    return data, ids, CuratedMatcher(store, threshold)
+
+
+def test_paraphrases_match_their_answer_and_out_of_scope_questions_none(approved, model_bot):
+    data, ids, matcher = approved
+    hits, wrong, total = 0, [], 0
+    for answer_id, entry in zip(ids, data["answers"], strict=True):
+        for paraphrase in entry["paraphrases"]:
+            total += 1
+            found = matcher.match(paraphrase, model_bot.documents, model_bot.embedder)
+            if found and found[0].id == answer_id:
+                hits += 1
+            elif found:
+                wrong.append((paraphrase, found[0].question))
+    matched_out = [q for q in data["out_of_scope"] if matcher.match(q, model_bot.documents, model_bot.embedder)]
+    print(f"\nparaphrases matched: {hits}/{total} = {hits / total:.2f}; to another answer: {len(wrong)}; "
+          f"out-of-scope matched: {len(matched_out)}/{len(data['out_of_scope'])}; threshold {matcher.threshold}")
+    assert wrong == []
+    assert matched_out == []
+    assert hits / total >= PARAPHRASE_FLOOR
+
+
+def test_the_bot_serves_the_approved_answer_before_retrieval(approved, model_bot):
+    data, ids, matcher = approved
+    bot = Bot(model_bot.store, model_bot.embedder, calibration=model_bot.calibration, lexicon=model_bot.lexicon,
+              curated=matcher)
+    answer = bot.ask(data["answers"][0]["question"])
+    assert answer.status == CURATED and answer.curated_id == ids[0]
+    assert answer.citations[0].text == data["answers"][0]["cite"]["text"]
+    assert bot.ask("今天天气怎么样？").status != CURATED
