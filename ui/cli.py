@@ -530,6 +530,32 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_log_purge(args: argparse.Namespace) -> int:
+    """Delete logged questions: those asked before a date, or all of them."""
+    from datetime import datetime
+
+    from ui.questionlog import QuestionLog
+
+    config = cfg.resolve(args)
+    path = config.question_log_path()
+    if args.all == bool(args.before):
+        raise cfg.ConfigError("请指定 --before 日期（YYYY-MM-DD）或 --all 之一。")
+    before = None
+    if args.before:
+        try:
+            before = datetime.strptime(args.before, "%Y-%m-%d").timestamp()  # local midnight
+        except ValueError as exc:
+            raise cfg.ConfigError(f"日期格式应为 YYYY-MM-DD：{args.before!r}") from exc
+    if not path.exists():
+        print(f"没有提问记录：{path}")
+        return 0
+    log = QuestionLog(path, retain=False)  # no retention pass: purge only what was asked for
+    deleted = log.purge(before)
+    log.close()
+    print(f"已删除 {deleted} 条提问记录（{path}）")
+    return 0
+
+
 def display_width(text: str) -> int:
     """Columns a terminal gives the text: Chinese characters take two."""
     import unicodedata
@@ -608,9 +634,17 @@ def parser() -> argparse.ArgumentParser:
         INDEX_FLAGS
         + ["store", "top_k", "host", "port", "max_question_chars", "allowed_origins", "feedback_log", "admin_token"]
         + ["max_upload_mb", "dictionary", "api_keys", "api_rate_per_minute"] + cfg.LLM_FLAGS
-        + ["workers", "queue_per_worker", "log_questions", "forwarded_allow_ips"],
+        + ["workers", "queue_per_worker", "log_questions", "log_days", "console_group_distance", "forwarded_allow_ips"],
     )
     s.set_defaults(func=cmd_serve)
+
+    lg = sub.add_parser("log", help="提问记录（serve --log-questions 时保存）")
+    lg_sub = lg.add_subparsers(dest="log_command", required=True)
+    purge = lg_sub.add_parser("purge", help="删除提问记录：某日期之前的，或全部")
+    cfg.add_flags(purge, ["feedback_log"])
+    purge.add_argument("--before", metavar="YYYY-MM-DD", help="删除此日期（本地时间零点）之前的记录")
+    purge.add_argument("--all", action="store_true", help="删除全部记录")
+    purge.set_defaults(func=cmd_log_purge)
 
     llm = sub.add_parser("llm", help="本单位大模型服务（OpenAI 兼容）的连接")
     llm_sub = llm.add_subparsers(dest="llm_command", required=True)

@@ -1,4 +1,5 @@
-"""👍/👎 feedback from the chat, appended to a JSON-lines file."""
+"""👍/👎 feedback from the chat, appended to a JSON-lines file, and, when the question
+log is on (ui/questionlog.py), tied to the logged question it answers."""
 
 from __future__ import annotations
 
@@ -9,18 +10,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.records import Answer
+from ui.questionlog import QuestionLog, answer_key
 
 
 class FeedbackLog:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, question_log: QuestionLog | None = None):
         self.path = Path(path)
+        self.question_log = question_log
         self._lock = threading.Lock()
 
-    def record(self, answer: Answer, rating: str) -> None:
-        """Append one line: question, answer, citations, rating ("up", "down" or "none"), time."""
+    def record(self, answer: Answer, rating: str, comment: str = "") -> None:
+        """Append one line: question, answer, citations, rating ("up", "down" or "none"), time;
+        and mark the logged question it answers (its latest unrated row)."""
+        if self.question_log is not None:
+            self.question_log.rate(answer_key(answer.question, answer.text), rating, comment)
         entry = {
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
             "rating": rating,
+            **({"comment": comment} if comment else {}),
             "question": answer.question,
             "answer": answer.text,
             "refused": answer.refused,
