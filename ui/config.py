@@ -168,7 +168,10 @@ def _convert(name: str, value: str):
             raise ValueError(value)
         return value.strip().lower() in _TRUE
     if kind in ("float", float):
-        return float(value)
+        number = float(value)
+        if name == "console_group_distance" and not 0 < number < 1:
+            raise ValueError(value)
+        return number
     if name == "api_keys":  # a key may end with "/" (base64)
         return tuple(v.strip() for v in value.split(",") if v.strip())
     if name == "forwarded_allow_ips":  # addresses or networks only: no "*", which would trust everybody
