@@ -10,8 +10,8 @@ ask, how the bot answered, and what it could not answer.
 
 Grouping takes seconds to minutes on a large log, so the page never waits for it: the
 groups are computed in a background thread, at most every REGROUP_SECONDS (or when staff
-ask for it), and the page shows the last ones computed. Only a small log (SYNC_DISTINCT
-distinct texts or fewer) is grouped while the page waits, so a fresh console shows groups.
+ask for it), and the page shows the last ones computed. Only a small log (SYNC_ROWS
+questions or fewer) is grouped while the page waits, so a fresh console shows groups.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 WINDOW_DAYS = 30  # the overview and the groups cover this many days
 REGROUP_SECONDS = 600  # groups are recomputed at most this often, unless staff ask
-SYNC_DISTINCT = 300  # a log this small is grouped while the page waits
+SYNC_ROWS = 1000  # a log this small (questions in the window) is grouped while the page waits
 SHOWN_GROUPS = 50  # groups listed on the page (the CSV has them all)
 SUGGESTED_GROUPS = 20  # unanswered groups for which the closest documents are looked up
 CURATED_NEW = "/admin/curated/new?question="  # the approved-answer form (issue 19 part 3)
@@ -134,7 +134,7 @@ class Grouper:
         """The groups to show: the last computed (a new computation started if they are
         old), or, for a small log never grouped yet, computed now."""
         if self.latest is None and not self.running:
-            if len(self.log.distinct_questions(self.since(), limit=SYNC_DISTINCT + 1)) <= SYNC_DISTINCT:
+            if self.log.count(self.since()) <= SYNC_ROWS:  # counted on the time index, not grouped
                 return self.compute()
         if self.stale():
             self.start()

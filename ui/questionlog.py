@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -262,11 +263,16 @@ class QuestionLog:
         return self._conn().execute("SELECT coalesce(max(id), 0) FROM questions").fetchone()[0]
 
     def daily(self, since: float) -> list[tuple[str, dict[str, int]]]:
-        """Questions per local day since `since`, by outcome: [(YYYY-MM-DD, {outcome: n})]."""
+        """Questions per local day since `since`, by outcome: [(YYYY-MM-DD, {outcome: n})].
+        The local day is taken at today's offset from UTC: SQLite's 'localtime' looks the
+        zone up row by row, a third of a second on 100,000 rows (a daylight-saving change
+        in the window moves an hour's questions to the next or previous day)."""
+        offset = datetime.now().astimezone().utcoffset()
         days: dict[str, dict[str, int]] = {}
         for day, outcome, n in self._conn().execute(
-                "SELECT date(asked_at, 'unixepoch', 'localtime') AS day, outcome, count(*) FROM questions "
-                "WHERE asked_at >= ? GROUP BY day, outcome ORDER BY day", (since,)):
+                "SELECT date(asked_at + ?, 'unixepoch') AS day, outcome, count(*) FROM questions "
+                "WHERE asked_at >= ? GROUP BY day, outcome ORDER BY day",
+                (offset.total_seconds() if offset else 0, since)):
             days.setdefault(day, {})[outcome] = n
         return sorted(days.items())
 
