@@ -72,6 +72,17 @@ def test_retention_drops_old_rows_at_start_and_keeps_recent_ones(tmp_path):
         QuestionLog(path, days=0)
 
 
+def test_retention_runs_again_a_day_later_while_serving(tmp_path):
+    qlog = QuestionLog(tmp_path / DB_NAME, days=1)
+    qlog.record("前天的问题", "answered", [], 5, asked_at=time.time() - 2 * 86400)
+    qlog.flush()
+    assert qlog.count() == 1  # written after the start's pass
+    qlog._retained_at -= 86400  # a day has gone by since that pass
+    qlog.record("今天的问题", "answered", [], 5)
+    qlog.flush()
+    assert [r["question"] for r in rows(qlog.path)] == ["今天的问题"]
+
+
 def test_purge_command(tmp_path, capsys):
     feedback = tmp_path / "feedback.jsonl"
     qlog = QuestionLog(tmp_path / DB_NAME)
@@ -256,3 +267,29 @@ def test_salt_made_by_two_starts_at_once_is_one_salt(tmp_path):
     with ThreadPoolExecutor(8) as pool:
         salts = set(pool.map(lambda _: load_salt(tmp_path / SALT_NAME), range(16)))
     assert len(salts) == 1 and not [p for p in os.listdir(tmp_path) if p.startswith(".")]
+
+
+def test_the_console_groups_in_the_background_and_at_most_every_few_minutes(bot, tmp_path, monkeypatch):
+    import ui.console as console
+
+    qlog = QuestionLog(tmp_path / DB_NAME)
+    for text, n in [("工会会费怎么交纳？", 5), ("工会会费怎么交纳", 2), ("职工疗休养为期几天？", 3), ("劳模精神的内涵是什么？", 1)]:
+        for _ in range(n):
+            qlog.record(text, "refused", [], 3)
+    qlog.flush()
+    monkeypatch.setattr(console, "SYNC_ROWS", 5)  # this log counts as a large one
+    monkeypatch.setattr(console, "MAX_DISTINCT", 2)  # and only its two most asked texts are grouped
+    grouper = console.Grouper(qlog, Asker(bot, 500), 0.08)
+    assert grouper.current() is None and grouper.running  # the page does not wait
+    grouper._thread.join(60)
+    grouping = grouper.current()
+    assert (grouping.questions, grouping.covered) == (11, 8)
+    assert [(g.example, g.count) for g in grouping.groups] == [("工会会费怎么交纳？", 5), ("职工疗休养为期几天？", 3)]
+    assert grouping.missing[0].closest and all(title for _, title in grouping.missing[0].closest)
+    qlog.record("新的问题", "answered", [], 3)
+    qlog.flush()
+    assert grouper.current() is grouping and not grouper.running  # not again within REGROUP_SECONDS
+    monkeypatch.setattr(console, "REGROUP_SECONDS", 0)
+    grouper.current()
+    grouper._thread.join(60)
+    assert grouper.latest.questions == 12

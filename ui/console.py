@@ -32,7 +32,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from ui.asking import Asker
 from ui.csvexport import csv_lines
 from ui.daychart import OUTCOME_LABELS, days_chart
-from ui.questiongroups import QuestionGroup, group_questions
+from ui.questiongroups import MAX_DISTINCT, QuestionGroup, group_questions
 from ui.questionlog import OUTCOMES, QuestionLog
 from ui.templating import render_page
 
@@ -57,7 +57,8 @@ class Grouping:
     computed_at: float
     last_id: int  # the log's last row when computed: unchanged log, nothing to recompute
     seconds: float
-    questions: int
+    questions: int  # asked in the window
+    covered: int  # of which in the groups (the most asked texts: ui/questiongroups.MAX_DISTINCT)
     groups: list[QuestionGroup] = field(default_factory=list)
     missing: list[QuestionGroup] = field(default_factory=list)
 
@@ -97,15 +98,16 @@ class Grouper:
             last_id = self.log.last_id()
             since = self.since()
             encode = self.encoder()
-            everything = self.log.distinct_questions(since)
+            everything = self.log.distinct_questions(since, limit=MAX_DISTINCT)
             groups = group_questions(everything, encode, self.distance, self._cache)
-            missing = group_questions(self.log.distinct_questions(since, MISSING), encode, self.distance, self._cache)
+            missing = group_questions(self.log.distinct_questions(since, MISSING, limit=MAX_DISTINCT), encode,
+                                      self.distance, self._cache)
             for group in missing[:SUGGESTED_GROUPS]:
                 try:
                     group.closest = self.asker.closest_documents(group.example)
                 except Exception:
                     log.exception("could not look up the documents closest to a group")
-            result = Grouping(time.time(), last_id, time.perf_counter() - started,
+            result = Grouping(time.time(), last_id, time.perf_counter() - started, self.log.count(since),
                               sum(g.count for g in groups), groups, missing)
             self.latest, self.error = result, ""
             return result
@@ -205,7 +207,7 @@ def add_console_routes(router: APIRouter, denied: Callable[[Request], Response |
             missing=_group_rows(grouping.missing[:SHOWN_GROUPS], documents) if grouping else [],
             total_groups=len(grouping.groups) if grouping else 0,
             total_missing=len(grouping.missing) if grouping else 0,
-            days=WINDOW_DAYS, log_days=question_log.days,
+            days=WINDOW_DAYS, log_days=question_log.days, max_distinct=MAX_DISTINCT,
         ))
 
     @router.post("/console/regroup")

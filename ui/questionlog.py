@@ -44,6 +44,7 @@ DEFAULT_DAYS = 90
 BUSY_TIMEOUT_MS = 5000  # another process's transaction is a few milliseconds; a writer waits this long at most
 QUEUE_SIZE = 10_000  # rows waiting to be written; beyond that (the disk stuck), rows are dropped, answers are not
 RETENTION_EVERY = 24 * 3600.0
+IDLE_CHECK = 600.0  # seconds the writer waits for a row before looking at the retention clock
 MAX_COMMENT_CHARS = 500
 
 SCHEMA = """
@@ -150,6 +151,7 @@ class QuestionLog:
         self._retained_at = time.time() if not retain else 0.0
         if retain:
             self.apply_retention()
+            self._ensure_thread()  # the daily pass runs on an idle server too
 
     # -- connections -------------------------------------------------------------------------
 
@@ -195,25 +197,29 @@ class QuestionLog:
 
     def _run(self) -> None:
         while True:
-            items = [self._queue.get()]
-            while len(items) < 500:  # a burst goes in one short transaction
+            try:
+                items = [self._queue.get(timeout=IDLE_CHECK)]
+            except queue.Empty:
+                items = []
+            while items and len(items) < 500:  # a burst goes in one short transaction
                 try:
                     items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
             try:
-                self.write(items)
+                if items:
+                    self.write(items)
             except Exception:
                 log.exception("could not write to the question log %s", self.path,
                               extra={"event": "question_log_error"})
-            finally:
+            try:
+                if time.time() - self._retained_at >= RETENTION_EVERY:
+                    self.apply_retention()
+            except Exception:
+                log.exception("question log retention failed", extra={"event": "question_log_error"})
+            finally:  # after the retention pass: flush() waits for it too
                 for _ in items:
                     self._queue.task_done()
-            if time.time() - self._retained_at >= RETENTION_EVERY:
-                try:
-                    self.apply_retention()
-                except Exception:
-                    log.exception("question log retention failed", extra={"event": "question_log_error"})
 
     def write(self, items: list[tuple]) -> None:
         """Write queued items now, in one transaction (the writer thread; tests and the benchmark)."""
