@@ -293,3 +293,52 @@ def test_the_console_groups_in_the_background_and_at_most_every_few_minutes(bot,
     grouper.current()
     grouper._thread.join(60)
     assert grouper.latest.questions == 12
+
+
+def test_calibrate_from_log_reports_the_held_out_effect_before_writing(tmp_path, monkeypatch, capsys):
+    """`unionqa calibrate --from-log`: the log's votes join the tune side only; the held-out
+    figures without and with them are printed; nothing is written without --write."""
+    import json
+    import shutil
+
+    from bot.qa_eval import is_holdout
+    from tests.fake_embedder import FAKE_MODEL
+
+    root = Path(__file__).resolve().parents[1]
+    corpus = tmp_path / "corpus"
+    shutil.copytree(root / "corpus" / "default" / "laws", corpus)
+    # the slice is all tune questions: rephrasings of them that the hash puts on the held-out side
+    qa = json.loads((root / "tests" / "data" / "laws_dev_slice.json").read_text(encoding="utf-8"))
+    held = [{**item, "q": f"{prefix}{item['q']}"} for item in qa["answerable"]
+            for prefix in ("请问", "想问一下，", "我想知道", "咨询一下：", "你好，")
+            if is_holdout(f"{prefix}{item['q']}")]
+    held_refuse = [f"{p}{q}" for q in qa["refuse"] for p in ("请问", "想问一下，", "我想知道", "咨询一下：", "你好，")
+                   if is_holdout(f"{p}{q}")]
+    assert held and held_refuse
+    qa_file = tmp_path / "dev.json"
+    qa_file.write_text(json.dumps({**qa, "answerable": qa["answerable"] + held, "refuse": qa["refuse"] + held_refuse},
+                                  ensure_ascii=False), encoding="utf-8")
+    home = tmp_path / "home"
+    monkeypatch.setenv("UNIONQA_HOME", str(home))
+    qlog = QuestionLog(home / DB_NAME)
+    votes = [("劳动合同应当以什么形式订立？", "answered", "up"), ("用人单位可以扣押劳动者的证件吗", "answered", "up"),
+             ("试用期最长可以约定多久？", "answered", "down"), ("公司食堂的菜价怎么定？", "refused", "up"),
+             ("单位的停车位怎么分配？", "refused", "up"), ("工会主席怎么选？", "refused", "down"),
+             (held[0]["q"], "answered", "up")]  # a held-out question: never fitted on
+    for text, outcome, rating in votes:
+        qlog.record(text, outcome, [], 5, key=text)
+        qlog.rate(text, rating)
+    qlog.flush()
+    args = ["calibrate", "--from-log", "--qa", str(qa_file), "--corpus", str(corpus), "--model", FAKE_MODEL]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert "5 个有反馈的问题（可回答 3 个，其中答对 2 个；范围外 2 个）" in err
+    assert "可回答问题答对" in out and "不用记录" in out and "加入记录" in out and "dev" in out
+    assert "未写入校准文件" in out and not (home / "calibration").exists()
+
+    written = tmp_path / "calibration.json"
+    assert main(args + ["--write", "--out", str(written)]) == 0
+    fitted = json.loads(written.read_text(encoding="utf-8"))
+    assert fitted["fitted"]["from_log"] == 5 and fitted["fitted"]["command"].endswith("--from-log")
+    assert main(args + ["--whole"]) == 2
+    assert "--whole" in capsys.readouterr().err

@@ -416,6 +416,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     config = cfg.resolve(args)
     qa_paths = [Path(p) for p in args.qa or []]
+    if args.from_log and args.whole:
+        raise cfg.ConfigError("--from-log 需要各评测集的留出部分来衡量效果，不能与 --whole 同用。")
     if not qa_paths:
         raise cfg.ConfigError("请用 --qa 给出至少一份职工问题评测集（answerable、refuse、dialogues 格式）。")
     for path in [*qa_paths, *([Path(args.squad)] if args.squad else [])]:
@@ -452,10 +454,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     command += " --whole" if args.whole else ""
     # a calibration is per model: say which, when it is not the bundled default
     command += f" --model {config.embedding_model}" if config.embedding_model != cfg.Config().embedding_model else ""
+    command += " --from-log" if args.from_log else ""
     try:
         asked = ask_tune_questions(store, embedder, qa_paths, squad_store, squad_items, config.top_k, lexicon=lexicon,
                                    whole=args.whole) + legal_asked
-        calibration = calibrate(asked, notes={"command": command, "corpus": str(config.corpus_dir)})
+        if args.from_log:
+            calibration = _calibrate_from_log(config, args, asked, store, embedder, lexicon, qa_paths, command)
+            if calibration is None:
+                return 0
+        else:
+            calibration = calibrate(asked, notes={"command": command, "corpus": str(config.corpus_dir)})
     except ValueError as exc:
         raise cfg.ConfigError(str(exc)) from exc
     out = Path(args.out) if args.out else user_calibration_path(config.embedding_model)
@@ -464,6 +472,34 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
           f"样本：{json.dumps(calibration.fitted.get('examples', {}), ensure_ascii=False)}")
     print(f"校准文件已写入 {out}（问答服务重启后生效）", file=sys.stderr)
     return 0
+
+
+def _calibrate_from_log(config: cfg.Config, args: argparse.Namespace, asked, store, embedder, lexicon,
+                        qa_paths: list[Path], command: str):
+    """The calibration fitted with the question log's 👍/👎 (ui/logcalibration.py), after
+    printing its effect on the dev sets' held-out parts; None (nothing to write) without
+    --write, or when the log holds no usable votes."""
+    from ui import logcalibration
+
+    held = logcalibration.holdout_questions(qa_paths)
+    rated = [r for r in logcalibration.rated_questions(config.question_log_path()) if r.question not in held]
+    if not rated:
+        print(f"提问记录中没有可用的 👍/👎（{config.question_log_path()}）：未改动校准文件。")
+        return None
+    answerable = sum(r.answerable for r in rated)
+    print(f"提问记录：{len(rated)} 个有反馈的问题（可回答 {answerable} 个，其中答对 {sum(r.right for r in rated)} 个；"
+          f"范围外 {len(rated) - answerable} 个），只加入调优部分", file=sys.stderr)
+    ranking = logcalibration.ranking_calibration(asked)
+    extra = logcalibration.log_examples(store, embedder, rated, ranking, config.top_k, lexicon)
+    without, with_log = logcalibration.fit_both(asked, extra, ranking,
+                                                {"command": command, "corpus": str(config.corpus_dir)})
+    before = logcalibration.holdout_figures(store, embedder, without, qa_paths, config.top_k, lexicon)
+    after = logcalibration.holdout_figures(store, embedder, with_log, qa_paths, config.top_k, lexicon)
+    print(logcalibration.effect_table(before, after))
+    if not args.write:
+        print("以上是加入提问记录前后在留出部分上的效果；未写入校准文件。确认后加 --write 重新运行以写入。")
+        return None
+    return with_log
 
 
 def machine_description() -> str:
@@ -626,6 +662,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--whole", action="store_true",
                    help="用 --qa 文件的全部问题（不只调优部分）：拟合后在另一个集合上评测时用")
     c.add_argument("--out", help="校准文件路径（默认 UNIONQA_HOME/calibration/<模型>.json）")
+    c.add_argument("--from-log", action="store_true",
+                   help="把提问记录中的 👍/👎 作为调优样本（见 serve --log-questions），先报告在评测集留出部分上的效果")
+    c.add_argument("--write", action="store_true", help="与 --from-log 同用：报告效果后写入校准文件")
     c.set_defaults(func=cmd_calibrate)
 
     s = sub.add_parser("serve", help="启动网页聊天（Gradio）与 REST API")

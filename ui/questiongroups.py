@@ -19,11 +19,13 @@ import numpy as np
 
 from ui.questionlog import OUTCOMES
 
-# Embedding is what takes the time (about 25 texts a second with e5-small on a loaded 2-core
-# server: 3,414 distinct texts took 143 s), so a bounded sample is grouped: the most asked texts.
-MAX_DISTINCT = 1200  # distinct texts grouped at all; rarer ones are counted, not grouped
-MAX_CLUSTERED = 800  # of which clustered together; the rest join the nearest group
-BATCH = 32  # texts embedded at a time (each batch takes its turn with the questions)
+# Embedding is what takes the time: e5-small embedded 16 to 29 questions a second on this
+# 2-core machine under a load of 12 (3,414 distinct texts took 143 s), about 60 with the
+# machine to itself. So a bounded sample is grouped: the most asked texts, for all the
+# questions and for the unanswered ones (at most twice this many texts embedded at once).
+MAX_DISTINCT = 600  # distinct texts grouped at all; rarer ones are counted, not grouped
+MAX_CLUSTERED = 400  # of which clustered together; the rest join the nearest group
+BATCH = 64  # texts embedded at a time (each batch takes its turn with the questions)
 
 
 @dataclass
