@@ -69,6 +69,8 @@ def test_signed_in_staff_see_the_chart_groups_and_a_dislike_from_the_chat(contex
     page.locator('#uq-chat button[aria-label="踩"]').last.click()
     page.get_by_text("感谢您的反馈").first.wait_for()
     asker.question_log.flush()
+    (row,) = [r for r in asker.question_log.rows() if r.question == "工会的经费来源有哪些？"]
+    assert row.rating == "down" and row.client == asker.question_log.client_hash("127.0.0.1")  # hashed, from the chat
 
     sign_in(page, url)
     assert page.title().startswith("管理控制台")
