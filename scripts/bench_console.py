@@ -124,7 +124,8 @@ def main() -> int:
         distinct = len(qlog.distinct_questions(0, limit=10**6))
         grouping = grouper.compute()
         print(f"grouping {args.group} questions ({distinct} distinct texts): {grouping.seconds:.1f} s, "
-              f"{len(grouping.groups)} groups, {len(grouping.missing)} unanswered groups (target ≤ 30 s)")
+              f"{len(grouping.groups)} groups, {len(grouping.missing)} unanswered groups, covering "
+              f"{grouping.covered}/{grouping.questions} questions (target ≤ 30 s)")
 
         # the console with N logged questions
         home = tmp / "home"
