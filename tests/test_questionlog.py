@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from bot.records import Answer
+from tests.fixtures.questionlog_writer import write_many
 from ui.asking import Asker
 from ui.cli import main
 from ui.config import Config, ConfigError, from_env
@@ -102,27 +103,18 @@ def test_purge_command(tmp_path, capsys):
         assert "今天的问题".encode() not in f.read_bytes(), f.name
 
 
-def _write_many(path: str, tag: str, n: int) -> None:
-    qlog = QuestionLog(Path(path))
-    for i in range(n):
-        qlog.record(f"{tag} 第{i}个问题", "answered", ["doc"], 1.0, client=tag)
-        if i % 25 == 0:
-            qlog.flush()  # many short transactions, interleaved with the other process's
-    qlog.flush()
-
-
 def test_two_processes_write_at_once_and_no_row_is_lost(tmp_path):
     path = tmp_path / DB_NAME
     QuestionLog(path)  # the salt made once, before the race
     context = multiprocessing.get_context("spawn")
-    writers = [context.Process(target=_write_many, args=(str(path), tag, 300)) for tag in ("甲", "乙")]
+    writers = [context.Process(target=write_many, args=(str(path), tag, 1000)) for tag in ("甲", "乙")]
     for w in writers:
         w.start()
     for w in writers:
         w.join(60)
         assert w.exitcode == 0
     kept = rows(path)
-    assert len(kept) == 600
+    assert len(kept) == 2000
     assert {r["question"].split()[0] for r in kept} == {"甲", "乙"}
 
 
