@@ -4,6 +4,7 @@ log is on (ui/questionlog.py), tied to the logged question it answers."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from datetime import UTC, datetime
@@ -11,6 +12,8 @@ from pathlib import Path
 
 from bot.records import Answer
 from ui.questionlog import QuestionLog, answer_key
+
+log = logging.getLogger(__name__)
 
 
 class FeedbackLog:
@@ -23,7 +26,10 @@ class FeedbackLog:
         """Append one line: question, answer, citations, rating ("up", "down" or "none"), time;
         and mark the logged question it answers (its latest unrated row)."""
         if self.question_log is not None:
-            self.question_log.rate(answer_key(answer.question, answer.text), rating, comment)
+            try:
+                self.question_log.rate(answer_key(answer.question, answer.text), rating, comment)
+            except Exception:  # the vote is still kept in the JSON-lines file below
+                log.exception("could not tie the feedback to its logged question", extra={"event": "question_log_error"})
         entry = {
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
             "rating": rating,
