@@ -334,3 +334,33 @@ def test_calibrate_from_log_reports_the_held_out_effect_before_writing(tmp_path,
     assert fitted["fitted"]["from_log"] == 5 and fitted["fitted"]["command"].endswith("--from-log")
     assert main(args + ["--whole"]) == 2
     assert "--whole" in capsys.readouterr().err
+
+
+def test_serve_with_workers_logs_questions_and_a_purge_runs_beside_it(bundled_index, tmp_path, capsys):
+    """`unionqa serve --workers 2 --log-questions`: the answering processes are forked, the web
+    process writes the log, the console reads it, and `unionqa log purge` (another process
+    on the same file) runs while the server is up."""
+    import shutil
+
+    from tests.test_workers import _serving
+
+    index = tmp_path / "index"
+    shutil.copytree(bundled_index, index)
+    with _serving(tmp_path, "--index", str(index), "--log-questions", "--log-days", "30",
+                  "--admin-token", TOKEN) as (url, _):
+        with httpx.Client(base_url=url, timeout=60) as client:
+            for question in ("劳模精神的内涵是什么？", "今天天气怎么样？"):
+                assert client.post("/api/ask", json={"question": question}).status_code == 200
+            deadline = time.monotonic() + 10
+            while len(rows(tmp_path / DB_NAME)) < 2:
+                assert time.monotonic() < deadline, "the questions were not logged"
+                time.sleep(0.1)
+            page = client.get("/admin/console", headers={"Authorization": f"Bearer {TOKEN}".encode()})
+            assert page.status_code == 200 and "今天天气怎么样？" in page.text and "保留 30 天" in page.text
+            assert main(["log", "purge", "--all", "--feedback-log", str(tmp_path / "feedback.jsonl")]) == 0
+            assert "已删除 2 条" in capsys.readouterr().out
+            assert client.post("/api/ask", json={"question": "工匠精神是什么？"}).status_code == 200
+            deadline = time.monotonic() + 10
+            while [r["question"] for r in rows(tmp_path / DB_NAME)] != ["工匠精神是什么？"]:
+                assert time.monotonic() < deadline, "the server stopped logging after the purge"
+                time.sleep(0.1)
