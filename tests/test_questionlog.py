@@ -24,7 +24,7 @@ from ui.config import Config, ConfigError, from_env
 from ui.csvexport import csv_lines, safe_cell
 from ui.feedback import FeedbackLog
 from ui.questiongroups import group_questions
-from ui.questionlog import DB_NAME, SALT_NAME, QuestionLog, answer_key
+from ui.questionlog import DB_NAME, SALT_NAME, QuestionLog, QuestionLogError, answer_key
 from ui.server import bind_socket, create_app, running
 
 ADDRESS = "203.0.113.77"
@@ -364,3 +364,12 @@ def test_serve_with_workers_logs_questions_and_a_purge_runs_beside_it(bundled_in
             while [r["question"] for r in rows(tmp_path / DB_NAME)] != ["工匠精神是什么？"]:
                 assert time.monotonic() < deadline, "the server stopped logging after the purge"
                 time.sleep(0.1)
+
+
+def test_a_broken_log_file_is_a_clear_error_not_a_traceback(tmp_path, capsys):
+    (tmp_path / DB_NAME).write_bytes(b"this is not a database" * 100)
+    with pytest.raises(QuestionLogError, match="无法打开提问记录"):
+        QuestionLog(tmp_path / DB_NAME)
+    assert main(["log", "purge", "--all", "--feedback-log", str(tmp_path / "feedback.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("错误：无法打开提问记录") and "Traceback" not in err

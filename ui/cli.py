@@ -25,9 +25,10 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from index.lexicon import LexiconError
     from index.store import StoreError
     from index.update import DocumentNotFoundError
+    from ui.questionlog import QuestionLogError
 
     return (cfg.ConfigError, LoadError, BuildError, EmbedderError, StoreError, DocumentNotFoundError,
-            LexiconError, CalibrationError)
+            LexiconError, CalibrationError, QuestionLogError)
 
 
 def build(config: cfg.Config, progress: bool = True, keep_added: bool = True):
@@ -679,7 +680,8 @@ def parser() -> argparse.ArgumentParser:
 
     lg = sub.add_parser("log", help="提问记录（serve --log-questions 时保存）")
     lg_sub = lg.add_subparsers(dest="log_command", required=True)
-    purge = lg_sub.add_parser("purge", help="删除提问记录：某日期之前的，或全部")
+    purge = lg_sub.add_parser("purge", help="删除提问记录：某日期之前的，或全部",
+                              description="提问记录 questions.sqlite3 在反馈日志文件所在的目录（默认 UNIONQA_HOME）。")
     cfg.add_flags(purge, ["feedback_log"])
     purge.add_argument("--before", metavar="YYYY-MM-DD", help="删除此日期（本地时间零点）之前的记录")
     purge.add_argument("--all", action="store_true", help="删除全部记录")

@@ -136,6 +136,10 @@ def hash_client(salt: bytes, address: str) -> str:
     return hmac.new(salt, address.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:16]
 
 
+class QuestionLogError(Exception):
+    """The log's file cannot be opened: said in Chinese, with the file and the cause."""
+
+
 class QuestionLog:
     """The log's database: written through a queue by one thread, read by the console."""
 
@@ -145,8 +149,12 @@ class QuestionLog:
             raise ValueError("保留天数应至少为 1 天")
         self.path = Path(path)
         self.days = days
-        self._salt = load_salt(self.path.with_name(SALT_NAME))
         self._local = threading.local()
+        try:
+            self._salt = load_salt(self.path.with_name(SALT_NAME))
+            self._conn()  # a file that is not a database, or cannot be written, is said now, not per question
+        except (sqlite3.Error, OSError) as exc:
+            raise QuestionLogError(f"无法打开提问记录 {self.path}：{exc}（可移走该文件，或用 --feedback-log 换一个目录）") from exc
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
