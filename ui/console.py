@@ -224,7 +224,10 @@ def add_console_routes(router: APIRouter, denied: Callable[[Request], Response |
             return refusal
         if grouper is None:
             raise HTTPException(status_code=404, detail="未开启提问记录")
-        grouping = grouper.latest or grouper.compute()
+        grouping = grouper.current()
+        if grouping is None:  # a large log never grouped yet: not computed while the download waits
+            return Response("正在按含义给问题分组，请一两分钟后再导出。", status_code=503, media_type="text/plain; charset=utf-8",
+                            headers={"Retry-After": "30", "Cache-Control": "no-store"})
         documents = asker.bot.documents
         header = ["组", "类别", "提问次数", "示例问题", "组内问题", *[OUTCOME_LABELS[o] for o in OUTCOMES],
                   "赞", "踩", "引用最多的文档", "最接近的文档"]
