@@ -47,8 +47,10 @@ from index.update import ADDED_PREFIX, STATUS_TEXT, FileResult, add_paths, added
 from ui.asking import Asker
 from ui.auth import bearer_token, token_matches
 from ui.config import Config
+from ui.console import add_console_routes
 from ui.curated_admin import curated_router
 from ui.errors import storage_message
+from ui.questionlog import QuestionLog
 from ui.sessions import LoginThrottle, SessionStore, client_address, is_https
 from ui.templating import render_page
 from ui.uploads import (
@@ -103,8 +105,10 @@ def upload_body_limit(max_upload_mb: int) -> int:
     return MAX_FILES * (max_upload_mb + 1) * 1024 * 1024
 
 
-def admin_router(asker: Asker, config: Config, throttle: LoginThrottle | None = None) -> APIRouter:
-    """The /admin routes; `throttle` counts wrong tokens per address, shared with /api/ready."""
+def admin_router(asker: Asker, config: Config, throttle: LoginThrottle | None = None,
+                 question_log: QuestionLog | None = None) -> APIRouter:
+    """The /admin routes; `throttle` counts wrong tokens per address, shared with /api/ready;
+    `question_log` (when questions are logged) feeds the staff console (ui/console.py)."""
     router = APIRouter(prefix="/admin", include_in_schema=False)
     token = config.admin_token
     index_dir = Path(config.index_dir)
@@ -259,6 +263,7 @@ def admin_router(asker: Asker, config: Config, throttle: LoginThrottle | None = 
         titled = [FileResult(f"《{document.title}》" if document else doc_id, r.doc_id, r.status) for r in report.results]
         return documents_page(titled)
 
+    add_console_routes(router, denied, asker, question_log, config.console_group_distance)
     return router
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 
@@ -19,6 +19,7 @@ from ui.limits import (
     error_responses,
     has_lone_surrogate,
 )
+from ui.sessions import client_address
 from ui.sse import ClosingEventSourceResponse, answer_events
 
 log = logging.getLogger(__name__)
@@ -158,18 +159,18 @@ def api_router(asker: Asker) -> APIRouter:
             503: {"model": ErrorOut, "description": "服务繁忙：按 Retry-After 头给出的秒数之后再试"},
         },
     )
-    def ask(request: AskRequest) -> AnswerOut:
+    def ask(request: AskRequest, http: Request) -> AnswerOut:
         # A plain def: FastAPI runs it in a worker thread, so a slow answer never blocks the server.
         history = [tuple(pair) for pair in request.history]
         try:
             if request.stream:
                 # the extractive part runs here, so a bad question or a full pool is a 422 or 503,
                 # not an event; only the LLM's writing is streamed
-                stream = asker.ask_stream(request.question, history)
+                stream = asker.ask_stream(request.question, history, client_address(http))
                 return ClosingEventSourceResponse(answer_events(
                     stream, lambda a: AnswerOut.model_validate(asdict(a)).model_dump(), "回答问题时出错，请稍后再试。"),
                     stream)
-            answer = asker.ask(request.question, history)
+            answer = asker.ask(request.question, history, client_address(http))
         except QuestionError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         except ServerBusy as exc:

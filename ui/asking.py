@@ -19,6 +19,7 @@ from bot.retrieve import Hit
 from index.embedder import Embedder
 from ui.limits import INVALID_UNICODE, QUESTION_TOO_LONG, has_lone_surrogate
 from ui.logs import log_question
+from ui.questionlog import QuestionLog, answer_key
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class Asker:
         self.max_chars = max_chars
         self.index_dir = index_dir
         self.log_questions = log_questions  # the question's text in the logs only when asked for
+        self.question_log: QuestionLog | None = None  # the staff console's log (ui/questionlog.py), when on
         self.warm = False  # a question has gone through the model in this process
         self._lock = threading.Lock()  # one question (or embedding batch) at a time
         self._reload_lock = threading.Lock()
@@ -111,10 +113,11 @@ class Asker:
         """The index version the live bot answers from."""
         return self._version
 
-    def ask(self, question: str, history: list[tuple[str, str]] | None = None) -> Answer:
-        return last(self.ask_stream(question, history))
+    def ask(self, question: str, history: list[tuple[str, str]] | None = None, client: str = "") -> Answer:
+        return last(self.ask_stream(question, history, client))
 
-    def ask_stream(self, question: str, history: list[tuple[str, str]] | None = None) -> Iterator[Partial | Answer]:
+    def ask_stream(self, question: str, history: list[tuple[str, str]] | None = None,
+                   client: str = "") -> Iterator[Partial | Answer]:
         """`Partial`s of a generated answer as the LLM writes it, then the Answer.
 
         The extractive part (retrieval, the answerability decision, the quoted answer)
@@ -122,7 +125,8 @@ class Asker:
         a bad question raises QuestionError and a full pool ServerBusy here, before
         anything is streamed, so the APIs can answer 422 or 503. Only the LLM's writing
         is left to the returned iterator, in this process and outside the lock: its
-        seconds of I/O must not hold up other people's questions."""
+        seconds of I/O must not hold up other people's questions. `client` (the asker's
+        address) goes to the question log hashed, never as it is."""
         question = check_question(question, self.max_chars)
         if any(has_lone_surrogate(text) for pair in history or [] for text in pair):
             raise QuestionError(INVALID_UNICODE)
@@ -136,10 +140,11 @@ class Asker:
         except Exception:
             log_question(self.log_questions, question, "error", time.perf_counter() - started)
             raise
-        return self._generate(bot, question, extractive, hits, history, started)
+        return self._generate(bot, question, extractive, hits, history, started, client)
 
     def _generate(self, bot: Bot, question: str, extractive: Answer, hits: list[Hit],
-                  history: list[tuple[str, str]] | None, started: float) -> Iterator[Partial | Answer]:
+                  history: list[tuple[str, str]] | None, started: float,
+                  client: str = "") -> Iterator[Partial | Answer]:
         """The LLM's answer from the extractive one (just that one without an LLM);
         one log line per question, written before its final answer is handed on, or
         with status "cancelled" when the stream is dropped before it (the client went
@@ -159,6 +164,7 @@ class Asker:
                         log_question(self.log_questions, question, item.status, time.perf_counter() - started,
                                      citations=len(item.citations), generated=item.generated,
                                      fallback=item.fallback)
+                        self._keep(question, item, time.perf_counter() - started, client)
                     yield item
             except GeneratorExit:
                 raise  # closed early: LoggedStream.close writes the line
@@ -168,6 +174,31 @@ class Asker:
                 raise
 
         return LoggedStream(items(), cancelled, done)
+
+    def _keep(self, question: str, answer: Answer, seconds: float, client: str) -> None:
+        """The answered question into the question log, if on; a failure there is a log
+        line, never a failed answer."""
+        if self.question_log is None:
+            return
+        try:
+            self.question_log.record(question, answer.status, [c.doc_id for c in answer.citations],
+                                     seconds * 1000, client=client, key=answer_key(question, answer.text))
+        except Exception:
+            log.exception("could not log the question", extra={"event": "question_log_error"})
+
+    def closest_documents(self, question: str, k: int = 3) -> list[tuple[str, str]]:
+        """(doc_id, title) of the documents whose passages come closest to `question`, best
+        first: for the console's list of what the union's documents are missing. Taken in
+        turn with the questions (the model and the bot are not shared between threads)."""
+        bot = self.bot
+        with self._lock:
+            _, hits, _ = bot.retrieve(question)
+        found: dict[str, str] = {}
+        for hit in hits:
+            doc = bot.documents.get(hit.chunk.doc_id)
+            if doc is not None and hit.chunk.doc_id not in found:
+                found[hit.chunk.doc_id] = doc.title
+        return list(found.items())[:k]
 
     def _extract(self, question: str, history: list[tuple[str, str]] | None) -> tuple[Bot, Answer, list[Hit]]:
         """The extractive answer to a checked question and the hits it came from (here,

@@ -91,7 +91,8 @@ def build_chat(asker: Asker, feedback: FeedbackLog) -> gr.Blocks:
     def documents() -> dict[str, Document]:
         return asker.bot.documents  # at call time: the index may have changed since the page was built
 
-    def respond(question: str, turns: list[Answer]) -> Iterator[tuple[str, list[Message], list[Answer]]]:
+    def respond(question: str, turns: list[Answer],
+                request: gr.Request = None) -> Iterator[tuple[str, list[Message], list[Answer]]]:
         turns = turns or []
         try:
             question = check_question(question, asker.max_chars)
@@ -108,7 +109,8 @@ def build_chat(asker: Asker, feedback: FeedbackLog) -> gr.Blocks:
         history = [(a.question, a.text) for a in turns]
         shown = 0.0
         try:
-            for answer in asker.ask_stream(question, history):
+            client = request.client.host if request and request.client else ""  # hashed by the question log
+            for answer in asker.ask_stream(question, history, client):
                 if isinstance(answer, Partial) and time.monotonic() - shown >= STREAM_INTERVAL:
                     shown = time.monotonic()
                     streaming = render.streaming_html(answer.checked, answer.pending)

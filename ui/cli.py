@@ -26,9 +26,10 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from index.lexicon import LexiconError
     from index.store import StoreError
     from index.update import DocumentNotFoundError
+    from ui.questionlog import QuestionLogError
 
     return (cfg.ConfigError, LoadError, BuildError, EmbedderError, StoreError, DocumentNotFoundError,
-            LexiconError, CalibrationError, CuratedError)
+            LexiconError, CalibrationError, CuratedError, QuestionLogError)
 
 
 def build(config: cfg.Config, progress: bool = True, keep_added: bool = True):
@@ -418,6 +419,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     config = cfg.resolve(args)
     qa_paths = [Path(p) for p in args.qa or []]
+    if args.from_log and args.whole:
+        raise cfg.ConfigError("--from-log 需要各评测集的留出部分来衡量效果，不能与 --whole 同用。")
     if not qa_paths:
         raise cfg.ConfigError("请用 --qa 给出至少一份职工问题评测集（answerable、refuse、dialogues 格式）。")
     for path in [*qa_paths, *([Path(args.squad)] if args.squad else [])]:
@@ -454,10 +457,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     command += " --whole" if args.whole else ""
     # a calibration is per model: say which, when it is not the bundled default
     command += f" --model {config.embedding_model}" if config.embedding_model != cfg.Config().embedding_model else ""
+    command += " --from-log" if args.from_log else ""
     try:
         asked = ask_tune_questions(store, embedder, qa_paths, squad_store, squad_items, config.top_k, lexicon=lexicon,
                                    whole=args.whole) + legal_asked
-        calibration = calibrate(asked, notes={"command": command, "corpus": str(config.corpus_dir)})
+        if args.from_log:
+            calibration = _calibrate_from_log(config, args, asked, store, embedder, lexicon, qa_paths, command)
+            if calibration is None:
+                return 0
+        else:
+            calibration = calibrate(asked, notes={"command": command, "corpus": str(config.corpus_dir)})
     except ValueError as exc:
         raise cfg.ConfigError(str(exc)) from exc
     out = Path(args.out) if args.out else user_calibration_path(config.embedding_model)
@@ -466,6 +475,34 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
           f"样本：{json.dumps(calibration.fitted.get('examples', {}), ensure_ascii=False)}")
     print(f"校准文件已写入 {out}（问答服务重启后生效）", file=sys.stderr)
     return 0
+
+
+def _calibrate_from_log(config: cfg.Config, args: argparse.Namespace, asked, store, embedder, lexicon,
+                        qa_paths: list[Path], command: str):
+    """The calibration fitted with the question log's 👍/👎 (ui/logcalibration.py), after
+    printing its effect on the dev sets' held-out parts; None (nothing to write) without
+    --write, or when the log holds no usable votes."""
+    from ui import logcalibration
+
+    held = logcalibration.holdout_questions(qa_paths)
+    rated = [r for r in logcalibration.rated_questions(config.question_log_path()) if r.question not in held]
+    if not rated:
+        print(f"提问记录中没有可用的 👍/👎（{config.question_log_path()}）：未改动校准文件。")
+        return None
+    answerable = sum(r.answerable for r in rated)
+    print(f"提问记录：{len(rated)} 个有反馈的问题（可回答 {answerable} 个，其中答对 {sum(r.right for r in rated)} 个；"
+          f"范围外 {len(rated) - answerable} 个），只加入调优部分", file=sys.stderr)
+    ranking = logcalibration.ranking_calibration(asked)
+    extra = logcalibration.log_examples(store, embedder, rated, ranking, config.top_k, lexicon)
+    without, with_log = logcalibration.fit_both(asked, extra, ranking,
+                                                {"command": command, "corpus": str(config.corpus_dir)})
+    before = logcalibration.holdout_figures(store, embedder, without, qa_paths, config.top_k, lexicon)
+    after = logcalibration.holdout_figures(store, embedder, with_log, qa_paths, config.top_k, lexicon)
+    print(logcalibration.effect_table(before, after))
+    if not args.write:
+        print("以上是加入提问记录前后在留出部分上的效果；未写入校准文件。确认后加 --write 重新运行以写入。")
+        return None
+    return with_log
 
 
 def machine_description() -> str:
@@ -749,6 +786,32 @@ def cmd_curated_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_log_purge(args: argparse.Namespace) -> int:
+    """Delete logged questions: those asked before a date, or all of them."""
+    from datetime import datetime
+
+    from ui.questionlog import QuestionLog
+
+    config = cfg.resolve(args)
+    path = config.question_log_path()
+    if args.all == bool(args.before):
+        raise cfg.ConfigError("请指定 --before 日期（YYYY-MM-DD）或 --all 之一。")
+    before = None
+    if args.before:
+        try:
+            before = datetime.strptime(args.before, "%Y-%m-%d").timestamp()  # local midnight
+        except ValueError as exc:
+            raise cfg.ConfigError(f"日期格式应为 YYYY-MM-DD：{args.before!r}") from exc
+    if not path.exists():
+        print(f"没有提问记录：{path}")
+        return 0
+    log = QuestionLog(path, retain=False)  # no retention pass: purge only what was asked for
+    deleted = log.purge(before)
+    log.close()
+    print(f"已删除 {deleted} 条提问记录（{path}）")
+    return 0
+
+
 def display_width(text: str) -> int:
     """Columns a terminal gives the text: Chinese characters take two."""
     import unicodedata
@@ -819,6 +882,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--whole", action="store_true",
                    help="用 --qa 文件的全部问题（不只调优部分）：拟合后在另一个集合上评测时用")
     c.add_argument("--out", help="校准文件路径（默认 UNIONQA_HOME/calibration/<模型>.json）")
+    c.add_argument("--from-log", action="store_true",
+                   help="把提问记录中的 👍/👎 作为调优样本（见 serve --log-questions），先报告在评测集留出部分上的效果")
+    c.add_argument("--write", action="store_true", help="与 --from-log 同用：报告效果后写入校准文件")
     c.set_defaults(func=cmd_calibrate)
 
     s = sub.add_parser("serve", help="启动网页聊天（Gradio）与 REST API")
@@ -827,9 +893,18 @@ def parser() -> argparse.ArgumentParser:
         INDEX_FLAGS
         + ["store", "top_k", "host", "port", "max_question_chars", "allowed_origins", "feedback_log", "admin_token"]
         + ["max_upload_mb", "dictionary", "api_keys", "api_rate_per_minute"] + cfg.LLM_FLAGS
-        + ["workers", "queue_per_worker", "log_questions", "forwarded_allow_ips"],
+        + ["workers", "queue_per_worker", "log_questions", "log_days", "console_group_distance", "forwarded_allow_ips"],
     )
     s.set_defaults(func=cmd_serve)
+
+    lg = sub.add_parser("log", help="提问记录（serve --log-questions 时保存）")
+    lg_sub = lg.add_subparsers(dest="log_command", required=True)
+    purge = lg_sub.add_parser("purge", help="删除提问记录：某日期之前的，或全部",
+                              description="提问记录 questions.sqlite3 在反馈日志文件所在的目录（默认 UNIONQA_HOME）。")
+    cfg.add_flags(purge, ["feedback_log"])
+    purge.add_argument("--before", metavar="YYYY-MM-DD", help="删除此日期（本地时间零点）之前的记录")
+    purge.add_argument("--all", action="store_true", help="删除全部记录")
+    purge.set_defaults(func=cmd_log_purge)
 
     llm = sub.add_parser("llm", help="本单位大模型服务（OpenAI 兼容）的连接")
     llm_sub = llm.add_subparsers(dest="llm_command", required=True)

@@ -1,26 +1,39 @@
-"""👍/👎 feedback from the chat, appended to a JSON-lines file."""
+"""👍/👎 feedback from the chat, appended to a JSON-lines file, and, when the question
+log is on (ui/questionlog.py), tied to the logged question it answers."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.records import Answer
+from ui.questionlog import QuestionLog, answer_key
+
+log = logging.getLogger(__name__)
 
 
 class FeedbackLog:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, question_log: QuestionLog | None = None):
         self.path = Path(path)
+        self.question_log = question_log
         self._lock = threading.Lock()
 
-    def record(self, answer: Answer, rating: str) -> None:
-        """Append one line: question, answer, citations, rating ("up", "down" or "none"), time."""
+    def record(self, answer: Answer, rating: str, comment: str = "") -> None:
+        """Append one line: question, answer, citations, rating ("up", "down" or "none"), time;
+        and mark the logged question it answers (its latest unrated row)."""
+        if self.question_log is not None:
+            try:
+                self.question_log.rate(answer_key(answer.question, answer.text), rating, comment)
+            except Exception:  # the vote is still kept in the JSON-lines file below
+                log.exception("could not tie the feedback to its logged question", extra={"event": "question_log_error"})
         entry = {
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
             "rating": rating,
+            **({"comment": comment} if comment else {}),
             "question": answer.question,
             "answer": answer.text,
             "refused": answer.refused,

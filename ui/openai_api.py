@@ -250,9 +250,9 @@ def openai_router(asker: Asker, config: Config) -> APIRouter:
             if chat.stream:
                 # the extractive part runs here (a full pool is a 503, not a broken stream);
                 # only the LLM's writing is streamed
-                stream = asker.ask_stream(question, history)
+                stream = asker.ask_stream(question, history, client_address(request))
                 return ClosingEventSourceResponse(completion_chunks(stream, completion_id), stream)
-            answer = asker.ask(question, history)
+            answer = asker.ask(question, history, client_address(request))
         except ServerBusy as exc:
             return openai_error(503, str(exc), "server_error", "server_busy",
                                 headers={"Retry-After": str(exc.retry_after)})

@@ -51,6 +51,7 @@ from ui.limits import (  # noqa: E402
 from ui.logs import AccessLogMiddleware, setup_logging  # noqa: E402
 from ui.openai_api import openai_router  # noqa: E402
 from ui.pages import pages_router  # noqa: E402
+from ui.questionlog import QuestionLog  # noqa: E402
 from ui.sessions import LoginThrottle  # noqa: E402
 from ui.workers import PoolAsker, process_memory  # noqa: E402
 
@@ -91,6 +92,8 @@ def create_app(config: Config, bot: Bot, watch_index: bool = False, asker: Asker
     watched = config.index_dir if watch_index or config.admin_token else None
     if asker is None:
         asker = Asker(bot, config.max_question_chars, index_dir=watched, log_questions=config.log_questions)
+    if config.log_questions and asker.question_log is None:
+        asker.question_log = QuestionLog(config.question_log_path(), config.log_days)  # old rows go now
     workers = asker.workers if isinstance(asker, PoolAsker) else 1
     limit = workers * config.queue_per_worker
     app.add_middleware(ChatInputMiddleware, max_chars=config.max_question_chars)
@@ -118,8 +121,8 @@ def create_app(config: Config, bot: Bot, watch_index: bool = False, asker: Asker
     app.include_router(readiness_router(asker, config.admin_token, throttle))
     declare_question_limits(app, config.max_question_chars)
     app.include_router(pages_router(asker, policy))
-    app.include_router(admin_router(asker, config, throttle))  # every /admin path is a 404 without a token
-    chat = build_chat(asker, FeedbackLog(config.feedback_log))
+    app.include_router(admin_router(asker, config, throttle, asker.question_log))  # every /admin path is a 404 without a token
+    chat = build_chat(asker, FeedbackLog(config.feedback_log, asker.question_log))
     # The chat's own bounded queue: a full one tells the user at once instead of making them wait.
     # Two answers in progress per answering process keep every process busy; with an LLM,
     # answers spend seconds waiting for its server (in this process, using no core), so more may run.
