@@ -1,4 +1,5 @@
-"""The chat, the embed, the document view and the admin page: Chinese and accessible
+"""The chat, the embed, the document view, the admin page and the staff pages (the console,
+the approved answers): Chinese and accessible
 (issue 21 part 6), in Debian's headless Chromium against real servers on 127.0.0.1.
 
 axe-core (npm, pinned; `make browser` runs scripts/install-axe.sh into the git-ignored .axe/)
@@ -458,3 +459,128 @@ def test_axe_finds_no_serious_or_critical_violation(axe_context, chat_url, porta
     found["admin"] = run_axe(page, "admin")
 
     assert {name: blocking(v) for name, v in found.items() if blocking(v)} == {}
+
+
+# ----- the staff pages: the console and the approved answers ------------------------------
+
+DAY = 86400
+# logged questions over the last week (text, outcome, times, days ago): every outcome, so the
+# chart has bars of each colour and the console has groups, unanswered ones included
+LOGGED = [("工会会费怎么交纳？", "answered", 5, 1), ("工会会费怎么交纳", "answered", 3, 3),
+          ("职工疗休养为期几天？", "refused", 4, 2), ("加班费怎么算？", "related", 3, 0),
+          ("女职工在孕期享有哪些保护？", "curated", 2, 5)]
+
+
+@pytest.fixture(scope="module")
+def staff_url(tmp_path_factory, bundled_index, bot):
+    """The admin with the question log on (a week of logged questions) and three approved
+    answers: one in force, one to review (its document's recorded hash is stale, as after
+    an upload), one removed."""
+    import shutil
+    import time
+    from dataclasses import replace
+
+    from bot.curated import REMOVED, CuratedAnswer, CuratedStore, curated_path, make_span
+    from index.store import IndexStore
+    from ui.asking import Asker
+
+    index_dir = tmp_path_factory.mktemp("staff") / "index"
+    shutil.copytree(bundled_index, index_dir)
+    own_bot = Bot(IndexStore.load(index_dir), bot.embedder)
+    documents = own_bot.documents
+    doc_id, doc = sorted(documents.items())[0]
+    start = len(doc.text) - len(doc.text.lstrip())
+    span = make_span(documents, doc_id, start, start + 30)
+    store = CuratedStore(curated_path(index_dir))
+    for n, question in enumerate(("会员会费标准是多少？", "困难职工怎样申请帮扶？", "工会小组长怎么选？"), 1):
+        store.add(CuratedAnswer(f"a{n}", question, f"回答 {n}：见所引原文。[1]", (span,), phrasings=("另一种问法",),
+                                approved_by="工会办公室", approved_at="2026-05-01"), documents)
+    store.set_state("a3", documents, REMOVED)
+    store.update(lambda answers: [replace(a, citations=tuple(replace(c, doc_hash="stale") for c in a.citations))
+                                  if a.id == "a2" else a for a in answers])
+
+    config = Config(index_dir=index_dir, admin_token=TOKEN, feedback_log=index_dir.parent / "f.jsonl",
+                    log_questions=True)
+    asker = Asker(own_bot, config.max_question_chars)
+    app = create_app(config, own_bot, asker=asker)
+    now = time.time()
+    for text, outcome, times, days_ago in LOGGED:
+        for i in range(times):
+            asker.question_log.record(text, outcome, [], 30 + i, client=f"10.0.0.{i}", asked_at=now - days_ago * DAY - i)
+    asker.question_log.flush()
+    with running(app, bind_socket()) as url:
+        yield url
+
+
+# each staff page: its path, and what shows once it is complete
+STAFF_PAGES = {
+    "console": ("admin/console", "#missing .group .curate"),
+    "curated": ("admin/curated", "#cu-suspended .cu-answer del"),
+    "curated-new": ("admin/curated/new?question=会员会费标准是多少？", "#cu-question"),
+}
+
+
+def open_staff_page(page, url: str, name: str) -> None:
+    path, ready = STAFF_PAGES[name]
+    page.goto(url + path, wait_until="load")
+    page.locator(ready).first.wait_for()
+    if name == "curated-new":  # a document's passages listed, as staff pick one to cite
+        page.locator("#cu-doc").select_option(index=1)
+        page.get_by_role("button", name="显示段落").click()
+        page.locator(".cu-passages li").first.wait_for()
+
+
+# The contrast of an SVG text's fill on white (the chart's card), WCAG 2 formula.
+FILL_CONTRAST_JS = """e => {
+  const rgb = c => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  return 1.05 / (lum(rgb(getComputedStyle(e).fill)) + 0.05);
+}"""
+
+
+def test_axe_finds_no_serious_or_critical_violation_on_the_staff_pages(axe_context, staff_url):
+    """The console (chart, groups, unanswered groups), the approved answers (in force, to
+    review with the old and new text, removed) and the new-answer form (a document's passages
+    shown): site.css inline, the site header, no script, every text 4.5:1."""
+    page = axe_context.new_page()
+    sign_in(page, staff_url)
+    found = {}
+    for name in STAFF_PAGES:
+        open_staff_page(page, staff_url, name)
+        assert page.locator("html").get_attribute("lang") == "zh-CN"
+        assert page.locator("style").count() == 1 and page.locator("link[rel=stylesheet]").count() == 0
+        assert page.locator("script").count() == 0
+        nav = page.locator(".site-header nav")
+        assert nav.get_by_role("link", name="文档管理").get_attribute("href") == "/admin"
+        assert nav.get_by_role("link", name="返回问答").get_attribute("href") == "/"
+        assert page.locator("main#main h1").count() == 1
+        found[name] = run_axe(page, f"staff-{name}")
+        # coloured labels, measured apart (axe leaves out some text on coloured boxes)
+        for label in page.locator(".tag, .cu-state").all():
+            ratio = label.evaluate(CONTRAST_JS)
+            assert ratio >= TEXT_CONTRAST, f"{name}: 「{label.inner_text()}」 has a contrast of {ratio:.2f}:1"
+        if name == "console":
+            assert page.locator(".tag-related").count() >= 1 and page.locator("#overview svg text").count() >= 3
+            for text in page.locator("#overview svg text").all():
+                ratio = text.evaluate(FILL_CONTRAST_JS)
+                assert ratio >= TEXT_CONTRAST, f"the chart's 「{text.inner_text()}」 has a contrast of {ratio:.2f}:1"
+    assert {name: blocking(v) for name, v in found.items() if blocking(v)} == {}
+
+
+@pytest.mark.parametrize("name", list(STAFF_PAGES))
+def test_staff_pages_fit_a_phone(browser, staff_url, name):
+    ctx = browser.new_context(locale="zh-CN", viewport={"width": 375, "height": 812}, is_mobile=True, has_touch=True)
+    try:
+        page = ctx.new_page()
+        sign_in(page, staff_url)
+        open_staff_page(page, staff_url, name)
+        # nothing scrolls sideways, the text is not shrunk, the page's buttons are whole on the screen
+        assert page.evaluate("Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)") <= 375
+        text = page.locator("main p").first
+        assert float(text.evaluate("e => getComputedStyle(e).fontSize").removesuffix("px")) >= 14
+        for button in page.locator("main button:visible").all():
+            box = button.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 375, button.inner_text()
+    finally:
+        ctx.close()
