@@ -1,4 +1,5 @@
-"""PDF files: the text layer, page by page, with wrapped lines rejoined into paragraphs."""
+"""PDF files: the text layer, page by page, with wrapped lines rejoined into paragraphs;
+pages without one (a scan) are read by OCR (corpus/image_loader.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pypdf import PageObject, PdfReader, apply_configuration
 from pypdf.errors import LimitReachedError, PdfReadError
 
 from corpus.errors import LoadError
+from corpus.image_loader import OCR_PAGES_KEY, ocr_pdf_pages, page_blocks
 from corpus.structure import (
     SENTENCE_END,
     Block,
@@ -62,14 +64,21 @@ def _parse(data: bytes) -> Parsed:
             raise LoadError(f"PDF 的文字内容超过 {FILE_DECODED_BYTES // 2**20} MB，疑似恶意构造的文件，已拒绝")
         pages.append(lines)
     width = max((len(line) for lines in pages for line in lines), default=0)
+    blank = [number for number, lines in enumerate(pages, start=1) if not lines]
+    scanned = {n: lines for n, lines in ocr_pdf_pages(data, blank, len(pages))} if blank else {}
     blocks: list[Block] = []
     for number, lines in enumerate(pages, start=1):
+        if number in scanned:
+            blocks.extend(page_blocks([(number, scanned[number])]))
+            continue
         for paragraph in join_wrapped_lines(lines, width):
             level = heading_level(paragraph) if is_numbered_heading(paragraph) else 0
             blocks.append(Block(paragraph, level, number))
     if not blocks:
-        raise LoadError("PDF 没有文本层（可能是扫描件或纯图片），无法提取文字；本系统不支持 OCR，请提供可复制文字的 PDF")
+        raise LoadError("PDF 中没有可提取的文字：没有文本层，文字识别（OCR）也没有识别出文字")
     metadata = {"format": "pdf", "pages": str(len(reader.pages))}
+    if read := sorted({b.page for b in blocks if b.page in scanned}):
+        metadata[OCR_PAGES_KEY] = ",".join(map(str, read))
     info = _info(reader)
     if info.get("author"):
         metadata["author"] = info["author"]
@@ -107,6 +116,11 @@ def join_wrapped_lines(lines: Sequence[str], width: int | None = None) -> list[s
             paragraphs.append(line)
         previous = line
     return paragraphs
+
+
+def starts_item(line: str) -> bool:
+    """A line that opens an article or a list item (第X条, （一）, 1.), never a continuation."""
+    return bool(_ITEM_START.match(line))
 
 
 def _page_lines(page: PageObject) -> list[str]:
