@@ -15,8 +15,8 @@ from docx.text.paragraph import Paragraph as DocxParagraph
 from lxml import etree
 
 from corpus.errors import LoadError
+from corpus.rows import table_rows
 from corpus.structure import Block, Parsed, clean_line, pop_title
-from corpus.table_loader import table_rows
 
 # Word stores built-in style names in English whatever the UI language; WPS and
 # some converters write the Chinese names.

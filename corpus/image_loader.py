@@ -17,6 +17,7 @@ from corpus.structure import (
     heading_level,
     is_numbered_heading,
     looks_like_heading,
+    starts_item,
 )
 
 OCR_PAGES_KEY = "ocr_pages"  # metadata: the pages read by OCR, "1,2,5"; "" or absent for none
@@ -30,8 +31,6 @@ def ocr_page_numbers(metadata: dict[str, str]) -> frozenset[int]:
 
 def page_blocks(lines_by_page: Sequence[tuple[int, list]]) -> list[Block]:
     """Blocks of OCR'd pages: paragraphs by the page's geometry, numbered headings (第一章) kept."""
-    from corpus.pdf_loader import starts_item
-
     blocks = []
     for page, lines in lines_by_page:
         for text in paragraphs(lines, starts_item, lambda line: line[-1:] in _PARAGRAPH_END):

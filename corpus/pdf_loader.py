@@ -21,6 +21,7 @@ from corpus.structure import (
     heading_level,
     is_numbered_heading,
     looks_like_heading,
+    starts_item,
 )
 
 # A line that reaches this share of the longest line was wrapped by the layout,
@@ -28,9 +29,6 @@ from corpus.structure import (
 _FULL_LINE = 0.85
 _PARAGRAPH_END = SENTENCE_END + ".：:”’」』）)"
 _PAGE_NUMBER = re.compile(r"^(?:[-–—\s]*\d{1,4}[-–—\s]*|第\s*\d+\s*页(?:\s*[/／，,]?\s*共\s*\d+\s*页)?|\d+\s*/\s*\d+)$")
-_ITEM_START = re.compile(
-    r"^(?:第[零〇一二两三四五六七八九十百千]+条|[（(][一二三四五六七八九十\d]+[)）]|[一二三四五六七八九十]+、|\d+[.．、]|[-•·●○■◆①-⑳])"
-)
 _JUNK_TITLE = re.compile(r"^(?:untitled|无标题|microsoft word\s*-|document\d*$)", re.IGNORECASE)
 _ASCII_WORD_END = re.compile(r"[A-Za-z0-9,.;:)]$")
 _ASCII_WORD_START = re.compile(r"^[A-Za-z0-9(]")
@@ -105,7 +103,7 @@ def join_wrapped_lines(lines: Sequence[str], width: int | None = None) -> list[s
         continues = (
             len(previous) >= full
             and previous[-1] not in _PARAGRAPH_END
-            and not _ITEM_START.match(line)
+            and not starts_item(line)
             and not is_numbered_heading(previous)
             and not is_numbered_heading(line)
         )
@@ -116,11 +114,6 @@ def join_wrapped_lines(lines: Sequence[str], width: int | None = None) -> list[s
             paragraphs.append(line)
         previous = line
     return paragraphs
-
-
-def starts_item(line: str) -> bool:
-    """A line that opens an article or a list item (第X条, （一）, 1.), never a continuation."""
-    return bool(_ITEM_START.match(line))
 
 
 def _page_lines(page: PageObject) -> list[str]:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import io
 
+from corpus.docx_loader import check_zip
 from corpus.errors import LoadError
+from corpus.rows import table_rows
 from corpus.structure import Block, Parsed, clean_line
-from corpus.table_loader import table_rows
 
 
 def parse_pptx(data: bytes) -> Parsed:
-    from corpus.docx_loader import check_zip
-
     check_zip(data, ".pptx")
     try:
         return _parse(data)

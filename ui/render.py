@@ -30,8 +30,10 @@ def escape_text(text: str) -> str:
 
 
 def where(citation: Citation) -> str:
-    """Section, article and page of a citation, as one short line."""
-    parts = [citation.section, citation.article, f"第{citation.page}页" if citation.page else ""]
+    """Section, article and page of a citation, as one short line; an official document's
+    文号 and date of issue, and 「扫描件识别」 for a passage read by OCR."""
+    parts = [citation.doc_number, f"{citation.issued}印发" if citation.issued else "", citation.section,
+             citation.article, f"第{citation.page}页" if citation.page else "", "扫描件识别" if citation.scanned else ""]
     return " · ".join(part for part in parts if part)
 
 
@@ -271,6 +273,13 @@ def source_panel_html(citation: Citation, document: Document | None) -> str:
     )
 
 
+def listed_title(title: str, metadata: dict) -> str:
+    """A title as the document lists show it: an official document's with its 文号 and date
+    of issue, 「关于…的通知（沪工总发〔2023〕12号，2023-03-15）」."""
+    extra = "，".join(metadata[key] for key in ("doc_number", "issued") if metadata.get(key))
+    return f"{title}（{extra}）" if extra else title
+
+
 # ----- the document view ------------------------------------------------------------
 
 def document_page(document: Document, start: int | None = None, end: int | None = None,
@@ -279,7 +288,9 @@ def document_page(document: Document, start: int | None = None, end: int | None 
     span = (start, end) if start is not None and end is not None and start < end else None
     marks = quotes or ([span] if span else [])
     meta = [f"来源：{document.source}"] + legal_lines(document) + [
-        f"{k}：{v}" for k, v in document.metadata.items() if v and k not in LEGAL_LABELS]
+        f"{k}：{v}" for k, v in document.metadata.items() if v and k not in LEGAL_LABELS and k != "ocr_pages"]
+    if scanned := document.metadata.get("ocr_pages"):
+        meta.append(f"扫描件识别：第 {scanned} 页的文字由 OCR 识别，可能有误，请以原件为准")
     paragraphs = []
     page = None
     for i, p in enumerate(document.paragraphs):
@@ -297,7 +308,8 @@ def document_page(document: Document, start: int | None = None, end: int | None 
 
 
 # How the document view names a law's metadata (corpus/laws.py), in this order.
-LEGAL_LABELS = {"rank": "效力级别", "place": "地区", "passed": "通过", "promulgated": "公布", "amended": "修改",
+LEGAL_LABELS = {"doc_number": "文号", "issuer": "发文机关", "addressees": "主送", "issued": "成文日期",
+                "rank": "效力级别", "place": "地区", "passed": "通过", "promulgated": "公布", "amended": "修改",
                 "effective": "施行", "repealed": "废止", "in_force": "状态", "jurisdiction": "", "amendment": ""}
 JURISDICTIONS = {"national": "全国", "province": "省级", "city": "市级"}
 
