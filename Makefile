@@ -17,7 +17,7 @@ PYTEST := $(PY) -m pytest -q -n 2 --dist loadgroup
 
 test: $(STAMP) browser nginx libreoffice
 	$(VENV)/bin/ruff check bot index corpus ui tests scripts
-	$(PYTEST)
+	UNIONQA_REQUIRE_LIBREOFFICE=1 $(PYTEST)
 
 # The first check of a change (about a minute on two cores): every test but those that need the real model
 # (answer quality, the model and its backends) or a browser. `make test` runs them all.

@@ -56,6 +56,7 @@ def parse_image(data: bytes) -> Parsed:
     if frames > MAX_OCR_PAGES:
         raise LoadError(f"图片有 {frames} 页，超过 {MAX_OCR_PAGES} 页的上限")
     pages = []
+    report_progress(0, frames)  # from here on each page has its own time limit
     for number in range(1, frames + 1):
         try:
             image.seek(number - 1)
@@ -86,6 +87,7 @@ def ocr_pdf_pages(data: bytes, numbers: Sequence[int], total: int) -> list[tuple
     except pdfium.PdfiumError as exc:
         raise LoadError("PDF 的扫描页无法渲染（文件已损坏）") from exc
     result = []
+    report_progress(0, total)  # from here on each page has its own time limit
     try:
         for number in numbers:
             try:

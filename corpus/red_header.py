@@ -18,6 +18,7 @@ from corpus.structure import Block
 
 # OCR reads 〔 as （ or [ about as often as not, so every bracket pair is accepted
 _DOC_NUMBER = re.compile(r"([\u4e00-\u9fff]{1,12}?)\s*[〔（(\[【［]\s*(\d{4})\s*[〕）)\]】］]\s*(\d{1,4})\s*号")
+_SIGNER = re.compile(r"签\s*发\s*人\s*[：:]\s*\S{0,12}")
 _ISSUER_LINE = re.compile(r"^(.{2,40}?)\s*文\s*件$")
 _DATE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
 _HAN_DATE = re.compile(r"([〇○零一二三四五六七八九]{4})年([一二三四五六七八九十]{1,3})月([一二三四五六七八九十]{1,3})日")
@@ -54,9 +55,9 @@ def red_header(title: str, blocks: Sequence[Block]) -> tuple[RedHeader, list[Blo
     """The header of an official document and its blocks without the header lines (issuer,
     number, title); None when the first lines hold no document number."""
     lines = ([title] if title else []) + [b.text for b in blocks[:HEADER_LINES]]
-    at = next((i for i, line in enumerate(lines[:HEADER_LINES])
-               if len(line) <= MAX_HEADER_LINE and _DOC_NUMBER.search(line)), None)
-    if at is None:
+    at = next((i for i, line in enumerate(lines[:HEADER_LINES]) if _is_number_line(line)), None)
+    # above the number only the header's short lines (issuer, 机密, 特急), never prose
+    if at is None or any(len(line) > 30 or line[-1:] in "。！？；.!?;" for line in lines[:at]):
         return None
     number = _DOC_NUMBER.search(lines[at])
     doc_number = f"{number.group(1)}〔{number.group(2)}〕{number.group(3)}号"
@@ -88,6 +89,16 @@ def red_header(title: str, blocks: Sequence[Block]) -> tuple[RedHeader, list[Blo
     issued, signer = _date_of_issue(rest)
     header = RedHeader(issuer or signer, doc_number, doc_title, addressees, issued)
     return header, rest
+
+
+def _is_number_line(line: str) -> bool:
+    """A line that is the document number, perhaps with the signer (签发人：张三) beside it;
+    not a sentence that quotes another document's number."""
+    match = _DOC_NUMBER.search(line)
+    if match is None or len(line) > MAX_HEADER_LINE:
+        return False
+    rest = _SIGNER.sub("", line[: match.start()] + line[match.end() :])
+    return len(rest.replace(" ", "")) <= 6
 
 
 def _date_of_issue(blocks: Sequence[Block]) -> tuple[str, str]:

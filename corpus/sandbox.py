@@ -33,9 +33,10 @@ from corpus.records import Document, Paragraph
 # PP-OCR's models and a page rendered at 150 dpi) needs about 2 GB of address space.
 MEMORY_MB = 3072
 TIMEOUT_S = 60.0  # per file; a 300-page PDF parses in a few seconds
-# Per scanned page: each page read by OCR restarts the clock (a page takes a few seconds;
-# the time limit is there for a page that never ends, not for a long scan).
-PAGE_TIMEOUT_S = 90.0
+# Per scanned page: each page read by OCR restarts the clock, so a long scan is not cut off by
+# the file's limit. An A4 page at 150 dpi takes a few seconds on an idle core, but 40-95 s were
+# measured with five test runs sharing two cores; the limit is for a page that never ends.
+PAGE_TIMEOUT_S = 180.0
 STARTUP_S = 60.0  # for the worker's imports, on a busy machine
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,6 +52,7 @@ class ParseWorker:
         self._process: subprocess.Popen | None = None
         self._lock = threading.Lock()
         self._timed_out = False
+        self._pending = b""  # what the worker wrote past the last line read
 
     def load(self, path: Path, source: str, doc_id: str) -> Document:
         """The Document of the file at `path`; LoadError (with a reason for the
@@ -121,24 +123,26 @@ class ParseWorker:
     def _read_line(self, process: subprocess.Popen, timeout: float | None = None) -> bytes:
         """The worker's answer, or b"" if it died or ran past the time limit (then it is killed)."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        chunks = []
         fd = process.stdout.fileno()
-        while True:
+        # one read may bring several lines (a page's progress and the answer): keep the rest
+        while b"\n" not in self._pending:
             left = deadline - time.monotonic()
             if left <= 0:
                 process.kill()
                 process.wait()
                 self._timed_out = True
+                self._pending = b""
                 return b""
             ready, _, _ = select.select([fd], [], [], left)
             if not ready:
                 continue
             chunk = os.read(fd, 1 << 20)
             if not chunk:
+                self._pending = b""
                 return b""
-            chunks.append(chunk)
-            if chunk.endswith(b"\n"):
-                return b"".join(chunks)
+            self._pending += chunk
+        line, _, self._pending = self._pending.partition(b"\n")
+        return line + b"\n"
 
     def _death_reason(self, process: subprocess.Popen) -> str:
         if self._timed_out:
@@ -148,6 +152,7 @@ class ParseWorker:
         return f"解析时超出内存上限（{self.memory_mb} MB）或解析程序异常退出，文件可能是恶意构造的，已跳过"
 
     def _stop(self) -> None:
+        self._pending = b""
         if self._process is not None:
             if self._process.poll() is None:
                 self._process.kill()
