@@ -5,8 +5,10 @@ read by OCR (corpus/ocr.py). Every page read so is listed in the document's meta
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 
 from corpus.errors import LoadError
 from corpus.ocr import DPI, MAX_OCR_PAGES, MAX_PIXELS, paragraphs, recognize, report_progress
@@ -39,6 +41,22 @@ def page_blocks(lines_by_page: Sequence[tuple[int, list]]) -> list[Block]:
     return blocks
 
 
+# 第五条用人单位…: OCR drops the space that sets an article's number off its text, and without
+# it corpus/laws.py (rightly, for prose such as 「第三条规定，…」) sees no article.
+_ARTICLE_GLUED = re.compile(r"^(第[零〇一二两三四五六七八九十百千]+条(?:之[一二三四五六七八九十]+)?)(?=[^\s规的之所第、，,。至和或])")
+_MIN_ARTICLES = 3  # as corpus/laws.is_law: fewer is prose that happens to open with 第X条
+
+
+def restore_article_spaces(blocks: list[Block]) -> list[Block]:
+    """OCR'd blocks with 「第X条 」 set off again, when at least three paragraphs open so (a law);
+    otherwise unchanged."""
+    glued = [b for b in blocks if not b.heading_level and _ARTICLE_GLUED.match(b.text)]
+    if len(glued) < _MIN_ARTICLES:
+        return blocks
+    return [replace(b, text=_ARTICLE_GLUED.sub(r"\1 ", b.text, count=1)) if not b.heading_level else b
+            for b in blocks]
+
+
 def parse_image(data: bytes) -> Parsed:
     """A photo or a scan (.png, .jpg, .tif; every frame of a multi-page TIFF)."""
     from PIL import Image, UnidentifiedImageError
@@ -66,7 +84,7 @@ def parse_image(data: bytes) -> Parsed:
             raise LoadError(f"图片第 {number} 页已损坏，无法读取") from exc
         pages.append((number, lines))
         report_progress(number, frames)
-    blocks = page_blocks(pages)
+    blocks = restore_article_spaces(page_blocks(pages))
     if not blocks:
         raise LoadError("图片中没有识别出文字")
     title = ""

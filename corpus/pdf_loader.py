@@ -12,7 +12,7 @@ from pypdf import PageObject, PdfReader, apply_configuration
 from pypdf.errors import LimitReachedError, PdfReadError
 
 from corpus.errors import LoadError
-from corpus.image_loader import OCR_PAGES_KEY, ocr_pdf_pages, page_blocks
+from corpus.image_loader import OCR_PAGES_KEY, ocr_pdf_pages, page_blocks, restore_article_spaces
 from corpus.structure import (
     SENTENCE_END,
     Block,
@@ -72,6 +72,8 @@ def _parse(data: bytes) -> Parsed:
         for paragraph in join_wrapped_lines(lines, width):
             level = heading_level(paragraph) if is_numbered_heading(paragraph) else 0
             blocks.append(Block(paragraph, level, number))
+    if scanned:
+        blocks = restore_article_spaces(blocks)
     if not blocks:
         raise LoadError("PDF 中没有可提取的文字：没有文本层，文字识别（OCR）也没有识别出文字")
     metadata = {"format": "pdf", "pages": str(len(reader.pages))}

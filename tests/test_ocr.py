@@ -141,3 +141,17 @@ def test_an_image_bomb_is_refused_before_decoding() -> None:
         document_from_bytes(_png_header(100_000, 100_000), "炸弹.png")
     with pytest.raises(LoadError, match="不是有效的图片"):
         document_from_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "坏.png")
+
+
+def test_article_numbers_glued_by_ocr_are_set_off_again_in_a_law_only() -> None:
+    """OCR drops the space in 「第五条 用人单位…」; a law's articles must still be articles
+    (the scanned-law benchmark lost questions to this), prose 「第三条规定，」 must not become one."""
+    from corpus.image_loader import restore_article_spaces
+    from corpus.laws import is_law
+    from corpus.structure import Block
+
+    law = [Block(f"第{n}条用人单位应当遵守本规定。", 0, 1) for n in "一二三"] + [Block("第四条中华人民共和国境内适用。", 0, 1)]
+    restored = restore_article_spaces(law)
+    assert [b.text[:4] for b in restored] == ["第一条 ", "第二条 ", "第三条 ", "第四条 "] and is_law(restored)
+    prose = [Block("第三条用人单位应当遵守本规定。"), Block("第三条规定，工会应当维护职工权益。"), Block("其他内容。")]
+    assert restore_article_spaces(prose) == prose  # fewer than three: not a law
