@@ -135,7 +135,7 @@ def _reader(data: bytes) -> PdfReader:
     try:
         reader = PdfReader(io.BytesIO(data))
     except Exception as exc:  # pypdf has no single error type for a broken file
-        raise LoadError(f"PDF 文件已损坏，无法读取（{type(exc).__name__}）") from exc
+        raise LoadError("PDF 文件已损坏，无法读取") from exc
     if reader.is_encrypted:
         try:
             opened = reader.decrypt("")  # many PDFs are "encrypted" with an empty password
@@ -146,7 +146,7 @@ def _reader(data: bytes) -> PdfReader:
     try:
         len(reader.pages)  # reading the page tree is where a truncated file fails
     except Exception as exc:
-        raise LoadError(f"PDF 文件已损坏，无法读取（{type(exc).__name__}）") from exc
+        raise LoadError("PDF 文件已损坏，无法读取") from exc
     return reader
 
 

@@ -17,6 +17,7 @@ not be able to run code in the parent.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import select
 import subprocess
@@ -74,6 +75,8 @@ class ParseWorker:
             if reply.get("restart"):
                 self._stop()  # a worker that ran out of memory is not trusted with the next file
         if "error" in reply:
+            if reply.get("detail"):
+                logging.getLogger(__name__).warning("parsing %s failed: %s", source, reply["detail"])
             raise LoadError(reply["error"])
         return _document_from_json(reply["document"])
 
@@ -222,7 +225,8 @@ def _serve(memory_mb: int, cpu_seconds: int, page_cpu_seconds: int) -> None:
         except RecursionError:
             reply = {"error": "文件结构嵌套过深，无法解析"}
         except Exception as exc:  # a parser bug on one odd file must not lose the whole batch
-            reply = {"error": f"读取时出错（{type(exc).__name__}: {exc}）"}
+            # the user reads the reason; the operator's log gets what the parser raised
+            reply = {"error": "读取时出错：文件可能已损坏，或内容与扩展名不符", "detail": f"{type(exc).__name__}: {exc}"}
         sys.stdout.write(json.dumps(reply, ensure_ascii=True) + "\n")
         sys.stdout.flush()
         if reply.get("restart"):
