@@ -155,3 +155,25 @@ def test_article_numbers_glued_by_ocr_are_set_off_again_in_a_law_only() -> None:
     assert [b.text[:4] for b in restored] == ["第一条 ", "第二条 ", "第三条 ", "第四条 "] and is_law(restored)
     prose = [Block("第三条用人单位应当遵守本规定。"), Block("第三条规定，工会应当维护职工权益。"), Block("其他内容。")]
     assert restore_article_spaces(prose) == prose  # fewer than three: not a law
+
+
+def _tiny_scan(text: str):
+    from tests.fixtures.office import render_lines
+
+    return render_lines([(text, 0)], width=360).crop((0, 80, 360, 140))
+
+
+def test_jpeg_and_multi_page_tiff() -> None:
+    import io
+
+    buffer = io.BytesIO()
+    _tiny_scan("会费每月缴纳。").convert("RGB").save(buffer, format="JPEG", quality=90)
+    jpeg = document_from_bytes(buffer.getvalue(), "照片.jpg")
+    assert "会费每月缴纳" in jpeg.title + jpeg.text
+    buffer = io.BytesIO()
+    first, second = _tiny_scan("第一页会员入会。"), _tiny_scan("第二页会费缴纳。")
+    first.save(buffer, format="TIFF", save_all=True, append_images=[second])
+    tiff = document_from_bytes(buffer.getvalue(), "扫描.tif")
+    assert tiff.metadata["ocr_pages"] == "1,2" and tiff.metadata["pages"] == "2"
+    pages = {tiff.paragraph_text(p): p.page for p in tiff.paragraphs}
+    assert pages.get("第二页会费缴纳。") == 2
