@@ -26,6 +26,7 @@ import numpy as np
 
 from bot.records import ROLE_OTHER, ROLE_SEE_ALSO, Citation
 from bot.retrieve import Evidence, Hit
+from corpus.image_loader import ocr_page_numbers
 from corpus.laws import citation_label, enacted, is_in_force, legal_of, short_title, version_label
 from corpus.places import Place, load_gazetteer
 from corpus.records import Document
@@ -233,8 +234,20 @@ def law_fields(document: Document | None, article: str) -> dict:
 
 
 def describe(citations: list[Citation], documents: Mapping[str, Document]) -> list[Citation]:
-    """Citations with their laws' place, rank and dates."""
-    return [replace(c, **law_fields(documents.get(c.doc_id), c.article)) for c in citations]
+    """Citations with their laws' place, rank and dates, an official document's 文号 and date
+    of issue, and whether the passage was read from a scan."""
+    return [replace(c, **law_fields(documents.get(c.doc_id), c.article), **source_fields(documents.get(c.doc_id), c.page))
+            for c in citations]
+
+
+def source_fields(document: Document | None, page: int | None) -> dict:
+    if document is None:
+        return {}
+    metadata = document.metadata
+    fields = {"doc_number": metadata.get("doc_number", ""), "issued": metadata.get("issued", "")}
+    scanned = ocr_page_numbers(metadata)
+    fields["scanned"] = bool(scanned) and (page in scanned or page is None)
+    return fields
 
 
 def with_note(text: str, citations: list[Citation], note: str) -> tuple[str, list[Citation]]:

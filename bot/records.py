@@ -45,6 +45,11 @@ class Citation:
     # markers); after them, not quoted, ROLE_SEE_ALSO for a provision on the same matter
     # that the lead prevails over (「另见」), ROLE_OTHER for a near provision (「其他相关规定」).
     role: str = ""
+    # An official document's 文号 and date of issue (corpus/red_header.py), and whether the
+    # passage was read by OCR from a scan (「扫描件识别」: the reader should check the image).
+    doc_number: str = ""
+    issued: str = ""
+    scanned: bool = False
 
 
 ROLE_SEE_ALSO = "see_also"

@@ -15,6 +15,7 @@ from docx.text.paragraph import Paragraph as DocxParagraph
 from lxml import etree
 
 from corpus.errors import LoadError
+from corpus.rows import table_rows
 from corpus.structure import Block, Parsed, clean_line, pop_title
 
 # Word stores built-in style names in English whatever the UI language; WPS and
@@ -49,7 +50,7 @@ def _parse(data: bytes) -> Parsed:
         if isinstance(item, DocxParagraph):
             blocks.append(Block(item.text, _heading_level(item)))
         elif isinstance(item, Table):
-            blocks.extend(Block(row) for row in _table_rows(item))
+            blocks.extend(Block(row) for row in table_rows(_table_cells(item)))
     blocks = [b for b in blocks if clean_line(b.text)]
     properties = document.core_properties
     metadata = {"format": "docx"}
@@ -66,14 +67,14 @@ def _parse(data: bytes) -> Parsed:
     return Parsed(blocks, core_title or clean_line(heading_title), metadata)
 
 
-def check_zip(data: bytes) -> None:
+def check_zip(data: bytes, kind: str = ".docx") -> None:
     """Refuse a zip archive whose parts would unpack to too much (a zip bomb),
     from the sizes in its central directory, before anything is decompressed."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             entries = archive.infolist()
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise LoadError("不是有效的 .docx 文件（文件已损坏，或并非 Word 2007 及以上格式）") from exc
+        raise LoadError(f"不是有效的 {kind} 文件（文件已损坏，或并非 Office 2007 及以上格式）") from exc
     total = 0
     for entry in entries:
         total += entry.file_size
@@ -100,10 +101,10 @@ def _heading_level(paragraph: DocxParagraph) -> int:
     return int(match.group(1)) + 1 if match and match.group(1) != "0" else 0
 
 
-def _table_rows(table: Table) -> list[str]:
-    """One " | "-joined line per row; a merged cell, which python-docx repeats
-    for every grid column it spans, is read once."""
-    rows: list[str] = []
+def _table_cells(table: Table) -> list[list[str]]:
+    """The cells of each row; a merged cell, which python-docx repeats for every grid
+    column it spans, is read once. The rows become 「列名：值，…」 passages."""
+    rows: list[list[str]] = []
     for row in table.rows:
         cells: list[str] = []
         previous = None
@@ -112,8 +113,7 @@ def _table_rows(table: Table) -> list[str]:
                 continue
             previous = cell._tc
             cells.append(clean_line(" ".join(cell.text.split("\n"))))
-        if any(cells):
-            rows.append(" | ".join(cells))
+        rows.append(cells)
     return rows
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,8 +85,9 @@ def load_corpus(folder: Path, isolated: bool = True) -> LoadResult:
             result.documents.append(_parse_file(path, source, doc_id, isolated))
         except LoadError as exc:
             result.errors.append(LoadIssue(source, str(exc)))
-        except Exception as exc:  # a parser bug on one odd file must not lose the whole corpus
-            result.errors.append(LoadIssue(source, f"读取时出错（{type(exc).__name__}: {exc}）"))
+        except Exception:  # a parser bug on one odd file must not lose the whole corpus
+            logging.getLogger(__name__).warning("parsing %s failed", source, exc_info=True)
+            result.errors.append(LoadIssue(source, "读取时出错：文件可能已损坏，或内容与扩展名不符"))
     return result
 
 

@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 from corpus.docx_loader import parse_docx
 from corpus.errors import LoadError
 from corpus.html_loader import parse_html
+from corpus.image_loader import parse_image
 from corpus.laws import GIVEN_KEYS, LEGAL_KEYS, is_law, law_blocks, law_metadata, legal_metadata
+from corpus.magic import check_content
+from corpus.office_convert import parse_legacy_word
 from corpus.pdf_loader import parse_pdf
 from corpus.records import Document
+from corpus.red_header import red_header
+from corpus.slides_loader import parse_pptx
 from corpus.structure import Parsed, assemble, clean_line
+from corpus.table_loader import parse_csv, parse_xls, parse_xlsx
 from corpus.text_loader import parse_markdown, parse_plain_text
 
 _PARSERS: dict[str, Callable[[bytes], Parsed]] = {
@@ -27,21 +35,28 @@ _PARSERS: dict[str, Callable[[bytes], Parsed]] = {
     ".htm": parse_html,
     ".docx": parse_docx,
     ".pdf": parse_pdf,
+    ".doc": partial(parse_legacy_word, suffix=".doc"),
+    ".wps": partial(parse_legacy_word, suffix=".wps"),
+    ".xlsx": parse_xlsx,
+    ".xls": parse_xls,
+    ".csv": parse_csv,
+    ".pptx": parse_pptx,
+    ".png": parse_image,
+    ".jpg": parse_image,
+    ".jpeg": parse_image,
+    ".tif": parse_image,
+    ".tiff": parse_image,
 }
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_PARSERS)
 
 # Formats people will drop into the folder, with what to do instead.
 _UNSUPPORTED_HINTS = {
-    ".doc": "旧版 Word .doc 格式不支持，请在 Word 或 WPS 中另存为 .docx",
-    ".wps": "WPS 文字 .wps 格式不支持，请另存为 .docx",
     ".rtf": "RTF 格式不支持，请另存为 .docx 或 .txt",
-    ".xls": "表格文件不支持",
-    ".xlsx": "表格文件不支持",
-    ".ppt": "演示文稿不支持",
-    ".pptx": "演示文稿不支持",
-    ".png": "图片不支持（不支持 OCR）",
-    ".jpg": "图片不支持（不支持 OCR）",
-    ".jpeg": "图片不支持（不支持 OCR）",
+    ".ppt": "旧版演示文稿 .ppt 不支持，请另存为 .pptx",
+    ".et": "WPS 表格 .et 格式不支持，请另存为 .xlsx",
+    ".dps": "WPS 演示 .dps 格式不支持，请另存为 .pptx",
+    ".gif": "GIF 图片不支持，请另存为 .png 或 .jpg",
+    ".bmp": "BMP 图片不支持，请另存为 .png 或 .jpg",
 }
 def document_from_bytes(data: bytes, source: str, doc_id: str | None = None) -> Document:
     """The Document of a file's content; `source` is its relative path (with
@@ -52,14 +67,22 @@ def document_from_bytes(data: bytes, source: str, doc_id: str | None = None) -> 
         raise LoadError(unsupported_reason(suffix))
     if not data.strip():
         raise LoadError("文件是空的")
+    check_content(data, suffix)
     return _to_document(parser(data), source, doc_id or doc_id_of(source))
 
 
 def _to_document(parsed: Parsed, source: str, doc_id: str) -> Document:
     path = PurePosixPath(source)
-    title = clean_line(parsed.title) or path.stem
     metadata = dict(parsed.metadata)
     blocks = parsed.blocks
+    parsed_title = parsed.title
+    if found := red_header(clean_line(parsed.title), blocks):
+        # an official document: its header is its title and metadata, not its text
+        header, blocks = found
+        parsed_title = header.title or parsed.title
+        metadata.update(header.metadata())
+        parsed = replace(parsed, metadata={**parsed.metadata, **header.metadata()})
+    title = clean_line(parsed_title) or path.stem
     if is_law(blocks):
         blocks = law_blocks(blocks)
         # the last articles say when the law takes effect (「本法自…起施行」)

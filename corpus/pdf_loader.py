@@ -1,4 +1,5 @@
-"""PDF files: the text layer, page by page, with wrapped lines rejoined into paragraphs."""
+"""PDF files: the text layer, page by page, with wrapped lines rejoined into paragraphs;
+pages without one (a scan) are read by OCR (corpus/image_loader.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pypdf import PageObject, PdfReader, apply_configuration
 from pypdf.errors import LimitReachedError, PdfReadError
 
 from corpus.errors import LoadError
+from corpus.image_loader import OCR_PAGES_KEY, ocr_pdf_pages, page_blocks, restore_article_spaces
 from corpus.structure import (
     SENTENCE_END,
     Block,
@@ -19,6 +21,7 @@ from corpus.structure import (
     heading_level,
     is_numbered_heading,
     looks_like_heading,
+    starts_item,
 )
 
 # A line that reaches this share of the longest line was wrapped by the layout,
@@ -26,9 +29,6 @@ from corpus.structure import (
 _FULL_LINE = 0.85
 _PARAGRAPH_END = SENTENCE_END + ".：:”’」』）)"
 _PAGE_NUMBER = re.compile(r"^(?:[-–—\s]*\d{1,4}[-–—\s]*|第\s*\d+\s*页(?:\s*[/／，,]?\s*共\s*\d+\s*页)?|\d+\s*/\s*\d+)$")
-_ITEM_START = re.compile(
-    r"^(?:第[零〇一二两三四五六七八九十百千]+条|[（(][一二三四五六七八九十\d]+[)）]|[一二三四五六七八九十]+、|\d+[.．、]|[-•·●○■◆①-⑳])"
-)
 _JUNK_TITLE = re.compile(r"^(?:untitled|无标题|microsoft word\s*-|document\d*$)", re.IGNORECASE)
 _ASCII_WORD_END = re.compile(r"[A-Za-z0-9,.;:)]$")
 _ASCII_WORD_START = re.compile(r"^[A-Za-z0-9(]")
@@ -62,14 +62,23 @@ def _parse(data: bytes) -> Parsed:
             raise LoadError(f"PDF 的文字内容超过 {FILE_DECODED_BYTES // 2**20} MB，疑似恶意构造的文件，已拒绝")
         pages.append(lines)
     width = max((len(line) for lines in pages for line in lines), default=0)
+    blank = [number for number, lines in enumerate(pages, start=1) if not lines]
+    scanned = {n: lines for n, lines in ocr_pdf_pages(data, blank, len(pages))} if blank else {}
     blocks: list[Block] = []
     for number, lines in enumerate(pages, start=1):
+        if number in scanned:
+            blocks.extend(page_blocks([(number, scanned[number])]))
+            continue
         for paragraph in join_wrapped_lines(lines, width):
             level = heading_level(paragraph) if is_numbered_heading(paragraph) else 0
             blocks.append(Block(paragraph, level, number))
+    if scanned:
+        blocks = restore_article_spaces(blocks)
     if not blocks:
-        raise LoadError("PDF 没有文本层（可能是扫描件或纯图片），无法提取文字；本系统不支持 OCR，请提供可复制文字的 PDF")
+        raise LoadError("PDF 中没有可提取的文字：没有文本层，文字识别（OCR）也没有识别出文字")
     metadata = {"format": "pdf", "pages": str(len(reader.pages))}
+    if read := sorted({b.page for b in blocks if b.page in scanned}):
+        metadata[OCR_PAGES_KEY] = ",".join(map(str, read))
     info = _info(reader)
     if info.get("author"):
         metadata["author"] = info["author"]
@@ -96,7 +105,7 @@ def join_wrapped_lines(lines: Sequence[str], width: int | None = None) -> list[s
         continues = (
             len(previous) >= full
             and previous[-1] not in _PARAGRAPH_END
-            and not _ITEM_START.match(line)
+            and not starts_item(line)
             and not is_numbered_heading(previous)
             and not is_numbered_heading(line)
         )

@@ -42,6 +42,17 @@ _SUBSECTION = re.compile(r"^第[零〇一二两三四五六七八九十百千\d]
 _BYLINE = re.compile(r"^(?:[（(]\s*作者\s*(?:为|系|是|：|:)?\s*(.+?)\s*[)）]|作者\s*[：:]\s*(.+))$")
 
 
+_ITEM_START = re.compile(
+    r"^(?:第[零〇一二两三四五六七八九十百千]+条|[（(][一二三四五六七八九十\d]+[)）]|[一二三四五六七八九十]+、|\d+[.．、]|[-•·●○■◆①-⑳])"
+)
+
+
+def starts_item(line: str) -> bool:
+    """A line that opens an article or a list item (第X条, （一）, 1.): in text whose line
+    breaks came from the layout (a PDF, a scan), it never continues the line above."""
+    return bool(_ITEM_START.match(line))
+
+
 @dataclass(frozen=True)
 class Block:
     """A paragraph (heading_level 0) or a heading (1 = top level) of extracted text."""

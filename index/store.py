@@ -205,6 +205,8 @@ class IndexStore:
             "source": document.source,
             "title": document.title,
             "chunks": len(chunks),
+            # an official document's 文号 and date of issue, for the document lists (issue 20)
+            **{key: document.metadata[key] for key in ("doc_number", "issued") if document.metadata.get(key)},
         }
         self._bm25 = None
 

@@ -26,6 +26,7 @@ from corpus.records import Document, Paragraph
 from corpus.sandbox import _document_from_json, _document_to_json
 from corpus.structure import assemble, plain_blocks, split_paragraphs
 from index.chunker import chunk_document
+from tests.fixtures import office
 
 EXAMPLES = int(os.environ.get("UNIONQA_FUZZ_EXAMPLES", "30"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 30,
@@ -58,6 +59,13 @@ def _pdf() -> bytes:
     return bytes(pdf.output())
 
 
+def _small_scan() -> bytes:
+    """A small photo of one short line: OCR'd in well under a second, so mutations that still
+    decode can be read."""
+    image, _ = office.render_lines([("会费每月缴纳。", 0)], width=300).crop((0, 80, 300, 140)), None
+    return office.png_bytes(image)
+
+
 _HTML = (
     "<html><head><title>通知</title><meta name='author' content='工会'></head><body><nav>首页</nav>"
     "<article><h1>会费通知</h1><p>会员按月缴纳会费。</p><table><tr><td>项目</td><td>标准</td></tr></table>"
@@ -70,6 +78,12 @@ SEEDS = {
     "page.html": _HTML,
     "report.docx": _docx(),
     "rules.pdf": _pdf(),
+    # issue 20's formats (.doc/.wps are left out: each example would start LibreOffice)
+    "dues.xlsx": office.dues_xlsx(),
+    "dues.xls": office.dues_xls(),
+    "dues.csv": office.dues_csv("gbk"),
+    "slides.pptx": office.training_pptx(),
+    "scan.png": _small_scan(),
 }
 
 

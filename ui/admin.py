@@ -51,6 +51,7 @@ from ui.console import add_console_routes
 from ui.curated_admin import curated_router
 from ui.errors import storage_message
 from ui.questionlog import QuestionLog
+from ui.render import listed_title
 from ui.sessions import LoginThrottle, SessionStore, client_address, is_https
 from ui.templating import render_page
 from ui.uploads import (
@@ -63,7 +64,8 @@ from ui.uploads import (
 )
 
 STATIC_DIR = Path(__file__).parent / "static"
-UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".htm", ".docx", ".pdf")
+UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".htm", ".docx", ".pdf", ".doc", ".wps", ".xlsx", ".xls", ".csv", ".pptx",
+                   ".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MAX_FILES = 20  # per upload
 MAX_NAME_CHARS = 100
 # ext4 and most Linux file systems allow 255 *bytes* a name: 85 Chinese characters in UTF-8
@@ -357,7 +359,8 @@ def _page(login: bool = False, note: str = "", status: int = 200, results: list[
             unindexed = unindexed_uploads(index_dir, added)
         for doc_id, doc in sorted(bot.documents.items()):
             chunks = (bot.store.manifest.documents.get(doc_id) or {}).get("chunks", "")
-            rows.append({"doc_id": doc_id, "title": doc.title, "chunks": chunks, "source": doc.source})
+            rows.append({"doc_id": doc_id, "title": listed_title(doc.title, doc.metadata), "chunks": chunks,
+                         "source": doc.source})
     shown = [
         {"name": r.name, "status": r.status, "status_text": STATUS_TEXT[r.status],
          "detail": r.reason if r.status == "error" else (f"{r.doc_id}，{r.chunks} 个段落" if r.chunks else r.doc_id)}

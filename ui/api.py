@@ -72,6 +72,9 @@ class CitationOut(BaseModel):
         description="空：答案本身引用的条款（文中有 [n]）；see_also：「另见」，同一事项上让位于答案所引条款的规定；"
         "other：「其他相关规定」，相近的条款。后两种排在答案引用之后，答案文字不引用，聊天界面中默认折叠",
     )
+    doc_number: str = Field("", description="公文的发文字号（文号），如 沪工总发〔2023〕12号；非公文为空")
+    issued: str = Field("", description="公文的成文日期 YYYY-MM-DD")
+    scanned: bool = Field(False, description="段落由扫描件文字识别（OCR）得来（「扫描件识别」），请以原件为准")
 
 
 class AnswerOut(BaseModel):

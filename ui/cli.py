@@ -552,17 +552,19 @@ def print_update(report) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from index.stores import read_manifest
+    from ui.render import listed_title
 
     config = cfg.resolve(args)
     rows = [
-        {"doc_id": doc_id, "title": entry["title"], "chunks": entry["chunks"], "source": entry["source"]}
+        {"doc_id": doc_id, "title": entry["title"], "chunks": entry["chunks"], "source": entry["source"],
+         **{k: entry[k] for k in ("doc_number", "issued") if entry.get(k)}}
         for doc_id, entry in sorted(read_manifest(config.store, config.index_dir).documents.items())
     ]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
     table = [("编号", "标题", "段落数", "来源")]
-    table += [(r["doc_id"], r["title"], str(r["chunks"]), r["source"]) for r in rows]
+    table += [(r["doc_id"], listed_title(r["title"], r), str(r["chunks"]), r["source"]) for r in rows]
     widths = [max(display_width(row[i]) for row in table) for i in range(4)]
     for row in table:
         cells = [cell + " " * (width - display_width(cell)) for cell, width in zip(row, widths, strict=True)]

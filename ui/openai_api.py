@@ -102,7 +102,8 @@ def sources_text(answer: Answer) -> str:
         return ""
     lines = [SOURCES_HEADING]
     for c in answer.citations:
-        where = " ".join(part for part in (c.section, c.article, f"第{c.page}页" if c.page else "") if part)
+        where = " ".join(part for part in (c.doc_number, c.section, c.article, f"第{c.page}页" if c.page else "",
+                                           "扫描件识别" if c.scanned else "") if part)
         shown = {"see_also": "另见 ", "other": "其他相关规定 "}.get(c.role, "")
         version = f"（{c.version}）" if c.version else ""
         lines.append(f"[{c.n}] {shown}《{c.title}》{version}{(' ' + where) if where else ''}")

@@ -34,8 +34,10 @@ def escape_text(text: str) -> str:
 
 
 def where(citation: Citation) -> str:
-    """Section, article and page of a citation, as one short line."""
-    parts = [citation.section, citation.article, f"第{citation.page}页" if citation.page else ""]
+    """Section, article and page of a citation, as one short line; an official document's
+    文号 and date of issue, and 「扫描件识别」 for a passage read by OCR."""
+    parts = [citation.doc_number, f"{citation.issued}印发" if citation.issued else "", citation.section,
+             citation.article, f"第{citation.page}页" if citation.page else "", "扫描件识别" if citation.scanned else ""]
     return " · ".join(part for part in parts if part)
 
 
@@ -285,6 +287,13 @@ def source_panel_html(citation: Citation, document: Document | None) -> str:
     )
 
 
+def listed_title(title: str, metadata: dict) -> str:
+    """A title as the document lists show it: an official document's with its 文号 and date
+    of issue, 「关于…的通知（沪工总发〔2023〕12号，2023-03-15）」."""
+    extra = "，".join(metadata[key] for key in ("doc_number", "issued") if metadata.get(key))
+    return f"{title}（{extra}）" if extra else title
+
+
 # ----- the document view ------------------------------------------------------------
 
 def document_page(document: Document, start: int | None = None, end: int | None = None,
@@ -293,6 +302,8 @@ def document_page(document: Document, start: int | None = None, end: int | None 
     span = (start, end) if start is not None and end is not None and start < end else None
     marks = quotes or ([span] if span else [])
     meta = [f"来源：{document.source}"] + legal_lines(document) + metadata_lines(document)
+    if scanned := document.metadata.get("ocr_pages"):
+        meta.append(f"扫描件识别：第 {scanned} 页的文字由 OCR 识别，可能有误，请以原件为准")
     paragraphs = []
     page = None
     for i, p in enumerate(document.paragraphs):
@@ -310,7 +321,8 @@ def document_page(document: Document, start: int | None = None, end: int | None 
 
 
 # How the document view names a law's metadata (corpus/laws.py), in this order.
-LEGAL_LABELS = {"rank": "效力级别", "place": "地区", "passed": "通过", "promulgated": "公布", "amended": "修改",
+LEGAL_LABELS = {"doc_number": "文号", "issuer": "发文机关", "addressees": "主送", "issued": "成文日期",
+                "rank": "效力级别", "place": "地区", "passed": "通过", "promulgated": "公布", "amended": "修改",
                 "effective": "施行", "repealed": "废止", "in_force": "状态", "jurisdiction": "", "amendment": ""}
 JURISDICTIONS = {"national": "全国", "province": "省级", "city": "市级"}
 
@@ -340,10 +352,12 @@ def legal_lines(document: Document) -> list[str]:
 # in this order; a key without a name here is not shown (a reader gets no English key names).
 METADATA_LABELS = {"subtitle": "副标题", "short_title": "简称", "kind": "类别", "author": "作者", "date": "日期",
                    "subject": "主题", "description": "摘要", "preamble": "题注", "pages": "页数",
-                   "source_url": "原文网址", "format": "格式"}
+                   "source_url": "原文网址", "format": "格式", "sheets": "工作表数"}
 METADATA_VALUES = {"format": {"text": "纯文本", "markdown": "Markdown 文本", "html": "网页（HTML）",
-                              "docx": "Word 文档", "pdf": "PDF 文件"},
-                   "kind": {"law": "法律法规"}}
+                              "docx": "Word 文档", "pdf": "PDF 文件", "doc": "Word 97-2003 文档",
+                              "wps": "WPS 文字文档", "xlsx": "Excel 表格", "xls": "Excel 97-2003 表格",
+                              "csv": "CSV 表格", "pptx": "PowerPoint 演示文稿", "image": "图片（OCR 识别）"},
+                   "kind": {"law": "法律法规", "official_document": "公文"}}
 
 
 def metadata_lines(document: Document) -> list[str]:
