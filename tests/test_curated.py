@@ -21,7 +21,7 @@ from ui.config import Config
 from ui.server import bind_socket, create_app, running
 
 from .conftest import SETTINGS
-from .test_browser import CHROMIUM_ARGS, ask
+from .test_browser import ask, browser  # noqa: F401  (fixture)
 
 pytestmark = [
     pytest.mark.browser,
@@ -37,16 +37,6 @@ NOTICE = "# 关于职工疗休养的通知\n\n今年职工疗休养为期五天�
 CHANGED = NOTICE.replace("为期五天", "为期七天")
 QUESTION = "职工疗休养一共有几天？"
 PARAPHRASE = "职工疗休养总共有几天？"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +59,7 @@ def upload(page, url: str, path: Path) -> None:
     page.locator("td", has_text="关于职工疗休养的通知").first.wait_for(timeout=60_000)
 
 
-def test_approve_serve_and_suspend_when_the_source_changes(browser, site, tmp_path):
+def test_approve_serve_and_suspend_when_the_source_changes(browser, site, tmp_path):  # noqa: F811
     url, index_dir = site
     context = browser.new_context(locale="zh-CN", viewport={"width": 1000, "height": 900})
     page = context.new_page()
