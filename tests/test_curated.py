@@ -17,6 +17,7 @@ import pytest
 from bot.bot import Bot
 from bot.curated import CuratedMatcher, CuratedStore, curated_path
 from index.store import IndexStore
+from ui.asking import Asker
 from ui.config import Config
 from ui.server import bind_socket, create_app, running
 
@@ -45,8 +46,16 @@ def site(tmp_path_factory, bundled_index, embedder):
     shutil.copytree(bundled_index, index_dir)
     matcher = CuratedMatcher(CuratedStore(curated_path(index_dir)), FAKE_THRESHOLD)
     bot = Bot(IndexStore.load(index_dir, expected=SETTINGS), embedder, curated=matcher)
-    config = Config(index_dir=index_dir, admin_token=TOKEN, feedback_log=index_dir.parent / "f.jsonl")
-    with running(create_app(config, bot), bind_socket()) as url:
+    # questions are logged, and members have asked QUESTION before the notice was uploaded:
+    # the console lists it among the unanswered, with its 写审核回答 link
+    config = Config(index_dir=index_dir, admin_token=TOKEN, feedback_log=index_dir.parent / "f.jsonl",
+                    log_questions=True)
+    asker = Asker(bot, config.max_question_chars, index_dir=index_dir, log_questions=True)  # as create_app makes it
+    app = create_app(config, bot, asker=asker)  # opens the question log
+    for i in range(3):
+        asker.question_log.record(QUESTION, "refused", [], 30, client=f"10.0.0.{i}")
+    asker.question_log.flush()
+    with running(app, bind_socket()) as url:
         yield url, index_dir
 
 
@@ -71,10 +80,14 @@ def test_approve_serve_and_suspend_when_the_source_changes(browser, site, tmp_pa
     notice.write_text(NOTICE, encoding="utf-8")
     upload(page, url, notice)
 
-    # from the admin page to the list, then a new answer with the question prefilled (as a console group links)
+    # from the admin page to the list; then from the console's group of unanswered questions to a new
+    # answer with the group's question prefilled
     page.get_by_role("link", name="工会审核的回答").click()
     page.get_by_role("heading", name="工会审核的回答").wait_for()
-    page.goto(url + "admin/curated/new?question=" + QUESTION, wait_until="load")
+    page.goto(url + "admin/console", wait_until="load")
+    group = page.locator("#missing .group", has_text=QUESTION)
+    group.locator("a.curate").click()
+    page.locator("#cu-question").wait_for()
     assert page.locator("#cu-question").input_value() == QUESTION
     # saving without a cited span is refused
     page.locator("#cu-answer").fill("今年职工疗休养为期五天。[1]")
