@@ -19,11 +19,12 @@ test: $(STAMP) browser nginx libreoffice
 	$(VENV)/bin/ruff check bot index corpus ui tests scripts
 	UNIONQA_REQUIRE_LIBREOFFICE=1 $(PYTEST)
 
-# The first check of a change (about a minute on two cores): every test but those that need the real model
-# (answer quality, the model and its backends) or a browser. `make test` runs them all.
+# The first check of a change (under two minutes on two cores): every test but those that need the real model
+# (answer quality, the model and its backends), a browser, or several seconds each (marked slow: OCR,
+# worker processes). `make test` runs them all.
 test-fast: $(STAMP)
 	$(VENV)/bin/ruff check bot index corpus ui tests scripts
-	$(PYTEST) -m "not model and not browser"
+	$(PYTEST) -m "not model and not browser and not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bot index corpus ui tests

@@ -22,6 +22,9 @@ from scripts.bench_ocr import cer
 from tests.fixtures.office import RED_HEADER_LINES, png_bytes, render_lines, scanned_pdf, wrap_lines
 from ui.render import document_page, where
 
+# Most of these run the OCR model on rendered pages (seconds each): `make test-fast` leaves them out.
+pytestmark = pytest.mark.slow
+
 
 def short_page(lines: list[str], **options):
     """A page cut to its text, so that detection has less paper to search."""
