@@ -13,6 +13,7 @@ from pypdf.errors import LimitReachedError, PdfReadError
 
 from corpus.errors import LoadError
 from corpus.image_loader import OCR_PAGES_KEY, ocr_pdf_pages, page_blocks, restore_article_spaces
+from corpus.pdf_tables import find_tables, may_have_rules, table_blocks
 from corpus.structure import (
     SENTENCE_END,
     Block,
@@ -55,12 +56,16 @@ def _parse(data: bytes) -> Parsed:
     reader = _reader(data)
     decoded = 0
     pages = []
-    for page in reader.pages:
+    ruled = []
+    for number, page in enumerate(reader.pages, start=1):
         lines = _page_lines(page)
         decoded += sum(len(line) for line in lines)
         if decoded > FILE_DECODED_BYTES:
             raise LoadError(f"PDF 的文字内容超过 {FILE_DECODED_BYTES // 2**20} MB，疑似恶意构造的文件，已拒绝")
         pages.append(lines)
+        if lines and may_have_rules(_content(page)):
+            ruled.append(number)
+    tables = find_tables(data, ruled) if ruled else {}
     width = max((len(line) for lines in pages for line in lines), default=0)
     blank = [number for number, lines in enumerate(pages, start=1) if not lines]
     scanned = {n: lines for n, lines in ocr_pdf_pages(data, blank, len(pages))} if blank else {}
@@ -69,9 +74,10 @@ def _parse(data: bytes) -> Parsed:
         if number in scanned:
             blocks.extend(page_blocks([(number, scanned[number])]))
             continue
-        for paragraph in join_wrapped_lines(lines, width):
-            level = heading_level(paragraph) if is_numbered_heading(paragraph) else 0
-            blocks.append(Block(paragraph, level, number))
+        if number in tables:
+            blocks.extend(_table_page_blocks(tables[number].items, number, width))
+            continue
+        blocks.extend(_paragraph_blocks(lines, number, width))
     if scanned:
         blocks = restore_article_spaces(blocks)
     if not blocks:
@@ -88,6 +94,42 @@ def _parse(data: bytes) -> Parsed:
     if not title and looks_like_heading(blocks[0].text) and len(blocks) > 1:
         title, blocks = blocks[0].text, blocks[1:]
     return Parsed(blocks, title, metadata)
+
+
+def _paragraph_blocks(lines: Sequence[str], number: int, width: int) -> list[Block]:
+    blocks = []
+    for paragraph in join_wrapped_lines(lines, width):
+        level = heading_level(paragraph) if is_numbered_heading(paragraph) else 0
+        blocks.append(Block(paragraph, level, number))
+    return blocks
+
+
+def _table_page_blocks(items: Sequence[tuple[str, object]], number: int, width: int) -> list[Block]:
+    """A page with ruled tables: its text outside them as paragraphs, each table as rows, in
+    the order they stand on the page."""
+    blocks: list[Block] = []
+    run: list[str] = []
+    count = 0
+    for kind, value in items:
+        if kind == "text":
+            line = clean_line(str(value))
+            if line and not _PAGE_NUMBER.match(line):
+                run.append(line)
+            continue
+        blocks.extend(_paragraph_blocks(run, number, width))
+        run = []
+        count += 1
+        blocks.extend(table_blocks(value, number, count))  # type: ignore[arg-type]
+    blocks.extend(_paragraph_blocks(run, number, width))
+    return blocks
+
+
+def _content(page: PageObject) -> bytes:
+    try:
+        contents = page.get_contents()
+        return contents.get_data() if contents is not None else b""
+    except Exception:  # a broken stream was already reported as lost text; no tables either
+        return b""
 
 
 def join_wrapped_lines(lines: Sequence[str], width: int | None = None) -> list[str]:
