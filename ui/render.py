@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 from bot.records import CURATED, MARKER, RELATED, Answer, Citation
+from corpus.image_loader import ocr_page_numbers
 from corpus.records import Document, Paragraph
 from ui.templating import render_page
 
@@ -306,12 +307,16 @@ def document_page(document: Document, start: int | None = None, end: int | None 
         meta.append(f"扫描件识别：第 {scanned} 页的文字由 OCR 识别，可能有误，请以原件为准")
     paragraphs = []
     page = None
+    scans = ocr_page_numbers(document.metadata)
+    # relative to /doc/<id>, so that it works under a path prefix too
+    image_base = "./" + quote(document.doc_id.rsplit("/", 1)[-1], safe="") + "/page/"
     for i, p in enumerate(document.paragraphs):
         page_break = None
         if p.page is not None and p.page != page:
             page = page_break = p.page
         paragraphs.append({
             "id": i, "page_break": page_break, "css": "heading" if p.is_heading else "para",
+            "page_image": f"{image_base}{page_break}.png" if page_break in scans else None,
             "segments": segments(document.text[p.start:p.end], p.start, marks, span),
         })
     if not document.paragraphs:

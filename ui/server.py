@@ -53,6 +53,7 @@ from ui.openai_api import openai_router  # noqa: E402
 from ui.pages import pages_router  # noqa: E402
 from ui.questionlog import QuestionLog  # noqa: E402
 from ui.sessions import LoginThrottle  # noqa: E402
+from ui.uploads import uploads_dir  # noqa: E402
 from ui.workers import PoolAsker, process_memory  # noqa: E402
 
 API_DESCRIPTION = """工会知识问答的 REST 接口。答案摘自知识库文档原文，并给出引用位置。
@@ -120,7 +121,7 @@ def create_app(config: Config, bot: Bot, watch_index: bool = False, asker: Asker
     throttle = LoginThrottle()  # wrong admin tokens, wherever they are tried
     app.include_router(readiness_router(asker, config.admin_token, throttle))
     declare_question_limits(app, config.max_question_chars)
-    app.include_router(pages_router(asker, policy))
+    app.include_router(pages_router(asker, policy, config.corpus_dir, uploads_dir(config.index_dir)))
     app.include_router(admin_router(asker, config, throttle, asker.question_log))  # every /admin path is a 404 without a token
     chat = build_chat(asker, FeedbackLog(config.feedback_log, asker.question_log))
     # The chat's own bounded queue: a full one tells the user at once instead of making them wait.
