@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 from dataclasses import replace
 
 import docx
@@ -78,7 +79,7 @@ SEEDS = {
     "page.html": _HTML,
     "report.docx": _docx(),
     "rules.pdf": _pdf(),
-    # issue 20's formats (.doc/.wps are left out: each example would start LibreOffice)
+    # issue 20's formats (.doc/.wps: test_legacy_word_files_mutated below, fewer examples)
     "dues.xlsx": office.dues_xlsx(),
     "dues.xls": office.dues_xls(),
     "dues.csv": office.dues_csv("gbk"),
@@ -121,6 +122,33 @@ def test_loaders_on_mutated_files(source, edits):
     for where, byte in edits:
         data[min(int(len(data) * where), len(data) - 1)] = byte
     _load(bytes(data), source)
+
+
+# Each .doc/.wps example starts LibreOffice (seconds), so these get a tenth of the examples.
+LEGACY = settings(FUZZ, max_examples=max(3, EXAMPLES // 10))
+
+
+@pytest.fixture(scope="module")
+def legacy_word() -> bytes:
+    if shutil.which("soffice") is None:
+        if os.environ.get("UNIONQA_REQUIRE_LIBREOFFICE"):
+            pytest.fail("LibreOffice is not installed: make libreoffice")
+        pytest.skip("LibreOffice is not installed (make libreoffice); `make test` installs it")
+    return office.soffice_convert(_docx(), ".docx", "doc")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".doc", ".wps"])
+@LEGACY
+@given(cut=st.floats(min_value=0.05, max_value=1),
+       edits=st.lists(st.tuples(st.floats(min_value=0, max_value=1), st.integers(0, 255)), max_size=8))
+def test_legacy_word_files_mutated(legacy_word, suffix, cut, edits):
+    """A Word 97 file, cut and with bytes changed, through LibreOffice and the .docx loader:
+    a Document or a LoadError with a reason, never a hang or another error."""
+    data = bytearray(legacy_word[: max(1, int(len(legacy_word) * cut))])
+    for where, byte in edits:
+        data[min(int(len(data) * where), len(data) - 1)] = byte
+    _load(bytes(data), "notice" + suffix)
 
 
 def test_seed_files_load():
