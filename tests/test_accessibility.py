@@ -34,6 +34,7 @@ from tests.test_browser import (  # noqa: F401  (fixtures, shared with the chat'
     feedback_log,
     portals,
 )
+from tests.test_console import log_history
 from ui.config import Config
 from ui.server import bind_socket, create_app, running
 
@@ -463,7 +464,6 @@ def test_axe_finds_no_serious_or_critical_violation(axe_context, chat_url, porta
 
 # ----- the staff pages: the console and the approved answers ------------------------------
 
-DAY = 86400
 # logged questions over the last week (text, outcome, times, days ago): every outcome, so the
 # chart has bars of each colour and the console has groups, unanswered ones included
 LOGGED = [("工会会费怎么交纳？", "answered", 5, 1), ("工会会费怎么交纳", "answered", 3, 3),
@@ -477,12 +477,10 @@ def staff_url(tmp_path_factory, bundled_index, bot):
     answers: one in force, one to review (its document's recorded hash is stale, as after
     an upload), one removed."""
     import shutil
-    import time
     from dataclasses import replace
 
     from bot.curated import REMOVED, CuratedAnswer, CuratedStore, curated_path, make_span
     from index.store import IndexStore
-    from ui.asking import Asker
 
     index_dir = tmp_path_factory.mktemp("staff") / "index"
     shutil.copytree(bundled_index, index_dir)
@@ -501,13 +499,8 @@ def staff_url(tmp_path_factory, bundled_index, bot):
 
     config = Config(index_dir=index_dir, admin_token=TOKEN, feedback_log=index_dir.parent / "f.jsonl",
                     log_questions=True)
-    asker = Asker(own_bot, config.max_question_chars)
-    app = create_app(config, own_bot, asker=asker)
-    now = time.time()
-    for text, outcome, times, days_ago in LOGGED:
-        for i in range(times):
-            asker.question_log.record(text, outcome, [], 30 + i, client=f"10.0.0.{i}", asked_at=now - days_ago * DAY - i)
-    asker.question_log.flush()
+    app = create_app(config, own_bot)
+    log_history(app.state.asker.question_log, LOGGED)
     with running(app, bind_socket()) as url:
         yield url
 

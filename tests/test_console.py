@@ -15,7 +15,6 @@ from urllib.parse import unquote
 import pytest
 
 from tests.test_browser import ask, browser, context  # noqa: F401  (fixtures)
-from ui.asking import Asker
 from ui.config import Config
 from ui.server import bind_socket, create_app, running
 
@@ -35,17 +34,22 @@ HISTORY = [
 ]
 
 
+def log_history(question_log, history) -> None:
+    """Questions asked before the test: (text, outcome, times asked, days ago), from other addresses."""
+    now = time.time()
+    for text, outcome, times, days_ago in history:
+        for i in range(times):
+            question_log.record(text, outcome, [], 30 + i, client=f"10.0.0.{i}", asked_at=now - days_ago * DAY - i)
+    question_log.flush()
+
+
 @pytest.fixture(scope="module")
 def console_url(bot, tmp_path_factory):
     home = tmp_path_factory.mktemp("console")
     config = Config(feedback_log=home / "feedback.jsonl", log_questions=True, admin_token=TOKEN)
-    asker = Asker(bot, config.max_question_chars)
-    app = create_app(config, bot, asker=asker)
-    now = time.time()
-    for text, outcome, times, days_ago in HISTORY:
-        for i in range(times):
-            asker.question_log.record(text, outcome, [], 30 + i, client=f"10.0.0.{i}", asked_at=now - days_ago * DAY - i)
-    asker.question_log.flush()
+    app = create_app(config, bot)
+    asker = app.state.asker
+    log_history(asker.question_log, HISTORY)
     with running(app, bind_socket()) as url:
         yield url, asker
 

@@ -17,12 +17,12 @@ import pytest
 from bot.bot import Bot
 from bot.curated import CuratedMatcher, CuratedStore, curated_path
 from index.store import IndexStore
-from ui.asking import Asker
 from ui.config import Config
 from ui.server import bind_socket, create_app, running
 
 from .conftest import SETTINGS
 from .test_browser import ask, browser  # noqa: F401  (fixture)
+from .test_console import log_history
 
 pytestmark = [
     pytest.mark.browser,
@@ -50,11 +50,8 @@ def site(tmp_path_factory, bundled_index, embedder):
     # the console lists it among the unanswered, with its 写审核回答 link
     config = Config(index_dir=index_dir, admin_token=TOKEN, feedback_log=index_dir.parent / "f.jsonl",
                     log_questions=True)
-    asker = Asker(bot, config.max_question_chars, index_dir=index_dir, log_questions=True)  # as create_app makes it
-    app = create_app(config, bot, asker=asker)  # opens the question log
-    for i in range(3):
-        asker.question_log.record(QUESTION, "refused", [], 30, client=f"10.0.0.{i}")
-    asker.question_log.flush()
+    app = create_app(config, bot)
+    log_history(app.state.asker.question_log, [(QUESTION, "refused", 3, 0)])
     with running(app, bind_socket()) as url:
         yield url, index_dir
 

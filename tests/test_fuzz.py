@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 from dataclasses import replace
 
 import docx
@@ -130,11 +129,7 @@ LEGACY = settings(FUZZ, max_examples=max(3, EXAMPLES // 10))
 
 @pytest.fixture(scope="module")
 def legacy_word() -> bytes:
-    if shutil.which("soffice") is None:
-        if os.environ.get("UNIONQA_REQUIRE_LIBREOFFICE"):
-            pytest.fail("LibreOffice is not installed: make libreoffice")
-        pytest.skip("LibreOffice is not installed (make libreoffice); `make test` installs it")
-    return office.soffice_convert(_docx(), ".docx", "doc")
+    return office.legacy_word(_docx())
 
 
 @pytest.mark.slow

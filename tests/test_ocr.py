@@ -9,7 +9,6 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
-from fpdf import FPDF
 
 from bot.provisions import describe
 from bot.records import Citation
@@ -19,7 +18,14 @@ from corpus.ocr import OcrLine, paragraphs, reading_order
 from corpus.sandbox import ParseWorker
 from corpus.structure import starts_item
 from scripts.bench_ocr import cer
-from tests.fixtures.office import RED_HEADER_LINES, png_bytes, render_lines, scanned_pdf, wrap_lines
+from tests.fixtures.office import (
+    RED_HEADER_LINES,
+    mixed_pdf,
+    png_bytes,
+    render_lines,
+    scanned_pdf,
+    wrap_lines,
+)
 from ui.render import document_page, where
 
 # Most of these run the OCR model on rendered pages (seconds each): `make test-fast` leaves them out.
@@ -80,27 +86,12 @@ def test_a_rotated_noisy_scan_stays_within_five_percent() -> None:
     assert cer(truth, doc.title + doc.text) <= 0.05
 
 
-def _mixed_pdf(tmp_path: Path, notice_png: bytes) -> Path:
-    """Page 1 with a text layer, page 2 a scan: a notice with a scanned attachment."""
+def test_a_pdf_scan_page_is_read_in_the_worker_and_cited_as_scanned(tmp_path: Path, notice_scan) -> None:
     import io
 
     from PIL import Image
 
-    pdf = FPDF()
-    pdf.set_font("helvetica", size=12)
-    pdf.add_page()
-    for line in ("Notice with attachment", "The scanned notice follows on the next page."):
-        pdf.cell(0, 10, line, new_x="LMARGIN", new_y="NEXT")
-    pdf.add_page()
-    image = Image.open(io.BytesIO(notice_png))
-    pdf.image(image, x=0, y=0, w=210)
-    path = tmp_path / "附件.pdf"
-    path.write_bytes(bytes(pdf.output()))
-    return path
-
-
-def test_a_pdf_scan_page_is_read_in_the_worker_and_cited_as_scanned(tmp_path: Path, notice_scan) -> None:
-    _mixed_pdf(tmp_path, notice_scan[0])
+    (tmp_path / "附件.pdf").write_bytes(mixed_pdf(Image.open(io.BytesIO(notice_scan[0]))))
     result = load_corpus(tmp_path)  # through the parse worker, under its caps
     assert result.errors == []
     [doc] = result.documents

@@ -11,14 +11,13 @@ from urllib.parse import quote, urljoin
 
 import httpx
 import pytest
-from fpdf import FPDF
 from PIL import Image
 
 from bot.bot import Bot
 from corpus.records import Document
 from index.build import build_index
 from index.store import IndexStore
-from tests.fixtures.office import RED_HEADER_LINES, render_page
+from tests.fixtures.office import RED_HEADER_LINES, mixed_pdf, render_page
 from ui import page_image
 from ui.config import Config
 from ui.server import bind_socket, create_app, running
@@ -28,25 +27,13 @@ from .conftest import SETTINGS
 DOC_ID = "通知/附件"
 
 
-def mixed_pdf() -> bytes:
-    """Page 1 with a text layer, page 2 a scanned notice."""
-    pdf = FPDF()
-    pdf.set_font("helvetica", size=12)
-    pdf.add_page()
-    for line in ("Notice with attachment", "The scanned notice follows on the next page."):
-        pdf.cell(0, 10, line, new_x="LMARGIN", new_y="NEXT")
-    pdf.add_page()
-    pdf.image(render_page(RED_HEADER_LINES[:6]), x=0, y=0, w=210)
-    return bytes(pdf.output())
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, embedder):
     root = tmp_path_factory.mktemp("page-images")
     corpus = root / "corpus"
     (corpus / "通知").mkdir(parents=True)
-    (corpus / "通知" / "附件.pdf").write_bytes(mixed_pdf())
-    (root / "secret.pdf").write_bytes(mixed_pdf())  # beside the corpus, never to be served
+    (corpus / "通知" / "附件.pdf").write_bytes(mixed_pdf(render_page(RED_HEADER_LINES[:6])))
+    (root / "secret.pdf").write_bytes(mixed_pdf(render_page(RED_HEADER_LINES[:6])))  # beside the corpus, never to be served
     build_index(corpus, root / "index", SETTINGS, embedder, progress=False)
     bot = Bot(IndexStore.load(root / "index"), embedder)
     config = Config(corpus_dir=corpus, index_dir=root / "index", feedback_log=root / "feedback.jsonl")

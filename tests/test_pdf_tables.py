@@ -8,15 +8,11 @@ from pathlib import Path
 
 from fpdf import FPDF
 
-from bot.bot import Bot
 from corpus import pdf_tables
 from corpus.loader import document_from_bytes
-from index.build import build_index
-from index.store import IndexStore
 from tests.fixtures.office import CJK_FONT, DUES_ROWS
+from tests.test_office_formats import ask_dues_question
 from ui.render import where
-
-from .conftest import SETTINGS
 
 HEADER = ["单位类别", "会费标准"]
 
@@ -82,12 +78,7 @@ def test_the_table_budget_stops_looking_without_losing_text(monkeypatch) -> None
 
 
 def test_a_dues_question_is_answered_from_a_pdf_row_and_cited_to_it(tmp_path: Path, embedder) -> None:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "会费通知.pdf").write_bytes(dues_pdf())
-    (corpus / "章程.txt").write_text("工会章程\n会员有选举权、被选举权和表决权。\n", encoding="utf-8")
-    build_index(corpus, tmp_path / "index", SETTINGS, embedder, progress=False)
-    answer = Bot(IndexStore.load(tmp_path / "index"), embedder).ask("我们单位会费标准是多少")
+    answer = ask_dues_question(tmp_path, embedder, "会费通知.pdf", dues_pdf())
     assert "按职工工资总额的2%拨缴" in answer.text
     cited = answer.citations[0]
     assert cited.doc_id == "会费通知"

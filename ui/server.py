@@ -95,6 +95,7 @@ def create_app(config: Config, bot: Bot, watch_index: bool = False, asker: Asker
         asker = Asker(bot, config.max_question_chars, index_dir=watched, log_questions=config.log_questions)
     if config.log_questions and asker.question_log is None:
         asker.question_log = QuestionLog(config.question_log_path(), config.log_days)  # old rows go now
+    app.state.asker = asker  # the one that answers here: its question log, for the tests and the console
     workers = asker.workers if isinstance(asker, PoolAsker) else 1
     limit = workers * config.queue_per_worker
     app.add_middleware(ChatInputMiddleware, max_chars=config.max_question_chars)
