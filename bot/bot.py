@@ -34,6 +34,7 @@ from bot.provisions import (
     with_note,
 )
 from bot.query import make_query
+from bot.ranker import load_ranker
 from bot.records import ANSWERED, REFUSED, RELATED, Answer
 from bot.retrieve import Evidence, Hit, Retriever
 from corpus.records import Document
@@ -63,8 +64,12 @@ class Bot:
         self.store = store
         self.embedder = embedder
         self.top_k = top_k
-        self.retriever = Retriever(store, embedder, mode=mode)
-        self.calibration = calibration or load_calibration(store.manifest.settings.embedding_model)
+        model = store.manifest.settings.embedding_model
+        # the ranker fitted on real consultations for this model orders the candidates; a
+        # model without one (a local model) keeps the untrained score fusion
+        ranker = load_ranker(model)
+        self.retriever = Retriever(store, embedder, mode=mode, fusion="learned" if ranker else "scores", ranker=ranker)
+        self.calibration = calibration or load_calibration(model)
         self.lexicon = lexicon or load_lexicon()
         # With an LLM configured, answered questions get a generated, checked answer.
         self.generator = generator

@@ -73,6 +73,8 @@ class Query:
     unread: float = 0.0
     # the amounts the question names (合同签了两年): facts that a provision's range decides
     amounts: tuple[Amount, ...] = ()
+    # the tokens of the clause that asks (`asking_clause`): in a long consultation, what is asked
+    asking: tuple[str, ...] = ()
 
 
 _CLAUSE_END = re.compile(r"[，,。！!？?；;…]+")
@@ -86,6 +88,16 @@ def question_kind(text: str) -> str:
         if (kind := _kind(clause)) != "other":
             return kind
     return _kind(text)
+
+
+def asking_clause(text: str) -> str:
+    """The clause that asks: the last one with a question word, else the last clause (a long
+    consultation tells its story first and asks at the end)."""
+    clauses = [c for c in _CLAUSE_END.split(text) if c.strip()]
+    for clause in reversed(clauses):
+        if _kind(clause) != "other":
+            return clause
+    return clauses[-1] if clauses else text
 
 
 def _kind(text: str) -> str:
@@ -151,4 +163,5 @@ def make_query(
         reading=chinese if text != chinese else None,
         unread=unread_share(question, lexicon) if english else 0.0,
         amounts=tuple(amounts(chinese)),
+        asking=tuple(tokenize_query(asking_clause(asked))),
     )

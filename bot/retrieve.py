@@ -16,12 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.query import Query
+from bot.ranker import Ranker, candidate_features
 from index.embedder import Embedder
 from index.records import Chunk
 from index.store import IndexStore
 
 MODES = ("hybrid", "dense", "bm25")
-FUSIONS = ("scores", "rrf")
+# "learned": the ranker fitted on real consultations (bot/ranker.py) scores each candidate;
+# "scores" and "rrf" are the untrained fusions, kept for comparison
+FUSIONS = ("learned", "scores", "rrf")
 POOL = 20  # fused candidates kept for the answer to look through, top k included
 
 # Pseudo-relevance feedback (RM3), with the usual defaults of Lucene/Anserini's RM3
@@ -153,6 +156,7 @@ class Retriever:
         fusion: str = "scores",
         feedback: bool = False,
         sentence_weight: float = 1.0,
+        ranker: Ranker | None = None,
     ):
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}; expected one of {', '.join(MODES)}")
@@ -168,22 +172,38 @@ class Retriever:
         self.fusion = fusion
         self.feedback = feedback
         self.sentence_weight = sentence_weight
+        self.ranker = ranker
 
-    def search(self, query: Query, top_k: int) -> tuple[list[Hit], Evidence]:
+    @property
+    def learned(self) -> bool:
+        """Whether the learned ranker orders the hybrid candidates (without one, the
+        untrained score fusion does)."""
+        return self.mode == "hybrid" and self.fusion == "learned" and self.ranker is not None
+
+    def retrievals(
+        self, query: Query
+    ) -> tuple[dict[str, float], np.ndarray, list[tuple[int, float]], list[tuple[int, float]]]:
+        """The weighted lexical query, the question's vector, and both retrievers' rankings."""
         terms = {t: w for t, w in query.terms.items() if telling(self.store, t, w)}
-        # Both rankings are read in every mode: the answer's sentences are chosen, and
-        # answerability judged, on the same evidence; the mode only decides what is fused.
         vector = self.embedder.encode_queries([query.text])[0]
         dense = self.store.search_dense(vector, self.candidates)
         if self.feedback and dense:
             terms.update(feedback_terms(self.store, dense, terms))
         lexical = self.store.search_bm25(terms, self.candidates) if terms else []
+        return terms, vector, dense, lexical
 
+    def search(self, query: Query, top_k: int) -> tuple[list[Hit], Evidence]:
+        # Both rankings are read in every mode: the answer's sentences are chosen, and
+        # answerability judged, on the same evidence; the mode only decides what is fused.
+        terms, vector, dense, lexical = self.retrievals(query)
         dense_scores = dict(dense)
         bm25_scores = dict(lexical)
         if self.mode == "bm25":
             fused = dict(lexical)
-        elif self.mode == "hybrid" and self.fusion == "scores":
+        elif self.learned:
+            ids, rows = candidate_rows(self.store, query, terms, vector, dense, lexical)
+            fused = dict(zip(ids, (float(s) for s in self.ranker.score(rows)), strict=True))
+        elif self.mode == "hybrid" and self.fusion in ("scores", "learned"):
             fused = fuse_scores(dense, lexical, self.dense_weight, self.bm25_weight)
         elif self.mode == "hybrid":
             fused = rrf(
@@ -193,7 +213,7 @@ class Retriever:
             )
         else:
             fused = dict(dense)
-        if self.mode != "bm25" and self.sentence_weight:
+        if self.mode != "bm25" and self.sentence_weight and not self.learned:
             for i, score in spread(best_sentence_cosines(self.store, list(fused), vector)).items():
                 fused[i] += self.sentence_weight * score
         if query.reading:
@@ -208,6 +228,20 @@ class Retriever:
         ]
         evidence = Evidence(query, terms, tuple(dense), tuple(lexical), tuple(ranked[top_k:]), vector)
         return ranked[:top_k], evidence
+
+
+def candidate_rows(
+    store: IndexStore,
+    query: Query,
+    terms: dict[str, float],
+    vector: np.ndarray,
+    dense: list[tuple[int, float]],
+    lexical: list[tuple[int, float]],
+) -> tuple[list[int], np.ndarray]:
+    """Every candidate either retriever found, and its row of the ranker's features."""
+    ids = list(dict.fromkeys([i for i, _ in dense] + [i for i, _ in lexical]))
+    sentences = best_sentence_cosines(store, ids, vector)
+    return ids, candidate_features(store, query.text, terms, query.asking, dense, lexical, sentences, ids)
 
 
 def telling(store: IndexStore, token: str, weight: float = 1.0) -> bool:
