@@ -785,7 +785,61 @@ def cmd_curated_fit(args: argparse.Namespace) -> int:
     tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     tmp.replace(out)
     print(f"阈值 {fit.threshold}（最相近的反例 {fit.highest_negative}：{fit.nearest}）→ {out}")
+    if args.legal:
+        _fit_pairs(args, config, approved, negatives, embedder)
     return 0
+
+
+def _fit_pairs(args: argparse.Namespace, config: cfg.Config, approved: list, negatives: list, embedder) -> None:
+    """The learned matcher (bot/curated_pairs.py), fitted and written beside the thresholds."""
+    from bot.curated import CuratedError, pairs_path
+    from bot.curated_pairs import (
+        BUNDLED_PAIRS,
+        FEATURES,
+        ApprovedSet,
+        PairModelError,
+        dev_examples,
+        fit_pair_model,
+        legal_examples,
+    )
+    from bot.qa_eval import load_qa
+
+    try:
+        examples = legal_examples(Path(args.legal)) + dev_examples([load_qa(Path(p)) for p in args.train_qa or []])
+    except PairModelError as exc:
+        raise CuratedError(str(exc)) from exc
+    sets = [ApprovedSet((a["question"], *a.get("phrasings", [])),
+                        (a.get("answer", ""), *([a["cite"]["text"]] if isinstance(a.get("cite"), dict) else [])))
+            for a in approved]
+    try:
+        fit = fit_pair_model(examples, sets, negatives, embedder.encode_queries, args.pair_margin)
+    except PairModelError as exc:
+        raise CuratedError(str(exc)) from exc
+    out = Path(args.pairs_out) if args.pairs_out else (BUNDLED_PAIRS if args.bundled else pairs_path())
+    data = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else {}
+    data["about"] = ("The learned matcher of approved answers (bot/curated_pairs.py): per embedding model, the "
+                     "logistic regression's coefficients over the features below, its intercept, and the score at "
+                     "or above which a question is served an approved answer (the highest score of any dev-set "
+                     "out-of-scope question or other approved answer's question, plus the margin); the idf of the "
+                     "training questions' tokens. The command below refits it.")
+    data["command"] = ("unionqa curated fit --approved " + args.approved + "".join(f" --qa {q}" for q in args.qa)
+                       + f" --legal {args.legal}" + "".join(f" --train-qa {q}" for q in args.train_qa or [])
+                       + f" --margin {args.margin} --pair-margin {args.pair_margin}"
+                       + (" --bundled" if args.bundled else "") + " [--embedding-model M]")
+    data["features"] = list(FEATURES)
+    data["idf"] = {"unseen": fit.model.unseen, "tokens": dict(fit.model.idf)}
+    data.setdefault("models", {})[config.embedding_model] = {
+        "coef": list(fit.model.coef), "intercept": fit.model.intercept, "threshold": fit.model.threshold,
+        "C": fit.c, "highest_negative": fit.highest_negative, "nearest": fit.nearest, "margin": fit.margin,
+        "phrasing_recall": fit.phrasing_recall, "training_pairs": fit.pairs, "positive_pairs": fit.positives,
+        "training_questions": len(examples), "out_of_scope": len(negatives),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(out)
+    print(f"匹配模型：C={fit.c}，阈值 {fit.model.threshold}（最相近的反例 {fit.highest_negative}：{fit.nearest}），"
+          f"留出的已审核问法匹配 {fit.phrasing_recall:.0%}，训练对 {fit.pairs}（正例 {fit.positives}）→ {out}")
 
 
 def cmd_log_purge(args: argparse.Namespace) -> int:
@@ -963,6 +1017,10 @@ def parser() -> argparse.ArgumentParser:
     cf.add_argument("--margin", type=float, default=0.01, help="阈值高出最相近反例的余量")
     cf.add_argument("--bundled", action="store_true", help="写入随程序发布的 bot/calibration/curated.json")
     cf.add_argument("--out", help="输出文件（默认 UNIONQA_HOME/calibration/curated.json）")
+    cf.add_argument("--legal", help="也拟合学习的匹配模型：legal_train 文件夹（questions.json、articles.jsonl）")
+    cf.add_argument("--train-qa", action="append", help="匹配模型的训练集：评测集的可回答问题（同一出处为同一问题），可多次")
+    cf.add_argument("--pair-margin", type=float, default=0.05, help="匹配模型的阈值高出最相近反例的余量（logit）")
+    cf.add_argument("--pairs-out", help="匹配模型的输出文件（默认 UNIONQA_HOME/calibration/curated_pairs.json）")
     cf.set_defaults(func=cmd_curated_fit)
     for command in (cl, ca, cr, ce, ci, cf):
         cfg.add_flags(command, ["index_dir", "store", "model_cache", "embedding_model", "embedding_backend",
