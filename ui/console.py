@@ -155,7 +155,7 @@ def _group_rows(groups: list[QuestionGroup], documents: dict) -> list[dict]:
             "others": [q for q, _ in g.questions[1:4]],
             "outcomes": [(OUTCOME_LABELS[o], g.outcomes.get(o, 0), o) for o in OUTCOMES if g.outcomes.get(o)],
             "main": OUTCOME_LABELS.get(g.main_outcome, ""), "main_key": g.main_outcome,
-            "up": g.up, "down": g.down,
+            "up": g.up, "down": g.down, "comments": g.comments,
             "docs": [getattr(documents.get(d), "title", d) for d, _ in top_docs],
             "closest": [title for _, title in g.closest],
             "curate": curated_link(g.example),

@@ -25,6 +25,7 @@ from ui.questionlog import OUTCOMES
 # questions and for the unanswered ones (at most twice this many texts embedded at once).
 MAX_DISTINCT = 600  # distinct texts grouped at all; rarer ones are counted, not grouped
 MAX_CLUSTERED = 400  # of which clustered together; the rest join the nearest group
+MAX_COMMENTS = 5  # 👎 comments kept per group for the console
 BATCH = 64  # texts embedded at a time (each batch takes its turn with the questions)
 
 
@@ -38,6 +39,7 @@ class QuestionGroup:
     down: int = 0
     docs: dict[str, int] = field(default_factory=dict)  # cited document ids and how often
     closest: list[tuple[str, str]] = field(default_factory=list)  # (doc_id, title): for unanswered groups
+    comments: list[str] = field(default_factory=list)  # written with its 👎s (at most MAX_COMMENTS)
 
     @property
     def main_outcome(self) -> str:
@@ -102,6 +104,9 @@ def group_questions(distinct: list[dict], encode: Callable[[list[str]], np.ndarr
             group.outcomes[outcome] = group.outcomes.get(outcome, 0) + (n or 0)
         group.up += item["up"] or 0
         group.down += item["down"] or 0
+        for comment in item.get("comments") or ():
+            if len(group.comments) < MAX_COMMENTS and comment not in group.comments:
+                group.comments.append(comment)
         for doc_id, n in item["docs"].items():
             group.docs[doc_id] = group.docs.get(doc_id, 0) + n
     return sorted(groups.values(), key=lambda g: (-g.count, g.example))
