@@ -842,6 +842,50 @@ def _fit_pairs(args: argparse.Namespace, config: cfg.Config, approved: list, neg
           f"留出的已审核问法匹配 {fit.phrasing_recall:.0%}，训练对 {fit.pairs}（正例 {fit.positives}）→ {out}")
 
 
+def cmd_log_fit_groups(args: argparse.Namespace) -> int:
+    """Fit the console's grouping distance for the embedding model (ui/questiongroups.py)."""
+    from bot.qa_eval import load_qa
+    from index.embedder import load_embedder
+    from ui.questiongroups import FITTED_DISTANCES, DistanceError, fit_distance
+
+    config = cfg.resolve(args)
+    texts: list[str] = []
+    golds: list[object] = []
+    for path in args.qa:
+        for item in load_qa(Path(path)).answerable:
+            texts.append(item.question)
+            golds.append((item.doc, item.article) if item.doc and item.article else (path, item.golds[0]))
+    for path in args.approved or []:
+        for i, answer in enumerate(json.loads(Path(path).read_text(encoding="utf-8"))["answers"]):
+            for question in [answer["question"], *answer.get("phrasings", [])]:
+                texts.append(question)
+                golds.append((path, i))
+    embedder = load_embedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
+    try:
+        fit = fit_distance(texts, golds, embedder.encode_queries)
+    except DistanceError as exc:
+        raise cfg.ConfigError(str(exc)) from exc
+    out = Path(args.out) if args.out else FITTED_DISTANCES
+    data = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else {}
+    data["about"] = ("The staff console's grouping distance per embedding model (ui/questiongroups.py): the cosine "
+                     "distance threshold of the agglomerative clustering whose groups agree best (adjusted Rand "
+                     "index) with the gold groups of the questions below. The command refits it.")
+    data["command"] = ("unionqa log fit-groups" + "".join(f" --qa {q}" for q in args.qa)
+                       + "".join(f" --approved {a}" for a in args.approved or []) + " [--model M]")
+    data.setdefault("models", {})[config.embedding_model] = {
+        "distance": fit.distance, "adjusted_rand": fit.ari, "pair_precision": fit.precision,
+        "pair_recall": fit.recall, "questions": fit.questions, "gold_groups": fit.gold_groups,
+        "grid": [[d, a] for d, a in fit.table],
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(out)
+    print(f"{config.embedding_model}：分组距离 {fit.distance}（调整兰德指数 {fit.ari}，同组问题对的精确率 {fit.precision}、"
+          f"召回率 {fit.recall}；{fit.questions} 个问题，{fit.gold_groups} 个标注组）→ {out}")
+    return 0
+
+
 def cmd_log_purge(args: argparse.Namespace) -> int:
     """Delete logged questions: those asked before a date, or all of them."""
     from datetime import datetime
@@ -961,6 +1005,12 @@ def parser() -> argparse.ArgumentParser:
     purge.add_argument("--before", metavar="YYYY-MM-DD", help="删除此日期（本地时间零点）之前的记录")
     purge.add_argument("--all", action="store_true", help="删除全部记录")
     purge.set_defaults(func=cmd_log_purge)
+    fg = lg_sub.add_parser("fit-groups", help="拟合管理控制台的问题分组距离（同一出处的问题应归为一组）")
+    fg.add_argument("--qa", action="append", required=True, help="评测集（可回答问题：引用同一条文或同一原文的为一组），可多次")
+    fg.add_argument("--approved", action="append", help="审核回答及其问法（如 tests/data/curated_paraphrases.json），可多次")
+    fg.add_argument("--out", help="输出文件（默认 bot/calibration/console_grouping.json）")
+    cfg.add_flags(fg, ["model_cache", "embedding_model", "embedding_backend"])
+    fg.set_defaults(func=cmd_log_fit_groups)
 
     llm = sub.add_parser("llm", help="本单位大模型服务（OpenAI 兼容）的连接")
     llm_sub = llm.add_subparsers(dest="llm_command", required=True)
