@@ -158,7 +158,7 @@ def probability(score: float) -> float:
     return 1.0 / (1.0 + math.exp(-score))
 
 
-def idf_of(questions: Sequence[str], min_count: int = 2) -> tuple[dict[str, float], float]:
+def idf_of(questions: Sequence[str], min_count: int = 1) -> tuple[dict[str, float], float]:
     """Smoothed idf of the tokens seen in at least `min_count` questions (a rarer one weighs
     as an unseen one), and the idf of an unseen token."""
     df = Counter(t for q in questions for t in set(tokenize_query(q)))

@@ -826,8 +826,15 @@ def _fit_pairs(args: argparse.Namespace, config: cfg.Config, approved: list, neg
                        + f" --legal {args.legal}" + "".join(f" --train-qa {q}" for q in args.train_qa or [])
                        + f" --margin {args.margin} --pair-margin {args.pair_margin}"
                        + (" --bundled" if args.bundled else "") + " [--embedding-model M]")
+    idf = {"unseen": fit.model.unseen, "tokens": dict(fit.model.idf)}
+    if data.get("idf") != idf or data.get("features") != list(FEATURES):
+        # the other models' coefficients were fitted on other features or idf: they no longer hold
+        dropped = [m for m in data.get("models", {}) if m != config.embedding_model]
+        data["models"] = {}
+        if dropped:
+            print(f"训练问题或特征已变，以下模型的匹配模型已删除，请重新拟合：{'、'.join(dropped)}", file=sys.stderr)
     data["features"] = list(FEATURES)
-    data["idf"] = {"unseen": fit.model.unseen, "tokens": dict(fit.model.idf)}
+    data["idf"] = idf
     data.setdefault("models", {})[config.embedding_model] = {
         "coef": list(fit.model.coef), "intercept": fit.model.intercept, "threshold": fit.model.threshold,
         "C": fit.c, "highest_negative": fit.highest_negative, "nearest": fit.nearest, "margin": fit.margin,
