@@ -16,10 +16,13 @@ question is close enough to an approved one.
   so it stays suspended, with the old span and the current text around it, until staff
   confirm it (re-attaching the spans: `confirm`) or remove it.
 - **Matching.** The question is embedded with the index's own model (as a query, as the
-  approved questions and their extra phrasings are) and compared by cosine; the best
-  approved question at or above the fitted threshold wins. The threshold is per model,
-  in `bot/calibration/curated.json` (or `UNIONQA_HOME/calibration/curated.json`), written
-  by `unionqa curated fit`; without one for the model, no approved answer is served.
+  approved questions and their extra phrasings are) and scored against each approved answer
+  by the learned pair model of bot/curated_pairs.py (cosine, word coverage, numbers…); the
+  answer scored highest at or above the fitted threshold wins. The model is per embedding
+  model, in `bot/calibration/curated_pairs.json` (or `UNIONQA_HOME/calibration/`), written by
+  `unionqa curated fit --legal …`. For a model without one, the fitted cosine threshold of
+  `curated.json` decides (the best approved question at or above it); without either, no
+  approved answer is served.
 """
 
 from __future__ import annotations
