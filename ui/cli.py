@@ -776,7 +776,7 @@ def cmd_curated_fit(args: argparse.Namespace) -> int:
         "margin": fit.margin, "approved_questions": sum(len(q) for q in questions), "out_of_scope": len(negatives),
     }
     data["command"] = ("unionqa curated fit --approved " + args.approved + "".join(f" --qa {q}" for q in args.qa)
-                       + f" --margin {args.margin}" + (" --bundled" if args.bundled else ""))
+                       + f" --margin {args.margin}" + (" --bundled" if args.bundled else "") + " [--model M], once per model")
     data["about"] = ("The cosine at or above which a question is served an approved answer: the highest similarity "
                      "of any dev-set out-of-scope question or other approved answer's question to an approved "
                      "question, plus the margin. bot/curated.py reads it; the command above refits it.")
@@ -825,7 +825,7 @@ def _fit_pairs(args: argparse.Namespace, config: cfg.Config, approved: list, neg
     data["command"] = ("unionqa curated fit --approved " + args.approved + "".join(f" --qa {q}" for q in args.qa)
                        + f" --legal {args.legal}" + "".join(f" --train-qa {q}" for q in args.train_qa or [])
                        + f" --margin {args.margin} --pair-margin {args.pair_margin}"
-                       + (" --bundled" if args.bundled else "") + " [--embedding-model M]")
+                       + (" --bundled" if args.bundled else "") + " [--model M], once per model")
     idf = {"unseen": fit.model.unseen, "tokens": dict(fit.model.idf)}
     if data.get("idf") != idf or data.get("features") != list(FEATURES):
         # the other models' coefficients were fitted on other features or idf: they no longer hold
@@ -878,7 +878,7 @@ def cmd_log_fit_groups(args: argparse.Namespace) -> int:
                      "distance threshold of the agglomerative clustering whose groups agree best (adjusted Rand "
                      "index) with the gold groups of the questions below. The command refits it.")
     data["command"] = ("unionqa log fit-groups" + "".join(f" --qa {q}" for q in args.qa)
-                       + "".join(f" --approved {a}" for a in args.approved or []) + " [--model M]")
+                       + "".join(f" --approved {a}" for a in args.approved or []) + " [--model M], once per model")
     data.setdefault("models", {})[config.embedding_model] = {
         "distance": fit.distance, "adjusted_rand": fit.ari, "pair_precision": fit.precision,
         "pair_recall": fit.recall, "questions": fit.questions, "gold_groups": fit.gold_groups,
