@@ -22,7 +22,7 @@ from bot.compose import (
     select_sentences,
     shown_citations,
 )
-from bot.curated import CuratedMatcher, CuratedStore, curated_path, curated_reply, load_threshold
+from bot.curated import CuratedMatcher, CuratedStore, curated_path, curated_reply, load_pairs, load_threshold
 from bot.generate import Generator, Partial
 from bot.provisions import (
     NATIONAL_NOTE,
@@ -101,7 +101,8 @@ class Bot:
         if embedder is None or embedder.name != settings.embedding_model:
             cache = Path(model_cache) if model_cache else default_model_cache()
             embedder = load_embedder(settings.embedding_model, cache, backend=settings.embedding_backend)
-        curated = CuratedMatcher(CuratedStore(curated_path(index_dir)), load_threshold(settings.embedding_model))
+        curated = CuratedMatcher(CuratedStore(curated_path(index_dir)), load_threshold(settings.embedding_model),
+                                 load_pairs(settings.embedding_model))
         return cls(store, embedder, top_k=top_k, mode=mode, lexicon=lexicon, generator=generator, curated=curated)
 
     @property

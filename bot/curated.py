@@ -16,10 +16,13 @@ question is close enough to an approved one.
   so it stays suspended, with the old span and the current text around it, until staff
   confirm it (re-attaching the spans: `confirm`) or remove it.
 - **Matching.** The question is embedded with the index's own model (as a query, as the
-  approved questions and their extra phrasings are) and compared by cosine; the best
-  approved question at or above the fitted threshold wins. The threshold is per model,
-  in `bot/calibration/curated.json` (or `UNIONQA_HOME/calibration/curated.json`), written
-  by `unionqa curated fit`; without one for the model, no approved answer is served.
+  approved questions and their extra phrasings are) and scored against each approved answer
+  by the learned pair model of bot/curated_pairs.py (cosine, word coverage, numbers…); the
+  answer scored highest at or above the fitted threshold wins. The model is per embedding
+  model, in `bot/calibration/curated_pairs.json` (or `UNIONQA_HOME/calibration/`), written by
+  `unionqa curated fit --legal …`. For a model without one, the fitted cosine threshold of
+  `curated.json` decides (the best approved question at or above it); without either, no
+  approved answer is served.
 """
 
 from __future__ import annotations
@@ -39,6 +42,16 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.curated_pairs import (
+    BUNDLED_PAIRS,
+    PairModel,
+    PairModelError,
+    Target,
+    load_pair_model,
+    probability,
+    side,
+    target,
+)
 from bot.provisions import describe
 from bot.records import CURATED, MARKER, Answer, Citation
 from corpus.records import Document
@@ -469,6 +482,21 @@ def load_threshold(embedding_model: str) -> float | None:
     return None
 
 
+def pairs_path() -> Path:
+    return unionqa_home() / "calibration" / BUNDLED_PAIRS.name
+
+
+def load_pairs(embedding_model: str) -> PairModel | None:
+    """The fitted pair model for the model (bot/curated_pairs.py): the union's own refit
+    first, then the bundled one; None when neither has this model (then the cosine
+    threshold of load_threshold decides, if there is one)."""
+    try:
+        return load_pair_model(embedding_model, (pairs_path(), BUNDLED_PAIRS))
+    except PairModelError as exc:
+        log.warning("%s；改用余弦阈值", exc)
+        return None
+
+
 def best_match(question_vector: np.ndarray, vectors: np.ndarray, owners: Sequence[int]) -> tuple[int, float]:
     """(owner of the most similar approved question, its cosine); (-1, -1.0) without any."""
     if len(owners) == 0:
@@ -485,17 +513,23 @@ class _Loaded:
     serving: list[CuratedAnswer] = field(default_factory=list)  # active, sources unchanged
     vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), dtype=np.float32))
     owners: list[int] = field(default_factory=list)  # index into serving, per row of vectors
+    targets: list[Target] = field(default_factory=list)  # per serving answer, for the pair model
     documents: Mapping[str, Document] | None = None
 
 
 class CuratedMatcher:
     """Serves the approved answers of a store: re-read whenever its file changes (another
     process may have written it), re-checked against the documents whenever the index
-    version changes. Thread-safe."""
+    version changes. Thread-safe.
 
-    def __init__(self, store: CuratedStore, threshold: float | None):
+    With a fitted pair model (`pairs`), it decides: the answer the question scores highest
+    with, at or above the model's threshold. Without one, the cosine `threshold` decides;
+    without either, no approved answer is served."""
+
+    def __init__(self, store: CuratedStore, threshold: float | None, pairs: PairModel | None = None):
         self.store = store
         self.threshold = threshold
+        self.pairs = pairs
         self._loaded = _Loaded()
         self._lock = threading.Lock()
         self._vectors: dict[tuple[str, str], np.ndarray] = {}  # (model, text) -> vector
@@ -526,7 +560,13 @@ class CuratedMatcher:
                     texts.append(q)
                     owners.append(i)
             vectors = self.vectors(texts, embedder)
-            self._loaded = _Loaded(stamp, answers, serving, vectors, owners, documents)
+            targets = []
+            if self.pairs is not None:
+                for i, a in enumerate(serving):
+                    rows = [k for k, owner in enumerate(owners) if owner == i]
+                    targets.append(target([side(texts[k], vectors[k]) for k in rows],
+                                          [a.answer, *(span.text for span in a.citations)]))
+            self._loaded = _Loaded(stamp, answers, serving, vectors, owners, targets, documents)
             return self._loaded
 
     def vectors(self, texts: list[str], embedder: Embedder) -> np.ndarray:
@@ -540,13 +580,20 @@ class CuratedMatcher:
         return np.stack([self._vectors[(embedder.name, t)] for t in texts])
 
     def match(self, question: str, documents: Mapping[str, Document], embedder: Embedder) -> tuple[CuratedAnswer, float] | None:
-        """The approved answer for the question, with its cosine, or None."""
-        if self.threshold is None:
+        """The approved answer for the question, with its score (the pair model's
+        probability, or the cosine), or None."""
+        if self.threshold is None and self.pairs is None:
             return None
         loaded = self._current(documents, embedder)
         if not loaded.owners:
             return None
         vector = _unit(embedder.encode_queries([question])[0])
+        if self.pairs is not None:
+            owner, score = self.pairs.best(side(question, vector), loaded.targets)
+            if owner < 0 or score < self.pairs.threshold:
+                return None
+            return loaded.serving[owner], probability(score)
+        assert self.threshold is not None
         owner, score = best_match(vector, loaded.vectors, loaded.owners)
         if owner < 0 or score < self.threshold:
             return None

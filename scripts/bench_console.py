@@ -120,7 +120,7 @@ def main() -> int:
         group_home = tmp / "group"
         fill(group_home / DB_NAME, args.group, bases)
         qlog = QuestionLog(group_home / DB_NAME)
-        grouper = Grouper(qlog, Asker(bot, 500), Config().console_group_distance)
+        grouper = Grouper(qlog, Asker(bot, 500), Config().console_group_distance)  # None: the fitted distance
         distinct = len(qlog.distinct_questions(0, limit=10**6))
         grouping = grouper.compute()
         print(f"grouping {args.group} questions ({distinct} distinct texts): {grouping.seconds:.1f} s, "

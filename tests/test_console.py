@@ -7,6 +7,7 @@ UNIONQA_SCREENSHOT=1 also rewrites docs/console.png.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -105,6 +106,41 @@ def test_signed_in_staff_see_the_chart_groups_and_a_dislike_from_the_chat(contex
         page.locator("#export-groups").click()
     assert "工会会费怎么交纳？" in Path(download.value.path()).read_text(encoding="utf-8-sig")
 
+
+COMMENT = "<i>引用的条文不对</i>，没说到会员大会"
+
+
+def test_a_comment_after_a_dislike_reaches_the_log_the_feedback_file_and_the_console(context, console_url):  # noqa: F811
+    url, asker = console_url
+    page = context.new_page()
+    page.goto(url, wait_until="load")
+    ask(page, "工会会员有哪些权利？")
+    box = page.get_by_label("这条回答哪里不对？可以写下您的意见（选填）")
+    assert box.count() == 0 or not box.is_visible()  # no box before a 👎
+    page.locator('#uq-chat button[aria-label="踩"]').last.click()
+    box.wait_for(state="visible")
+    box.fill(COMMENT)
+    page.locator("#uq-comment-send").click()
+    page.get_by_text("已收到您的意见").first.wait_for()
+    box.wait_for(state="hidden")
+    asker.question_log.flush()
+    (row,) = [r for r in asker.question_log.rows() if r.question == "工会会员有哪些权利？"]
+    assert (row.rating, row.comment) == ("down", COMMENT)
+    lines = [json.loads(line) for line in (Path(asker.question_log.path).parent / "feedback.jsonl")
+             .read_text(encoding="utf-8").splitlines()]
+    assert [(e["rating"], e.get("comment")) for e in lines if e["question"] == "工会会员有哪些权利？"] == [
+        ("down", None), ("comment", COMMENT)]
+
+    sign_in(page, url)
+    comment = page.locator("#groups .group", has_text="工会会员有哪些权利？").locator(".comment")
+    deadline = time.monotonic() + 60
+    while comment.count() == 0 and time.monotonic() < deadline:  # grouped before this 👎: group again
+        page.get_by_role("button", name="重新分组").click()
+        page.wait_for_load_state("load")
+        time.sleep(1)
+        page.reload(wait_until="load")
+    assert comment.first.inner_text() == COMMENT  # as text: the <i> is not markup
+    assert page.locator("#groups .comment i").count() == 0
 
 def test_the_console_fits_a_phone(browser, console_url):  # noqa: F811
     url, _ = console_url

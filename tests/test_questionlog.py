@@ -238,7 +238,7 @@ def test_grouping_puts_rephrasings_together_and_keeps_topics_apart(embedder):
 
     distinct = [item("工会会费怎么交纳？", 40, down=2), item("工会会费怎么交纳", 12), item("请问工会会费怎么交纳？", 7),
                 item("职工疗休养为期几天？", 20, "refused"), item("职工疗休养为期几天", 3, "refused")]
-    groups = group_questions(distinct, embedder.encode_queries, Config().console_group_distance)
+    groups = group_questions(distinct, embedder.encode_queries, 0.08)  # the fake embedder: rephrasings within 0.08
     assert [(g.example, g.count) for g in groups] == [("工会会费怎么交纳？", 59), ("职工疗休养为期几天？", 23)]
     assert groups[0].down == 2 and groups[1].main_outcome == "refused"
 
@@ -374,3 +374,29 @@ def test_a_broken_log_file_is_a_clear_error_not_a_traceback(tmp_path, capsys):
     assert main(["log", "purge", "--all", "--feedback-log", str(tmp_path / "feedback.jsonl")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("错误：无法打开提问记录") and "Traceback" not in err
+
+
+def test_the_grouping_distance_is_fitted_per_model_and_read_from_its_file(tmp_path, embedder):
+    from ui.questiongroups import (
+        DEFAULT_MODEL,
+        FITTED_DISTANCES,
+        DistanceError,
+        fit_distance,
+        fitted_distance,
+    )
+
+    bundled = fitted_distance(DEFAULT_MODEL)
+    assert 0 < bundled < 1
+    assert fitted_distance("fake:never-fitted") == bundled  # a model never fitted: the default model's
+    (tmp_path / "bad.json").write_text("{", encoding="utf-8")
+    with pytest.raises(DistanceError, match="无法读取分组距离文件"):
+        fitted_distance(DEFAULT_MODEL, tmp_path / "bad.json")
+    assert FITTED_DISTANCES.is_file()
+    # rephrasings of two questions, and a third alone: the fit finds a distance that groups them so
+    texts = ["工会会费怎么交纳？", "工会会费怎么交纳", "请问工会会费怎么交纳？", "职工疗休养为期几天？", "职工疗休养为期几天",
+             "劳模精神的内涵是什么？"]
+    fit = fit_distance(texts, ["dues", "dues", "dues", "rest", "rest", "model"], embedder.encode_queries)
+    assert fit.ari == 1.0 and fit.precision == 1.0 and fit.recall == 1.0
+    assert fit.table[0][1] < 1.0  # the smallest distance does not: the fit chose among them
+    with pytest.raises(DistanceError):
+        fit_distance(texts[:2], ["a", "a"], embedder.encode_queries)

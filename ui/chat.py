@@ -24,6 +24,7 @@ from ui.asking import Asker, QuestionError, ServerBusy, check_question
 from ui.examples import example_questions
 from ui.feedback import FeedbackLog
 from ui.limits import RateLimiter
+from ui.questionlog import MAX_COMMENT_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -129,25 +130,53 @@ def build_chat(asker: Asker, feedback: FeedbackLog) -> gr.Blocks:
         turns = turns + [answer]
         yield "", to_messages(turns, documents()), turns
 
-    def on_feedback(turns: list[Answer], votes: list[int], data: gr.LikeData, request: gr.Request) -> list[int]:
+    def on_feedback(turns: list[Answer], votes: list[int], data: gr.LikeData,
+                    request: gr.Request) -> tuple[list[int], object, int]:
         """One vote per answer and session (`votes`: the turns voted on, this session's own
         state), and at most FEEDBACK_PER_MINUTE votes a minute per address: a script
-        clicking 👍 a hundred times wrote a hundred lines."""
+        clicking 👍 a hundred times wrote a hundred lines. A 👎 opens the comment box for
+        that answer (the vote is kept whether or not a comment follows)."""
         index = data.index if isinstance(data.index, int) else data.index[0]
         turn = index // 2  # messages alternate: question, answer
         votes = votes or []
         if not 0 <= turn < len(turns or []) or data.liked is None:  # taking a vote back is not a vote
-            return votes
+            return votes, gr.skip(), gr.skip()
         if turn in votes:
             gr.Info("您已对这条回答反馈过，谢谢！", title=INFO_TITLE)
-            return votes
+            return votes, gr.skip(), gr.skip()
         address = request.client.host if request and request.client else "unknown"
         if wait := vote_limiter.retry_after(address):
             gr.Warning(f"反馈太频繁，请 {wait} 秒后再试。", title=WARNING_TITLE)
-            return votes
+            return votes, gr.skip(), gr.skip()
         feedback.record(turns[turn], "up" if data.liked is True else "down")
         gr.Info("感谢您的反馈！", title=INFO_TITLE)
-        return votes + [turn]
+        if data.liked is True:
+            return votes + [turn], gr.skip(), gr.skip()
+        return votes + [turn], gr.update(visible=True), turn
+
+    def on_comment(text: str, turns: list[Answer], turn: int, request: gr.Request) -> tuple[object, object, int]:
+        """The optional comment after a 👎: kept with that 👎 (question log and feedback file)."""
+        text = (text or "").strip()
+        if not 0 <= (turn if isinstance(turn, int) else -1) < len(turns or []):
+            return gr.skip(), gr.update(visible=False), -1
+        if not text:
+            gr.Warning("请先写下您的意见；不想写也可以不填。", title=WARNING_TITLE)
+            return gr.skip(), gr.skip(), turn
+        if len(text) > MAX_COMMENT_CHARS:
+            gr.Warning(f"意见太长了（{len(text)} 字），请不超过 {MAX_COMMENT_CHARS} 字。", title=WARNING_TITLE)
+            return gr.skip(), gr.skip(), turn
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            gr.Warning("意见里有无法识别的字符，请删去后再提交。", title=WARNING_TITLE)
+            return gr.skip(), gr.skip(), turn
+        address = request.client.host if request and request.client else "unknown"
+        if wait := vote_limiter.retry_after(address):
+            gr.Warning(f"反馈太频繁，请 {wait} 秒后再试。", title=WARNING_TITLE)
+            return gr.skip(), gr.skip(), turn
+        feedback.comment(turns[turn], text)
+        gr.Info("已收到您的意见，谢谢！", title=INFO_TITLE)
+        return "", gr.update(visible=False), -1
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as blocks:
         gr.HTML(
@@ -171,6 +200,19 @@ def build_chat(asker: Asker, feedback: FeedbackLog) -> gr.Blocks:
             layout="bubble",
             autoscroll=True,
         )
+        comment_turn = gr.State(-1)  # the answer a 👎 comment is about
+        with gr.Row(visible=False, elem_id="uq-comment-row", equal_height=True) as comment_row:
+            comment_box = gr.Textbox(
+                label="这条回答哪里不对？可以写下您的意见（选填）",
+                placeholder="例如：没有回答我问的、引用的条文不对……",
+                lines=2,
+                max_lines=5,
+                max_length=MAX_COMMENT_CHARS,
+                scale=5,
+                min_width=0,
+                elem_id="uq-comment",
+            )
+            comment_send = gr.Button("提交意见", size="sm", scale=0, min_width=88, elem_id="uq-comment-send")
         with gr.Row(elem_id="uq-ask-row", equal_height=True):
             question = gr.Textbox(
                 label=QUESTION_LABEL,
@@ -202,8 +244,15 @@ def build_chat(asker: Asker, feedback: FeedbackLog) -> gr.Blocks:
         ask.click(respond, [question, turns], outputs, api_visibility="private")
         for button in example_buttons:
             button.click(respond, [button, turns], outputs, api_visibility="private")
-        clear.click(lambda: ("", [], [], []), None, [*outputs, votes], api_visibility="private")
+        hidden = gr.update(visible=False)
+        clear.click(lambda: ("", [], [], [], hidden, -1), None, [*outputs, votes, comment_row, comment_turn],
+                    api_visibility="private")
         # the chatbot's own trash icon
-        chatbot.clear(lambda: ([], []), None, [turns, votes], api_visibility="private")
-        chatbot.like(on_feedback, [turns, votes], votes, api_visibility="private")
+        chatbot.clear(lambda: ([], [], hidden, -1), None, [turns, votes, comment_row, comment_turn],
+                      api_visibility="private")
+        chatbot.like(on_feedback, [turns, votes], [votes, comment_row, comment_turn], api_visibility="private")
+        comment_send.click(on_comment, [comment_box, turns, comment_turn], [comment_box, comment_row, comment_turn],
+                           api_visibility="private")
+        comment_box.submit(on_comment, [comment_box, turns, comment_turn], [comment_box, comment_row, comment_turn],
+                           api_visibility="private")
     return blocks

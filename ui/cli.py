@@ -776,7 +776,7 @@ def cmd_curated_fit(args: argparse.Namespace) -> int:
         "margin": fit.margin, "approved_questions": sum(len(q) for q in questions), "out_of_scope": len(negatives),
     }
     data["command"] = ("unionqa curated fit --approved " + args.approved + "".join(f" --qa {q}" for q in args.qa)
-                       + f" --margin {args.margin}" + (" --bundled" if args.bundled else ""))
+                       + f" --margin {args.margin}" + (" --bundled" if args.bundled else "") + " [--model M], once per model")
     data["about"] = ("The cosine at or above which a question is served an approved answer: the highest similarity "
                      "of any dev-set out-of-scope question or other approved answer's question to an approved "
                      "question, plus the margin. bot/curated.py reads it; the command above refits it.")
@@ -785,6 +785,111 @@ def cmd_curated_fit(args: argparse.Namespace) -> int:
     tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     tmp.replace(out)
     print(f"阈值 {fit.threshold}（最相近的反例 {fit.highest_negative}：{fit.nearest}）→ {out}")
+    if args.legal:
+        _fit_pairs(args, config, approved, negatives, embedder)
+    return 0
+
+
+def _fit_pairs(args: argparse.Namespace, config: cfg.Config, approved: list, negatives: list, embedder) -> None:
+    """The learned matcher (bot/curated_pairs.py), fitted and written beside the thresholds."""
+    from bot.curated import CuratedError, pairs_path
+    from bot.curated_pairs import (
+        BUNDLED_PAIRS,
+        FEATURES,
+        ApprovedSet,
+        PairModelError,
+        dev_examples,
+        fit_pair_model,
+        legal_examples,
+    )
+    from bot.qa_eval import load_qa
+
+    try:
+        examples = legal_examples(Path(args.legal)) + dev_examples([load_qa(Path(p)) for p in args.train_qa or []])
+    except PairModelError as exc:
+        raise CuratedError(str(exc)) from exc
+    sets = [ApprovedSet((a["question"], *a.get("phrasings", [])),
+                        (a.get("answer", ""), *([a["cite"]["text"]] if isinstance(a.get("cite"), dict) else [])))
+            for a in approved]
+    try:
+        fit = fit_pair_model(examples, sets, negatives, embedder.encode_queries, args.pair_margin)
+    except PairModelError as exc:
+        raise CuratedError(str(exc)) from exc
+    out = Path(args.pairs_out) if args.pairs_out else (BUNDLED_PAIRS if args.bundled else pairs_path())
+    data = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else {}
+    data["about"] = ("The learned matcher of approved answers (bot/curated_pairs.py): per embedding model, the "
+                     "logistic regression's coefficients over the features below, its intercept, and the score at "
+                     "or above which a question is served an approved answer (the highest score of any dev-set "
+                     "out-of-scope question or other approved answer's question, plus the margin); the idf of the "
+                     "training questions' tokens. The command below refits it.")
+    data["command"] = ("unionqa curated fit --approved " + args.approved + "".join(f" --qa {q}" for q in args.qa)
+                       + f" --legal {args.legal}" + "".join(f" --train-qa {q}" for q in args.train_qa or [])
+                       + f" --margin {args.margin} --pair-margin {args.pair_margin}"
+                       + (" --bundled" if args.bundled else "") + " [--model M], once per model")
+    idf = {"unseen": fit.model.unseen, "tokens": dict(fit.model.idf)}
+    if data.get("idf") != idf or data.get("features") != list(FEATURES):
+        # the other models' coefficients were fitted on other features or idf: they no longer hold
+        dropped = [m for m in data.get("models", {}) if m != config.embedding_model]
+        data["models"] = {}
+        if dropped:
+            print(f"训练问题或特征已变，以下模型的匹配模型已删除，请重新拟合：{'、'.join(dropped)}", file=sys.stderr)
+    data["features"] = list(FEATURES)
+    data["idf"] = idf
+    data.setdefault("models", {})[config.embedding_model] = {
+        "coef": list(fit.model.coef), "intercept": fit.model.intercept, "threshold": fit.model.threshold,
+        "C": fit.c, "highest_negative": fit.highest_negative, "nearest": fit.nearest, "margin": fit.margin,
+        "phrasing_recall": fit.phrasing_recall, "training_pairs": fit.pairs, "positive_pairs": fit.positives,
+        "training_questions": len(examples), "out_of_scope": len(negatives),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(out)
+    print(f"匹配模型：C={fit.c}，阈值 {fit.model.threshold}（最相近的反例 {fit.highest_negative}：{fit.nearest}），"
+          f"留出的已审核问法匹配 {fit.phrasing_recall:.0%}，训练对 {fit.pairs}（正例 {fit.positives}）→ {out}")
+
+
+def cmd_log_fit_groups(args: argparse.Namespace) -> int:
+    """Fit the console's grouping distance for the embedding model (ui/questiongroups.py)."""
+    from bot.qa_eval import load_qa
+    from index.embedder import load_embedder
+    from ui.questiongroups import FITTED_DISTANCES, DistanceError, fit_distance
+
+    config = cfg.resolve(args)
+    texts: list[str] = []
+    golds: list[object] = []
+    for path in args.qa:
+        for item in load_qa(Path(path)).answerable:
+            texts.append(item.question)
+            golds.append((item.doc, item.article) if item.doc and item.article else (path, item.golds[0]))
+    for path in args.approved or []:
+        for i, answer in enumerate(json.loads(Path(path).read_text(encoding="utf-8"))["answers"]):
+            for question in [answer["question"], *answer.get("phrasings", [])]:
+                texts.append(question)
+                golds.append((path, i))
+    embedder = load_embedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
+    try:
+        fit = fit_distance(texts, golds, embedder.encode_queries)
+    except DistanceError as exc:
+        raise cfg.ConfigError(str(exc)) from exc
+    out = Path(args.out) if args.out else FITTED_DISTANCES
+    data = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else {}
+    data["about"] = ("The staff console's grouping distance per embedding model (ui/questiongroups.py): the cosine "
+                     "distance threshold of the agglomerative clustering whose groups agree best (adjusted Rand "
+                     "index) with the gold groups of the questions below. The command refits it.")
+    data["command"] = ("unionqa log fit-groups" + "".join(f" --qa {q}" for q in args.qa)
+                       + "".join(f" --approved {a}" for a in args.approved or []) + " [--model M], once per model")
+    data.setdefault("models", {})[config.embedding_model] = {
+        "distance": fit.distance, "adjusted_rand": fit.ari, "pair_precision": fit.precision,
+        "pair_recall": fit.recall, "questions": fit.questions, "gold_groups": fit.gold_groups,
+        "grid": [[d, a] for d, a in fit.table],
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(out)
+    print(f"{config.embedding_model}：分组距离 {fit.distance}（调整兰德指数 {fit.ari}，同组问题对的精确率 {fit.precision}、"
+          f"召回率 {fit.recall}；{fit.questions} 个问题，{fit.gold_groups} 个标注组）→ {out}")
     return 0
 
 
@@ -907,6 +1012,12 @@ def parser() -> argparse.ArgumentParser:
     purge.add_argument("--before", metavar="YYYY-MM-DD", help="删除此日期（本地时间零点）之前的记录")
     purge.add_argument("--all", action="store_true", help="删除全部记录")
     purge.set_defaults(func=cmd_log_purge)
+    fg = lg_sub.add_parser("fit-groups", help="拟合管理控制台的问题分组距离（同一出处的问题应归为一组）")
+    fg.add_argument("--qa", action="append", required=True, help="评测集（可回答问题：引用同一条文或同一原文的为一组），可多次")
+    fg.add_argument("--approved", action="append", help="审核回答及其问法（如 tests/data/curated_paraphrases.json），可多次")
+    fg.add_argument("--out", help="输出文件（默认 bot/calibration/console_grouping.json）")
+    cfg.add_flags(fg, ["model_cache", "embedding_model", "embedding_backend"])
+    fg.set_defaults(func=cmd_log_fit_groups)
 
     llm = sub.add_parser("llm", help="本单位大模型服务（OpenAI 兼容）的连接")
     llm_sub = llm.add_subparsers(dest="llm_command", required=True)
@@ -963,6 +1074,10 @@ def parser() -> argparse.ArgumentParser:
     cf.add_argument("--margin", type=float, default=0.01, help="阈值高出最相近反例的余量")
     cf.add_argument("--bundled", action="store_true", help="写入随程序发布的 bot/calibration/curated.json")
     cf.add_argument("--out", help="输出文件（默认 UNIONQA_HOME/calibration/curated.json）")
+    cf.add_argument("--legal", help="也拟合学习的匹配模型：legal_train 文件夹（questions.json、articles.jsonl）")
+    cf.add_argument("--train-qa", action="append", help="匹配模型的训练集：评测集的可回答问题（同一出处为同一问题），可多次")
+    cf.add_argument("--pair-margin", type=float, default=0.05, help="匹配模型的阈值高出最相近反例的余量（logit）")
+    cf.add_argument("--pairs-out", help="匹配模型的输出文件（默认 UNIONQA_HOME/calibration/curated_pairs.json）")
     cf.set_defaults(func=cmd_curated_fit)
     for command in (cl, ca, cr, ce, ci, cf):
         cfg.add_flags(command, ["index_dir", "store", "model_cache", "embedding_model", "embedding_backend",

@@ -74,12 +74,9 @@ class Config:
     # the staff console's question log (ui/questionlog.py, beside feedback_log) kept
     log_questions: bool = False
     log_days: int = 90  # days the question log keeps a question
-    # the console groups two questions when their cosine distance is at most this. Chosen, not fitted
-    # (there is no paraphrase set to fit on): with e5, 120 different dev questions are at a median
-    # 0.14 from each other and 1.2 % of their pairs under 0.08 (near topics: two about annual leave);
-    # the same question with other openings and endings (请问…呢？) is under 0.017 in 99 % of pairs
-    console_group_distance: float = 0.08
-    console_group_distance: float = 0.08
+    # the console groups two questions when their cosine distance is at most this; None: the
+    # distance fitted for the embedding model (bot/calibration/console_grouping.json, `unionqa log fit-groups`)
+    console_group_distance: float | None = None
     # addresses (or networks) of the reverse proxies whose X-Forwarded-For / -Proto are believed;
     # none by default: anybody can send those headers, and the sign-in and /v1 limits count per address
     forwarded_allow_ips: tuple[str, ...] = ()
@@ -147,7 +144,7 @@ _OPTIONS = {
     "log_questions": ("UNIONQA_LOG_QUESTIONS", "--log-questions", "记录提问（问题原文、回答结果、引用文档、用时、反馈）供管理控制台使用，并写入日志；默认不记录"),
     "log_days": ("UNIONQA_LOG_DAYS", "--log-days", "提问记录的保留天数（默认 90）"),
     "console_group_distance": ("UNIONQA_CONSOLE_GROUP_DISTANCE", "--console-group-distance",
-                               "管理控制台把问题归为一组的余弦距离上限（默认 0.08）"),
+                               "管理控制台把问题归为一组的余弦距离上限（默认：为所用向量模型拟合的距离，见 unionqa log fit-groups）"),
     "forwarded_allow_ips": ("UNIONQA_FORWARDED_ALLOW_IPS", "--forwarded-allow-ips", "只信任这些反向代理地址（或网段）发来的 X-Forwarded-For/-Proto，逗号分隔，如 127.0.0.1；默认不信任任何地址"),
 }
 LLM_FLAGS = ["llm_base_url", "llm_model", "llm_api_key", "llm_api_key_file", "llm_timeout", "llm_max_tokens",
@@ -170,7 +167,7 @@ def _convert(name: str, value: str):
         if value.strip().lower() not in _TRUE + _FALSE:
             raise ValueError(value)
         return value.strip().lower() in _TRUE
-    if kind in ("float", float):
+    if kind in ("float", float, "float | None"):
         number = float(value)
         if name == "console_group_distance" and not 0 < number < 1:
             raise ValueError(value)

@@ -31,7 +31,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from ui.asking import Asker
 from ui.csvexport import csv_lines
 from ui.daychart import OUTCOME_LABELS, days_chart
-from ui.questiongroups import MAX_DISTINCT, QuestionGroup, group_questions
+from ui.questiongroups import MAX_DISTINCT, QuestionGroup, fitted_distance, group_questions
 from ui.questionlog import OUTCOMES, QuestionLog
 from ui.templating import render_page
 
@@ -65,10 +65,12 @@ class Grouping:
 class Grouper:
     """Computes the groups in the background and keeps the last result."""
 
-    def __init__(self, question_log: QuestionLog, asker: Asker, distance: float, window_days: int = WINDOW_DAYS):
+    def __init__(self, question_log: QuestionLog, asker: Asker, distance: float | None,
+                 window_days: int = WINDOW_DAYS):
         self.log = question_log
         self.asker = asker
-        self.distance = distance
+        self.chosen_distance = distance  # None: the distance fitted for the bot's model
+        self.distance = distance if distance is not None else fitted_distance(asker.bot.embedder.name)
         self.window_days = window_days
         self.latest: Grouping | None = None
         self.error = ""
@@ -88,6 +90,8 @@ class Grouper:
         embedder = self.asker.indexing_embedder()  # the bot's model, taking turns with the questions
         if embedder.name != self._cache_model:  # another model: the cached vectors mean nothing
             self._cache, self._cache_model = {}, embedder.name
+            if self.chosen_distance is None:
+                self.distance = fitted_distance(embedder.name)
         return embedder.encode_queries
 
     def compute(self) -> Grouping:
@@ -155,7 +159,7 @@ def _group_rows(groups: list[QuestionGroup], documents: dict) -> list[dict]:
             "others": [q for q, _ in g.questions[1:4]],
             "outcomes": [(OUTCOME_LABELS[o], g.outcomes.get(o, 0), o) for o in OUTCOMES if g.outcomes.get(o)],
             "main": OUTCOME_LABELS.get(g.main_outcome, ""), "main_key": g.main_outcome,
-            "up": g.up, "down": g.down,
+            "up": g.up, "down": g.down, "comments": g.comments,
             "docs": [getattr(documents.get(d), "title", d) for d, _ in top_docs],
             "closest": [title for _, title in g.closest],
             "curate": curated_link(g.example),
@@ -177,7 +181,7 @@ def overview(question_log: QuestionLog, days: int = WINDOW_DAYS) -> dict:
 
 
 def add_console_routes(router: APIRouter, denied: Callable[[Request], Response | None], asker: Asker,
-                       question_log: QuestionLog | None, distance: float) -> None:
+                       question_log: QuestionLog | None, distance: float | None) -> None:
     """The console's routes on the admin router (`denied`: its sign-in check)."""
     grouper = Grouper(question_log, asker, distance) if question_log is not None else None
 

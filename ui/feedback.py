@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.records import Answer
-from ui.questionlog import QuestionLog, answer_key
+from ui.questionlog import MAX_COMMENT_CHARS, QuestionLog, answer_key
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,9 @@ class FeedbackLog:
                 for c in answer.citations
             ],
         }
+        self._append(entry)
+
+    def _append(self, entry: dict) -> None:
         data = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,6 +64,20 @@ class FeedbackLog:
                 os.write(fd, data)
             finally:
                 os.close(fd)
+
+    def comment(self, answer: Answer, comment: str) -> None:
+        """The comment a member wrote after a 👎 on `answer`: tied to that 👎 in the question
+        log, and appended to the file as a line of its own (rating "comment")."""
+        comment = comment.strip()[:MAX_COMMENT_CHARS]
+        if not comment:
+            return
+        if self.question_log is not None:
+            try:
+                self.question_log.comment(answer_key(answer.question, answer.text), comment)
+            except Exception:
+                log.exception("could not tie the comment to its logged question", extra={"event": "question_log_error"})
+        self._append({"time": datetime.now(UTC).isoformat(timespec="seconds"), "rating": "comment",
+                      "comment": comment, "question": answer.question, "answer": answer.text})
 
     def read(self) -> list[dict]:
         if not self.path.exists():

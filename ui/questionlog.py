@@ -190,6 +190,12 @@ class QuestionLog:
             return
         self._submit(("rate", (rating, (comment or "")[:MAX_COMMENT_CHARS] or None, time.time(), key)))
 
+    def comment(self, key: str, comment: str) -> None:
+        """Queue the comment written after a 👎, for the latest 👎 row of `key` (answer_key())."""
+        comment = (comment or "").strip()[:MAX_COMMENT_CHARS]
+        if comment:
+            self._submit(("comment", (comment, key)))
+
     def _submit(self, item: tuple) -> None:
         self._ensure_thread()
         try:
@@ -239,6 +245,9 @@ class QuestionLog:
                 if kind == "record":
                     conn.execute("INSERT INTO questions (asked_at, question, outcome, docs, latency_ms, client, "
                                  "answer_key) VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+                elif kind == "comment":
+                    conn.execute("UPDATE questions SET comment = ? WHERE id = (SELECT id FROM questions "
+                                 "WHERE answer_key = ? AND rating = 'down' ORDER BY id DESC LIMIT 1)", values)
                 else:
                     conn.execute("UPDATE questions SET rating = ?, comment = ?, rated_at = ? WHERE id = ("
                                  "SELECT id FROM questions WHERE answer_key = ? AND rating IS NULL "
@@ -296,16 +305,18 @@ class QuestionLog:
     def distinct_questions(self, since: float, outcomes: tuple[str, ...] = OUTCOMES,
                            limit: int = 5000) -> list[dict]:
         """The most asked question texts since `since` among `outcomes`, with their counts
-        by outcome and by rating, most asked first."""
+        by outcome and by rating and the comments written with their 👎s, most asked first."""
         marks = ",".join("?" * len(outcomes))
         rows = self._conn().execute(
             "SELECT question, count(*) AS n, "
             + "".join(f"sum(outcome = '{o}'), " for o in OUTCOMES)
-            + "sum(rating = 'up'), sum(rating = 'down'), group_concat(docs, '\x1f') "
+            + "sum(rating = 'up'), sum(rating = 'down'), group_concat(docs, '\x1f'), "
+            "group_concat(CASE WHEN rating = 'down' THEN comment END, '\x1f') "
             f"FROM questions WHERE asked_at >= ? AND outcome IN ({marks}) "
             "GROUP BY question ORDER BY n DESC, question LIMIT ?", (since, *outcomes, limit)).fetchall()
         return [{"question": r[0], "count": r[1], "outcomes": dict(zip(OUTCOMES, r[2:6], strict=True)),
-                 "up": r[6], "down": r[7], "docs": _doc_counts(r[8])} for r in rows]
+                 "up": r[6], "down": r[7], "docs": _doc_counts(r[8]),
+                 "comments": [c for c in (r[9] or "").split("\x1f") if c]} for r in rows]
 
     def rows(self, since: float = 0.0) -> Iterator[LoggedQuestion]:
         """Every row since `since`, oldest first (the raw CSV export). On a connection of its
