@@ -198,30 +198,33 @@ class Retriever:
         terms, vector, dense, lexical = self.retrievals(query)
         dense_scores = dict(dense)
         bm25_scores = dict(lexical)
+        found, found_with = dense, vector
+        if query.reading:
+            # An English question is judged, and its sentences chosen, on the evidence of
+            # the Chinese question it was read into: the calibration and the ranker were
+            # fitted on Chinese questions, whose cosines run higher than an English
+            # sentence's to Chinese text. Its passages are still found with both forms.
+            vector = self.embedder.encode_queries([query.reading])[0]
+            dense = self.store.search_dense(vector, self.candidates)
         if self.mode == "bm25":
             fused = dict(lexical)
         elif self.learned:
-            ids, rows = candidate_rows(self.store, query, terms, vector, dense, lexical)
+            ids, rows = candidate_rows(self.store, query, terms, vector, dense, lexical,
+                                       also=[i for i, _ in found])
             fused = dict(zip(ids, (float(s) for s in self.ranker.score(rows)), strict=True))
         elif self.mode == "hybrid" and self.fusion in ("scores", "learned"):
-            fused = fuse_scores(dense, lexical, self.dense_weight, self.bm25_weight)
+            fused = fuse_scores(found, lexical, self.dense_weight, self.bm25_weight)
         elif self.mode == "hybrid":
             fused = rrf(
-                [[i for i, _ in dense], [i for i, _ in lexical]],
+                [[i for i, _ in found], [i for i, _ in lexical]],
                 [self.dense_weight, self.bm25_weight],
                 self.rrf_k,
             )
         else:
-            fused = dict(dense)
+            fused = dict(found)
         if self.mode != "bm25" and self.sentence_weight and not self.learned:
-            for i, score in spread(best_sentence_cosines(self.store, list(fused), vector)).items():
+            for i, score in spread(best_sentence_cosines(self.store, list(fused), found_with)).items():
                 fused[i] += self.sentence_weight * score
-        if query.reading:
-            # An English question is judged, and its sentences chosen, on the evidence of
-            # the Chinese question it was read into: the calibration was fitted on Chinese
-            # questions, whose cosines run higher than an English sentence's to Chinese text.
-            vector = self.embedder.encode_queries([query.reading])[0]
-            dense = self.store.search_dense(vector, self.candidates)
         order = sorted(fused, key=lambda i: fused[i], reverse=True)[: max(top_k, POOL)]
         ranked = [
             Hit(i, self.store.chunks[i], fused[i], dense_scores.get(i), bm25_scores.get(i)) for i in order
@@ -237,11 +240,14 @@ def candidate_rows(
     vector: np.ndarray,
     dense: list[tuple[int, float]],
     lexical: list[tuple[int, float]],
+    also: list[int] | None = None,
 ) -> tuple[list[int], np.ndarray]:
-    """Every candidate either retriever found, and its row of the ranker's features."""
-    ids = list(dict.fromkeys([i for i, _ in dense] + [i for i, _ in lexical]))
+    """Every candidate either retriever found (and `also` those), and its row of the
+    ranker's features, read for the Chinese form of the question."""
+    ids = list(dict.fromkeys([i for i, _ in dense] + [i for i, _ in lexical] + (also or [])))
     sentences = best_sentence_cosines(store, ids, vector)
-    return ids, candidate_features(store, query.text, terms, query.asking, dense, lexical, sentences, ids)
+    question = query.reading or query.text
+    return ids, candidate_features(store, question, terms, query.asking, dense, lexical, sentences, ids)
 
 
 def telling(store: IndexStore, token: str, weight: float = 1.0) -> bool:

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from bot.query import asking_clause, make_query
-from bot.ranker import FEATURES, Ranker, candidate_features, fit_listwise, load_ranker, ranker_path, title_share
+from bot.ranker import (
+    FEATURES,
+    Ranker,
+    fit_listwise,
+    load_ranker,
+    ranker_path,
+    title_share,
+)
 from bot.retrieve import Retriever, candidate_rows
 
 QUESTION = "我在公司干了五年，合同两年前到期了，现在老板要辞退我，能要经济补偿吗？"
