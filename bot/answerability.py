@@ -30,6 +30,7 @@ import numpy as np
 
 from bot.records import ANSWERED, REFUSED, RELATED
 from bot.retrieve import Evidence, Hit, telling
+from corpus.errors import UnionQAError
 from index.embedder import DEFAULT_MODEL
 from index.lexicon import Lexicon
 from index.paths import unionqa_home
@@ -229,7 +230,7 @@ class Calibration:
         write_atomic(path, json.dumps(self.to_json(), ensure_ascii=False, indent=1) + "\n")
 
 
-class CalibrationError(Exception):
+class CalibrationError(UnionQAError):
     pass
 
 

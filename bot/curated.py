@@ -41,6 +41,7 @@ import numpy as np
 
 from bot.provisions import describe
 from bot.records import CURATED, MARKER, Answer, Citation
+from corpus.errors import UnionQAError
 from corpus.records import Document
 from index.chunker import article_at
 from index.embedder import Embedder
@@ -62,8 +63,10 @@ MAX_QUESTION_CHARS = 500
 MAX_ANSWER_CHARS = 5000
 
 
-class CuratedError(ValueError):
+class CuratedError(UnionQAError, ValueError):
     """Bad input or an unreadable store; the message says what, in Chinese."""
+
+    status = 400
 
 
 @dataclass(frozen=True)

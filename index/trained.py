@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from corpus.errors import UnionQAError
+
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 # model name → its folder under index/models
 SHIPPED = {"unionqa:e5-legal": "e5-legal"}
@@ -31,7 +33,7 @@ BASE_STAMP_FILE = "unionqa_source.json"  # index/e5_convert.py's stamp of the ba
 ASSEMBLER_VERSION = 1
 
 
-class TrainedModelError(ValueError):
+class TrainedModelError(UnionQAError, ValueError):
     """A shipped model is missing, unreadable or does not fit the base; the message says which."""
 
 

@@ -11,25 +11,11 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from corpus.errors import UnionQAError
 from ui import config as cfg
 
 INDEX_FLAGS = ["corpus_dir", "index_dir", "model_cache", "embedding_model", "embedding_backend", "chunk_chars",
                "chunk_overlap"]
-
-
-def _user_errors() -> tuple[type[Exception], ...]:
-    from bot.answerability import CalibrationError
-    from bot.curated import CuratedError
-    from corpus.loader import LoadError
-    from index.build import BuildError
-    from index.embedder import EmbedderError
-    from index.lexicon import LexiconError
-    from index.store import StoreError
-    from index.update import DocumentNotFoundError
-    from ui.questionlog import QuestionLogError
-
-    return (cfg.ConfigError, LoadError, BuildError, EmbedderError, StoreError, DocumentNotFoundError,
-            LexiconError, CalibrationError, CuratedError, QuestionLogError)
 
 
 def build(config: cfg.Config, progress: bool = True, keep_added: bool = True):
@@ -974,8 +960,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except _user_errors() as exc:
-        print(f"错误：{exc}", file=sys.stderr)
+    except UnionQAError as exc:  # every layer's errors: one line, never a traceback
+        print(f"错误：{exc.line()}", file=sys.stderr)
         return 2
     except OSError as exc:  # the index cannot be written: permission, disk full …
         from ui.errors import storage_message

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from corpus import DEFAULT_CORPUS_DIR
+from corpus.errors import UnionQAError
 from index import ann
 from index.backends import BACKENDS, DEFAULT_BACKEND
 from index.embedder import DEFAULT_MODEL
@@ -191,8 +192,10 @@ def _convert(name: str, value: str):
     return value
 
 
-class ConfigError(Exception):
-    pass
+class ConfigError(UnionQAError):
+    """A flag, variable or file named on the command line that cannot be used as given."""
+
+    status = 400
 
 
 def from_env(environ: dict[str, str] | None = None) -> Config:

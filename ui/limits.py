@@ -33,6 +33,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from corpus.errors import UnionQAError
+
 API_BODY_BYTES = 64 * 1024  # a question of 500 characters and a long history fit many times over
 DRAIN_BYTES = 16 * 1024 * 1024  # read and dropped before a 413; beyond it the connection is closed
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -99,8 +101,10 @@ def too_large_message(limit: int) -> str:
     return TOO_LARGE.format(limit=limit // 1024)
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(UnionQAError):
     """Raised by a counting `receive` once a streamed body passes its limit."""
+
+    status = 413
 
 
 class BodyLimitMiddleware:
