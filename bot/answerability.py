@@ -31,10 +31,11 @@ import numpy as np
 from bot.records import ANSWERED, REFUSED, RELATED
 from bot.retrieve import Evidence, Hit, telling
 from corpus.errors import UnionQAError
-from index.embedder import DEFAULT_MODEL
+from index.embedding.embedder import DEFAULT_MODEL
 from index.lexicon import Lexicon
 from index.paths import unionqa_home
-from index.store import IndexStore, write_atomic
+from index.store.folder import IndexStore
+from index.store.versions import write_atomic
 
 log = logging.getLogger(__name__)
 

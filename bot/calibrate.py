@@ -33,9 +33,9 @@ from bot.compose import SENTENCE_FEATURES
 from bot.legal_data import LegalQuestion
 from bot.records import ANSWERED
 from bot.retrieve import Evidence, Hit
-from index.embedder import Embedder
+from index.embedding.embedder import Embedder
 from index.lexicon import Lexicon
-from index.store import IndexStore
+from index.store.folder import IndexStore
 
 # What showing related passages instead of an answer costs an answerable question,
 # against 1 for refusing it: the reader still finds the answer, with some reading.

@@ -23,7 +23,7 @@ from corpus.records import Document
 from index.chunker import article_at
 from index.records import Chunk
 from index.sentences import split_sentences
-from index.store import IndexStore
+from index.store.folder import IndexStore
 from index.tokens import tokenize
 
 REFUSAL_TEXT = "知识库中没有找到与该问题相关的内容。"

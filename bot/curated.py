@@ -44,7 +44,7 @@ from bot.records import CURATED, MARKER, Answer, Citation
 from corpus.errors import UnionQAError
 from corpus.records import Document
 from index.chunker import article_at
-from index.embedder import Embedder
+from index.embedding.embedder import Embedder
 from index.paths import unionqa_home
 
 log = logging.getLogger(__name__)

@@ -22,8 +22,9 @@ from bot.records import MARKER, Answer
 from bot.retrieve import MODES, Hit
 from corpus.records import Document, Paragraph
 from index.build import add_documents
-from index.embedder import Embedder
-from index.store import IndexSettings, IndexStore
+from index.embedding.embedder import Embedder
+from index.store.folder import IndexStore
+from index.store.manifest import IndexSettings
 
 HOLDOUT_SHARE = 3  # of every 10 articles, by a hash of the title: kept out of tuning
 RANK_DEPTH = 10  # hit@10 and MRR@10 look this deep

@@ -24,9 +24,9 @@ from bot.evaluate import _load_average, _percentile, build_store
 from bot.legal_data import LegalQuestion, is_heldout_law, load_legal, split, write_laws
 from bot.records import ANSWERED, RELATED
 from corpus.loader import load_corpus
-from index.embedder import Embedder
+from index.embedding.embedder import Embedder
 from index.lexicon import Lexicon
-from index.store import IndexSettings
+from index.store.manifest import IndexSettings
 
 
 def _article_key(title: str, article: str) -> tuple[str, str]:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.query import Query
-from index.embedder import Embedder
+from index.embedding.embedder import Embedder
 from index.records import Chunk
-from index.store import IndexStore
+from index.store.folder import IndexStore
 
 MODES = ("hybrid", "dense", "bm25")
 FUSIONS = ("scores", "rrf")

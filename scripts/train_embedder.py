@@ -17,7 +17,7 @@ questions with "query: "), each with one hard negative mined by BM25 (index/toke
 the same source's passages. The loss is MultipleNegativesRankingLoss (in-batch negatives plus the
 mined one). The word-embedding matrix (the whole embeddings block) and the lowest --freeze-layers
 encoder layers stay frozen; only the layers above are trained and shipped, in fp16, as
-index/models/e5-legal/layers.safetensors (index/trained.py rebuilds the full model from the base).
+index/models/e5-legal/layers.safetensors (index/embedding/trained.py rebuilds the full model from the base).
 
 This is training code, not runtime code: it needs the `train` extra (datasets, accelerate).
 """
@@ -169,7 +169,7 @@ def freeze(model, freeze_layers: int) -> list[str]:
 
 
 def save_layers(model, names: list[str], out: Path) -> Path:
-    """The trained tensors only, fp16, under the BertModel names (index/trained.py reads them)."""
+    """The trained tensors only, fp16, under the BertModel names (index/embedding/trained.py reads them)."""
     import torch
     from safetensors.torch import save_file
 
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     from sentence_transformers.training_args import BatchSamplers
     from transformers import set_seed
 
-    from index.embedder import DEFAULT_MODEL, resolve_model_path
+    from index.embedding.embedder import DEFAULT_MODEL, resolve_model_path
     from index.paths import default_model_cache
 
     set_seed(args.seed)

@@ -480,7 +480,7 @@ def staff_url(tmp_path_factory, bundled_index, bot):
     from dataclasses import replace
 
     from bot.curated import REMOVED, CuratedAnswer, CuratedStore, curated_path, make_span
-    from index.store import IndexStore
+    from index.store.folder import IndexStore
 
     index_dir = tmp_path_factory.mktemp("staff") / "index"
     shutil.copytree(bundled_index, index_dir)

@@ -29,7 +29,7 @@ from bot.calibrate import (
     outcome_costs,
 )
 from bot.records import ANSWERED, REFUSED, RELATED
-from index.embedder import DEFAULT_MODEL
+from index.embedding.embedder import DEFAULT_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -30,7 +30,7 @@ from bot.qa_eval import (
 )
 from bot.records import ANSWERED, REFUSED, RELATED, Answer, Citation
 from corpus import DEFAULT_CORPUS_DIR
-from index.embedder import DEFAULT_MODEL
+from index.embedding.embedder import DEFAULT_MODEL
 from tests.conftest import SETTINGS
 from ui.cli import main
 

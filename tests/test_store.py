@@ -16,15 +16,10 @@ from bot.bot import Bot
 from corpus.loader import document_from_bytes
 from index.build import BuildError, add_documents, build_index, prepare
 from index.sentences import answer_units
-from index.store import (
-    SENTENCES_FILE,
-    IndexMismatchError,
-    IndexMissingError,
-    IndexSettings,
-    IndexStore,
-    live_version,
-)
-from index.versions import SEAL_FILE
+from index.store.errors import IndexMismatchError, IndexMissingError
+from index.store.folder import SENTENCES_FILE, IndexStore
+from index.store.manifest import IndexSettings
+from index.store.versions import SEAL_FILE, live_version
 
 from .conftest import SETTINGS
 
@@ -85,7 +80,7 @@ def test_a_save_that_fails_half_way_leaves_the_old_index_loadable(tmp_path, embe
     build_index(write_corpus(tmp_path / "c", SMALL), index_dir, SETTINGS, embedder, progress=False)
     before = live_version(index_dir)
 
-    import index.store as store_module
+    import index.store.ann as store_module
 
     def broken_write_index(*args, **kwargs):
         raise OSError("disk full")
@@ -113,9 +108,9 @@ def test_a_build_killed_mid_save_leaves_the_old_index_usable(tmp_path, embedder,
         f"""
         import os, signal, sys
         sys.path.insert(0, {str(ROOT)!r})
-        import index.store as s
+        import index.store.ann as s
         from index.build import build_index
-        from index.embedder import load_embedder
+        from index.embedding.embedder import load_embedder
         from tests.conftest import SETTINGS  # registers the fake embedder SETTINGS names
         real = s.faiss.write_index
         def write_then_stop(*a, **k):
@@ -285,8 +280,8 @@ def test_a_current_naming_a_half_written_folder_is_an_index_but_not_a_complete_o
     """Any trace of an index counts as one (`serve` never rebuilds it from the corpus behind
     the user's back, `unionqa add` never starts a new one over it); `complete` asks whether
     there is a version to answer from."""
-    from index.store import CURRENT_FILE
-    from index.stores import has_index
+    from index.store.spec import has_index
+    from index.store.versions import CURRENT_FILE
 
     assert not has_index("", tmp_path) and not has_index("", tmp_path, complete=True)
     (tmp_path / "v-half").mkdir()  # a writer died before the manifest

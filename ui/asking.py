@@ -17,7 +17,7 @@ from bot.generate import Partial, last
 from bot.records import Answer
 from bot.retrieve import Hit
 from corpus.errors import UnionQAError
-from index.embedder import Embedder
+from index.embedding.embedder import Embedder
 from ui.limits import INVALID_UNICODE, QUESTION_TOO_LONG, has_lone_surrogate
 from ui.logs import log_question
 from ui.questionlog import QuestionLog, answer_key

@@ -21,7 +21,7 @@ INDEX_FLAGS = ["corpus_dir", "index_dir", "model_cache", "embedding_model", "emb
 def build(config: cfg.Config, progress: bool = True, keep_added: bool = True):
     """Rebuild the index; returns the loaded embedding model, for a caller that goes on to answer."""
     from index.build import build_index
-    from index.embedder import load_embedder
+    from index.embedding.embedder import load_embedder
 
     print(f"正在建立索引：{config.corpus_dir} → {_where(config)}", file=sys.stderr)
     embedder = load_embedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
@@ -38,7 +38,7 @@ def build(config: cfg.Config, progress: bool = True, keep_added: bool = True):
 
 def _where(config: cfg.Config) -> str:
     """Where the index is kept, for messages: the index folder or the Milvus store."""
-    from index.stores import parse_store
+    from index.store.spec import parse_store
 
     return parse_store(config.store).describe(config.index_dir)
 
@@ -47,8 +47,8 @@ def _index_exists(config: cfg.Config) -> bool:
     """Whether the index folder holds an index, complete or not (else `serve` and `ask` build
     one first). A broken one is never rebuilt from the corpus behind the user's back: that
     would drop the documents added to it. Loading it falls back to its newest complete
-    version, or refuses with what to do (index.store.IndexStore.load)."""
-    from index.stores import has_index
+    version, or refuses with what to do (index.store.folder.IndexStore.load)."""
+    from index.store.spec import has_index
 
     return has_index(config.store, config.index_dir)
 
@@ -129,7 +129,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from dataclasses import replace
 
-    from index.stores import parse_store
+    from index.store.spec import parse_store
 
     config = cfg.resolve(args)
     settings = config.llm_settings()
@@ -199,7 +199,7 @@ def _build_in_child_if_missing(config: cfg.Config) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from bot.qa_eval import load_qa
     from bot.retrieve import MODES
-    from index.backends import BACKENDS
+    from index.embedding.backends import BACKENDS
 
     config = cfg.resolve(args)
     qa_paths = [Path(p) for p in args.qa or []]
@@ -256,7 +256,7 @@ def _evaluate_once(config: cfg.Config, args: argparse.Namespace, modes: list[str
     """One `unionqa eval` with the configured backend: the report and its printed parts."""
     from bot.evaluate import evaluate, format_report
     from bot.qa_eval import format_qa_report
-    from index.embedder import load_embedder
+    from index.embedding.embedder import load_embedder
 
     embedder = load_embedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
     report: dict = {"settings": {**config.index_settings().__dict__, "top_k": config.top_k}}
@@ -400,7 +400,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from bot.legal_data import calibration_questions, load_legal, write_laws
     from bot.qa_eval import load_qa
     from corpus.loader import load_corpus
-    from index.embedder import load_embedder
+    from index.embedding.embedder import load_embedder
     from index.lexicon import load_lexicon
 
     config = cfg.resolve(args)
@@ -499,7 +499,7 @@ def machine_description() -> str:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from index.embedder import LazyEmbedder
+    from index.embedding.embedder import LazyEmbedder
     from index.update import add_paths
 
     config = cfg.resolve(args)
@@ -537,7 +537,7 @@ def print_update(report) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from index.stores import read_manifest
+    from index.store.spec import read_manifest
     from ui.render import listed_title
 
     config = cfg.resolve(args)
@@ -569,7 +569,7 @@ def _curated_store(config: cfg.Config):
 
 
 def _live_documents(config: cfg.Config) -> dict:
-    from index.stores import read_documents
+    from index.store.spec import read_documents
 
     return {d.doc_id: d for d in read_documents(config.store, config.index_dir)}
 
@@ -747,7 +747,7 @@ def cmd_curated_import(args: argparse.Namespace) -> int:
 def cmd_curated_fit(args: argparse.Namespace) -> int:
     from bot.curated import BUNDLED_THRESHOLDS, fit_threshold, thresholds_path
     from bot.qa_eval import load_qa
-    from index.embedder import load_embedder
+    from index.embedding.embedder import load_embedder
 
     config = cfg.resolve(args)
     negatives = [item.question for path in args.qa for item in load_qa(Path(path)).refuse]

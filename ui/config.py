@@ -11,12 +11,12 @@ from pathlib import Path
 
 from corpus import DEFAULT_CORPUS_DIR
 from corpus.errors import UnionQAError
-from index import ann
-from index.backends import BACKENDS, DEFAULT_BACKEND
-from index.embedder import DEFAULT_MODEL
+from index.embedding.backends import BACKENDS, DEFAULT_BACKEND
+from index.embedding.embedder import DEFAULT_MODEL
 from index.paths import default_model_cache, unionqa_home
-from index.store import IndexSettings
-from index.stores import StoreSpecError, parse_store
+from index.store import ann
+from index.store.manifest import IndexSettings
+from index.store.spec import StoreSpecError, parse_store
 
 
 def default_workers() -> int:
@@ -36,12 +36,12 @@ class Config:
     index_dir: Path = field(default_factory=lambda: unionqa_home() / "index")
     model_cache: Path = field(default_factory=default_model_cache)
     embedding_model: str = DEFAULT_MODEL
-    embedding_backend: str = DEFAULT_BACKEND  # torch, onnx or onnx-int8 (index.backends)
+    embedding_backend: str = DEFAULT_BACKEND  # torch, onnx or onnx-int8 (index.embedding.backends)
     chunk_chars: int = 300
-    # from this many chunks on, dense search is approximate (IVF codes re-ranked exactly, index/ann.py); 0: always exact
+    # from this many chunks on, dense search is approximate (IVF codes re-ranked exactly, index/store/ann.py); 0: always exact
     ann_threshold: int = ann.DEFAULT_THRESHOLD
     chunk_overlap: int = 1
-    # the engine that holds the index (index/stores.py): "" for FAISS + bm25s files in
+    # the engine that holds the index (index/store/spec.py): "" for FAISS + bm25s files in
     # index_dir, milvus://host:19530 for a Milvus server, a .db path for milvus-lite
     store: str = ""
     top_k: int = 5

@@ -40,9 +40,9 @@ from bot.calibrate import (
     with_near_margin,
 )
 from bot.qa_eval import ask_all, load_qa, summarize
-from index.embedder import Embedder
+from index.embedding.embedder import Embedder
 from index.lexicon import Lexicon
-from index.store import IndexStore
+from index.store.folder import IndexStore
 from ui.questionlog import connect
 
 LOG_SOURCE = "log"  # weighs as the worker questions do (bot/calibrate._weights)

@@ -1,8 +1,8 @@
-"""The index in Milvus: the same store as index/store.py (`IndexStore`), with the
+"""The index in Milvus: the same store as the folder store (index/store/folder.py, `IndexStore`), with the
 dense vectors and the BM25 full-text index held by a Milvus server (or a local
 milvus-lite file) instead of FAISS and bm25s files.
 
-Layout, for a store named N (``unionqa_<name>``, see index/stores.py)::
+Layout, for a store named N (``unionqa_<name>``, see index/store/spec.py)::
 
     N            alias: the live version, the `CURRENT` of the folder store
     N_v0007      one version's chunks: id, dense vector, BM25 text (-> sparse), doc_id, meta
@@ -58,22 +58,19 @@ import jieba
 import numpy as np
 
 from index.records import Chunk
-from index.store import (
-    IndexMismatchError,
-    IndexMissingError,
-    IndexSettings,
-    IndexStore,
-    Manifest,
-    StoreError,
-    _document_frequency,
-    _document_from_json,
-    _document_to_json,
-    _frozen_rows,
-    check_manifest,
+from index.store.errors import IndexMismatchError, IndexMissingError, StoreError
+from index.store.interface import Store
+from index.store.manifest import IndexSettings, Manifest, check_manifest
+from index.store.memory import (
+    BM25_B,
+    BM25_K1,
+    MemoryStore,
+    document_frequency,
+    document_from_json,
+    document_to_json,
+    frozen_rows,
 )
 
-BM25_K1 = 1.5  # bm25s's defaults, so that both stores score alike
-BM25_B = 0.75
 WEIGHT_STEPS = 20  # a term's weight is rounded to 1/20 (its copies in the query text)
 BATCH = 512  # rows per insert and per query page
 PIECE_CHARS = 16_000  # of the documents' JSON per row: at most 64,000 bytes in UTF-8, under VARCHAR's 65,535
@@ -185,10 +182,10 @@ def live_collection(location: MilvusLocation) -> str:
     return client.describe_alias(location.name).get("collection_name", "")
 
 
-class MilvusStore(IndexStore):
-    """An IndexStore whose searches run in Milvus and whose versions are collections.
+class MilvusStore(MemoryStore):
+    """A store (interface.Store) whose searches run in Milvus and whose versions are collections.
 
-    Adding and removing work in memory as in IndexStore (the vectors added since the
+    Adding and removing work in memory as in every store (memory.MemoryStore) (the vectors added since the
     load wait in `self.dense`, an in-memory FAISS index used only as a staging area);
     `save` writes a new version collection: the new chunks from memory, the unchanged
     ones copied from the version they were loaded from.
@@ -201,7 +198,7 @@ class MilvusStore(IndexStore):
         self._stored: set[int] = set()  # vector ids whose rows are in `self.collection`
 
     @classmethod
-    def from_store(cls, source: IndexStore, location: MilvusLocation) -> MilvusStore:
+    def from_store(cls, source: Store, location: MilvusLocation) -> MilvusStore:
         """An unsaved Milvus store with the same contents as `source` (nothing re-embedded):
         for moving a FAISS index into Milvus, and for comparing the two on one index."""
         store = cls(source.manifest.settings, source.manifest.embedding_dim, location)
@@ -231,7 +228,7 @@ class MilvusStore(IndexStore):
         return [(int(hit["id"]), float(hit["distance"])) for hit in result[0]]
 
     def search_bm25(self, query_tokens: list[str] | Mapping[str, float], k: int) -> list[tuple[int, float]]:
-        """As IndexStore.search_bm25, by Milvus's full-text search (see the module docstring)."""
+        """As MemoryStore.search_bm25, by Milvus's full-text search (see the module docstring)."""
         text, scale = bm25_query_text(query_tokens)
         if not text or not self.chunks or not self.collection:
             return []
@@ -405,7 +402,7 @@ class MilvusStore(IndexStore):
 
     def _write_documents(self, name: str) -> None:
         lines = [json.dumps(self.manifest.to_json(), ensure_ascii=False)]
-        lines += [json.dumps(_document_to_json(doc), ensure_ascii=False) for doc in self.documents.values()]
+        lines += [json.dumps(document_to_json(doc), ensure_ascii=False) for doc in self.documents.values()]
         text = "\n".join(lines)
         pieces = [text[i : i + PIECE_CHARS] for i in range(0, len(text), PIECE_CHARS)]
         rows = [{"id": i, "body": piece, "pad": [0.0, 0.0]} for i, piece in enumerate(pieces)]
@@ -447,7 +444,7 @@ class MilvusStore(IndexStore):
         store = cls(manifest.settings, manifest.embedding_dim, location)
         store.manifest = manifest
         for line in lines[1:]:
-            doc = _document_from_json(json.loads(line))
+            doc = document_from_json(json.loads(line))
             store.documents[doc.doc_id] = doc
         for row in _rows(client, name, METADATA_FIELDS, manifest.next_vector_id):
             vid, meta = int(row["id"]), row["meta"]
@@ -460,7 +457,7 @@ class MilvusStore(IndexStore):
             units[int(row["chunk"])].append((int(row["id"]), row["vector"]))
         for vid, rows in units.items():
             rows.sort()
-            matrix = _frozen_rows(np.array([v for _, v in rows], dtype=np.float32).reshape(-1, manifest.embedding_dim))
+            matrix = frozen_rows(np.array([v for _, v in rows], dtype=np.float32).reshape(-1, manifest.embedding_dim))
             if len(matrix) != len(store._units[vid]):
                 raise IndexMismatchError(f"索引已损坏（{store.chunks[vid].chunk_id} 的句子向量与句子数不符）。"
                                          "请运行 `unionqa build` 重建索引。")
@@ -472,10 +469,10 @@ class MilvusStore(IndexStore):
 
     def _ensure_bm25(self) -> None:
         """Only the document frequencies (for idf and knows): the BM25 index is Milvus's.
-        IndexStore.add and remove mark a change by clearing `_bm25`; here a marker object
+        MemoryStore.add and remove mark a change by clearing `_bm25`; here a marker object
         stands for "frequencies up to date"."""
         if self._bm25 is None:
-            self._df = _document_frequency(self.tokens.values())
+            self._df = document_frequency(self.tokens.values())
             self._bm25 = _DF_FRESH
 
 

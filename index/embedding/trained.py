@@ -23,12 +23,12 @@ import numpy as np
 
 from corpus.errors import UnionQAError
 
-MODELS_DIR = Path(__file__).resolve().parent / "models"
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"  # index/models
 # model name → its folder under index/models
 SHIPPED = {"unionqa:e5-legal": "e5-legal"}
 LAYERS_FILE = "layers.safetensors"
 STAMP_FILE = "unionqa_trained.json"
-BASE_STAMP_FILE = "unionqa_source.json"  # index/e5_convert.py's stamp of the base folder
+BASE_STAMP_FILE = "unionqa_source.json"  # index/embedding/e5_convert.py's stamp of the base folder
 # Bump when the assembled folder's layout changes, so an older cache is redone.
 ASSEMBLER_VERSION = 1
 
