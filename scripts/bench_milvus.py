@@ -33,7 +33,8 @@ from bot.evaluate import build_store, load_squad, score_items, summarize  # noqa
 from index.embedding.embedder import DEFAULT_MODEL, load_embedder  # noqa: E402
 from index.paths import default_model_cache  # noqa: E402
 from index.store.manifest import IndexSettings  # noqa: E402
-from index.store.milvus import MilvusStore, close_clients  # noqa: E402
+from index.store.milvus import MilvusStore  # noqa: E402
+from index.store.milvus_client import close_clients  # noqa: E402
 from index.store.spec import parse_store  # noqa: E402
 
 COLUMNS = ["hit@1", "hit@5", "hit@10", "mrr@10", "answer_hit", "latency_ms_p50", "latency_ms_p95"]

@@ -20,7 +20,8 @@ import pytest
 
 import index.embedding.embedder as embedder_module
 from index.embedding import e5_convert
-from index.embedding.e5_convert import SEEN_JSON, SOURCE_JSON, is_current, read_e5_file, source_path
+from index.embedding.e5_convert import SEEN_JSON, SOURCE_JSON, is_current, source_path
+from index.embedding.e5_file import read_e5_file
 from index.embedding.embedder import (
     DEFAULT_MODEL,
     EmbedderError,

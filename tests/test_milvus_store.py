@@ -23,14 +23,8 @@ from corpus.records import Document, Paragraph
 from index.build import build_index
 from index.store.errors import StoreError
 from index.store.folder import IndexStore
-from index.store.milvus import (
-    MilvusStore,
-    bm25_query_text,
-    client_for,
-    close_clients,
-    live_collection,
-    version_collections,
-)
+from index.store.milvus import MilvusStore, bm25_query_text
+from index.store.milvus_client import client_for, close_clients, live_collection, version_collections
 from index.store.spec import StoreSpecError, has_index, live_name, load_store, parse_store, read_manifest
 from index.store.versions import KEEP_VERSIONS
 from index.update import add_paths, remove_documents

@@ -28,7 +28,8 @@ from index.store.folder import IndexStore
 from index.store.folder import read_documents as read_folder_documents
 from index.store.manifest import IndexSettings, Manifest
 from index.store.manifest import read_manifest as read_folder_manifest
-from index.store.milvus import MilvusLocation, MilvusStore, live_collection
+from index.store.milvus import MilvusStore
+from index.store.milvus_client import MilvusLocation, live_collection
 from index.store.versions import has_versions, live_version, version_name
 
 DEFAULT_NAME = "main"
