@@ -23,7 +23,7 @@ from bot.compose import (
     shown_citations,
 )
 from bot.curated import CuratedMatcher, CuratedStore, curated_path, curated_reply, load_threshold
-from bot.generate import Generator, Partial
+from bot.llm.generate import Generator, Partial
 from bot.provisions import (
     NATIONAL_NOTE,
     arrange,

@@ -34,7 +34,7 @@ MAX_CHARS = 160  # sentences beyond the best one are added while the answer stay
 # it often needs its conditions and exceptions, which are its other sentences.
 WHOLE_UNIT_CHARS = 250
 # Candidate sentences are scored by a logistic model fitted on questions with known
-# answers (bot/calibrate.py); a sentence the model thinks more likely than not to
+# answers (bot/eval/calibrate.py); a sentence the model thinks more likely than not to
 # hold the answer is quoted too.
 KEEP_PROBABILITY = 0.5
 

@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.evaluate import load_squad  # noqa: E402
+from bot.eval.evaluate import load_squad  # noqa: E402
 from index.build import prepare  # noqa: E402
 from index.embedding.embedder import DEFAULT_MODEL, load_embedder  # noqa: E402
 from index.paths import default_model_cache  # noqa: E402

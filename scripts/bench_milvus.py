@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.bot import Bot  # noqa: E402
-from bot.evaluate import build_store, load_squad, score_items, summarize  # noqa: E402
+from bot.eval.evaluate import build_store, load_squad, score_items, summarize  # noqa: E402
 from index.embedding.embedder import DEFAULT_MODEL, load_embedder  # noqa: E402
 from index.paths import default_model_cache  # noqa: E402
 from index.store.manifest import IndexSettings  # noqa: E402

@@ -59,7 +59,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def real_vectors(dataset: Path, backend: str) -> tuple[np.ndarray, np.ndarray, list[list[str]], list[list[str]]]:
     """CMRC chunk vectors and question vectors (cached), and the chunks' and questions' tokens."""
-    from bot.evaluate import load_squad
+    from bot.eval.evaluate import load_squad
     from index.build import prepare
     from index.embedding.embedder import DEFAULT_MODEL, load_embedder
     from index.paths import default_model_cache

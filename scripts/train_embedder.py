@@ -4,10 +4,10 @@
 
 Training data (and nothing measured on):
 - legal_train (real consultation questions → lawyer-labelled articles), without the held-out fold
-  of bot/legal_data.py and without any question citing a held-out law;
-- the tune part of the CMRC 2018 trial set (bot/evaluate.is_holdout, by title): question → the
+  of bot/eval/legal_data.py and without any question citing a held-out law;
+- the tune part of the CMRC 2018 trial set (bot/eval/evaluate.is_holdout, by title): question → the
   chunk holding its answer;
-- the tune part of article_dev.json (bot/qa_eval.is_holdout): question → the bundled chunk holding
+- the tune part of article_dev.json (bot/eval/qa_eval.is_holdout): question → the bundled chunk holding
   its gold strings.
 laws_dev.json and regs_dev.json are never read: the labour laws and the regional regulations are
 what the model is judged on.
@@ -42,7 +42,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np  # noqa: E402
 
-from bot.legal_data import files_sha256, is_heldout_law, load_legal, split, write_laws  # noqa: E402
+from bot.eval.legal_data import files_sha256, is_heldout_law, load_legal, split, write_laws  # noqa: E402
 from index.records import Chunk  # noqa: E402
 
 CHUNK_CHARS, CHUNK_OVERLAP = 300, 1  # ui/config.py defaults: the chunks the index holds
@@ -114,7 +114,7 @@ def legal_rows(folder: Path, rng: random.Random) -> tuple[list[dict], dict]:
 
 
 def cmrc_rows(path: Path, rng: random.Random, keep: int) -> tuple[list[dict], dict]:
-    from bot.evaluate import load_squad
+    from bot.eval.evaluate import load_squad
 
     documents, items = load_squad(path)
     chunks = chunks_of(documents)
@@ -137,7 +137,7 @@ def cmrc_rows(path: Path, rng: random.Random, keep: int) -> tuple[list[dict], di
 
 
 def article_rows(path: Path, corpus_dir: Path, rng: random.Random) -> tuple[list[dict], dict]:
-    from bot.qa_eval import load_qa, plain
+    from bot.eval.qa_eval import load_qa, plain
     from corpus.loader import load_corpus
 
     qa = load_qa(path)

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from bot.bot import Bot
-from bot.generate import Generator
-from bot.llm import LLMClient, LLMSettings
+from bot.llm.client import LLMClient, LLMSettings
+from bot.llm.generate import Generator
 from tests.fake_llm import Reply, good_answer
 from tests.test_browser import (  # noqa: F401  (fixtures, shared with the chat's own browser tests)
     QUESTION,

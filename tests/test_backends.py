@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.backend_eval import backend_rows, choose_default, format_backend_table
+from bot.eval.backend_eval import backend_rows, choose_default, format_backend_table
 from index.build import BuildError, add_documents, build_index
 from index.embedding.backends import DEFAULT_BACKEND, vector_family
 from index.embedding.embedder import DEFAULT_MODEL, EmbedderError, load_embedder

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from bot.bot import Bot
-from bot.evaluate import build_store, load_squad, score_items, summarize
+from bot.eval.evaluate import build_store, load_squad, score_items, summarize
 from corpus.records import Document, Paragraph
 from index.build import build_index
 from index.store.errors import StoreError

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from bot.answerability import file_name
-from bot.qa_eval import (
+from bot.eval.qa_eval import (
     Dialogue,
     QAItem,
     QASet,

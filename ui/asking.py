@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from bot.bot import Bot
-from bot.generate import Partial, last
+from bot.llm.generate import Partial, last
 from bot.records import Answer
 from bot.retrieve import Hit
 from corpus.errors import UnionQAError

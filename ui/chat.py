@@ -16,7 +16,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from bot.generate import Partial
+from bot.llm.generate import Partial
 from bot.records import Answer
 from corpus.records import Document
 from ui import render

@@ -58,8 +58,8 @@ def make_generator(config: cfg.Config):
     settings = config.llm_settings()
     if settings is None:
         return None
-    from bot.generate import Generator
-    from bot.llm import LLMClient
+    from bot.llm.client import LLMClient
+    from bot.llm.generate import Generator
 
     return Generator(LLMClient(settings))
 
@@ -160,7 +160,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_llm_check(args: argparse.Namespace) -> int:
     """Whether the LLM server answers, which models it offers, how long a short completion takes."""
-    from bot.llm import LLMClient, LLMError
+    from bot.llm.client import LLMClient, LLMError
 
     config = cfg.resolve(args)
     settings = config.llm_settings()
@@ -197,7 +197,7 @@ def _build_in_child_if_missing(config: cfg.Config) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from bot.qa_eval import load_qa
+    from bot.eval.qa_eval import load_qa
     from bot.retrieve import MODES
     from index.embedding.backends import BACKENDS
 
@@ -209,7 +209,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if path is not None and not Path(path).is_file():
             raise cfg.ConfigError(f"找不到数据文件：{path}")
     if args.legal is not None:
-        from bot.legal_data import load_legal
+        from bot.eval.legal_data import load_legal
 
         try:
             load_legal(args.legal)  # a missing or malformed folder fails before the model loads
@@ -254,8 +254,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def _evaluate_once(config: cfg.Config, args: argparse.Namespace, modes: list[str], qa_sets: list,
                    generator=None, calibration=None) -> tuple[dict, list[str]]:
     """One `unionqa eval` with the configured backend: the report and its printed parts."""
-    from bot.evaluate import evaluate, format_report
-    from bot.qa_eval import format_qa_report
+    from bot.eval.evaluate import evaluate, format_report
+    from bot.eval.qa_eval import format_qa_report
     from index.embedding.embedder import load_embedder
 
     embedder = load_embedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
@@ -297,15 +297,15 @@ def _evaluate_once(config: cfg.Config, args: argparse.Namespace, modes: list[str
             for mode, result in entry["modes"].items():
                 printed.append(format_qa_report(result, title=f"{stem}（{mode}）"))
     if "legal" in report:
-        from bot.legal_eval import format_legal_report
+        from bot.eval.legal_eval import format_legal_report
 
         printed.append(format_legal_report(report["legal"], title=f"legal_train 留出法律（{config.embedding_model}）"))
     return report, printed
 
 
 def _evaluate_legal(config: cfg.Config, embedder, folder: str, modes: list[str], calibration=None) -> dict:
-    """The legal_train held-out fold (bot/legal_eval.py) in every mode, on one index of its laws."""
-    from bot.legal_eval import evaluate_legal
+    """The legal_train held-out fold (bot/eval/legal_eval.py) in every mode, on one index of its laws."""
+    from bot.eval.legal_eval import evaluate_legal
     from index.lexicon import load_lexicon
 
     print(f"正在为 legal_train 留出的法律建立内存索引：{folder}", file=sys.stderr)
@@ -322,7 +322,13 @@ def _evaluate_backends(
     import gc
     from dataclasses import replace
 
-    from bot.backend_eval import BASELINE, MRR_TOLERANCE, backend_rows, choose_default, format_backend_table
+    from bot.eval.backend_eval import (
+        BASELINE,
+        MRR_TOLERANCE,
+        backend_rows,
+        choose_default,
+        format_backend_table,
+    )
 
     reports: dict[str, dict] = {}
     printed: list[str] = []
@@ -346,7 +352,7 @@ def _evaluate_backends(
 
 def _corpus_store(config: cfg.Config, embedder):
     """A fresh in-memory index of the configured corpus, and how it was built."""
-    from bot.evaluate import build_store
+    from bot.eval.evaluate import build_store
     from corpus.loader import load_corpus
 
     print(f"正在为评测建立内存索引：{config.corpus_dir}", file=sys.stderr)
@@ -372,8 +378,8 @@ def _evaluate_qa_sets(config: cfg.Config, embedder, qa_sets: list, modes: list[s
     """Every dev set in every mode, on the fresh in-memory index of the configured corpus;
     with the bot's own calibration, or `calibration` (one fitted without these sets)."""
     from bot.bot import Bot
-    from bot.evaluate import _load_average
-    from bot.qa_eval import evaluate_qa
+    from bot.eval.evaluate import _load_average
+    from bot.eval.qa_eval import evaluate_qa
     from index.lexicon import load_lexicon
 
     store, index = corpus_store
@@ -395,10 +401,10 @@ def _evaluate_qa_sets(config: cfg.Config, embedder, qa_sets: list, modes: list[s
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from bot.answerability import user_calibration_path
-    from bot.calibrate import ask_legal_questions, ask_tune_questions, calibrate
-    from bot.evaluate import build_store, load_squad
-    from bot.legal_data import calibration_questions, load_legal, write_laws
-    from bot.qa_eval import load_qa
+    from bot.eval.calibrate import ask_legal_questions, ask_tune_questions, calibrate
+    from bot.eval.evaluate import build_store, load_squad
+    from bot.eval.legal_data import calibration_questions, load_legal, write_laws
+    from bot.eval.qa_eval import load_qa
     from corpus.loader import load_corpus
     from index.embedding.embedder import load_embedder
     from index.lexicon import load_lexicon
@@ -746,7 +752,7 @@ def cmd_curated_import(args: argparse.Namespace) -> int:
 
 def cmd_curated_fit(args: argparse.Namespace) -> int:
     from bot.curated import BUNDLED_THRESHOLDS, fit_threshold, thresholds_path
-    from bot.qa_eval import load_qa
+    from bot.eval.qa_eval import load_qa
     from index.embedding.embedder import load_embedder
 
     config = cfg.resolve(args)

@@ -95,8 +95,8 @@ class Config:
         return db_path_for(self.feedback_log)
 
     def llm_settings(self):
-        """The LLM connection (bot.llm.LLMSettings), or None when no URL is set."""
-        from bot.llm import LLMSettings
+        """The LLM connection (bot.llm.client.LLMSettings), or None when no URL is set."""
+        from bot.llm.client import LLMSettings
 
         if not self.llm_base_url:
             return None

@@ -29,7 +29,7 @@ from fastapi.responses import JSONResponse
 from fastapi.sse import format_sse_event
 from pydantic import BaseModel, ValidationError
 
-from bot.generate import Partial
+from bot.llm.generate import Partial
 from bot.records import REFUSED, Answer
 from ui.asking import Asker, QuestionError, ServerBusy, check_question
 from ui.auth import bearer_token, matching_key

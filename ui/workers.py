@@ -15,7 +15,7 @@ queue/data event stream), so a question could reach a process that does not hold
 the session, and its answer would never arrive. Without sticky routing in front,
 the chat needs its queue and sessions in one process.
 
-With an LLM configured (bot/generate.py), an answering process returns the
+With an LLM configured (bot/llm/generate.py), an answering process returns the
 extractive answer and its hits, and the web process has the LLM write (and stream)
 the answer from them (ui.asking.Asker.ask_stream): that is waiting on the LLM
 server, which needs no core, and the chat, SSE and /v1 streams are in this process.

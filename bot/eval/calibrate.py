@@ -8,8 +8,8 @@
   an answer is composed from) and of questions they cannot answer (negatives: the
   `refuse` lists, and questions of another corpus asked against this one).
 
-Only the tune part of each file is used (bot/qa_eval.is_holdout, and for SQuAD
-files the article split of bot/evaluate.is_holdout), so the holdout part stays a
+Only the tune part of each file is used (bot/eval/qa_eval.is_holdout, and for SQuAD
+files the article split of bot/eval/evaluate.is_holdout), so the holdout part stays a
 fair test. The worker questions weigh as much as the SQuAD ones in total;
 see `_weights`: the few worker questions are not drowned by a thousand
 encyclopaedia questions.
@@ -26,11 +26,11 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from tqdm import tqdm
 
-from bot import evaluate, qa_eval
 from bot.answerability import EVIDENCE_PASSAGES, FEATURES, Calibration, LogisticModel
 from bot.bot import Bot
 from bot.compose import SENTENCE_FEATURES
-from bot.legal_data import LegalQuestion
+from bot.eval import evaluate, qa_eval
+from bot.eval.legal_data import LegalQuestion
 from bot.records import ANSWERED
 from bot.retrieve import Evidence, Hit
 from index.embedding.embedder import Embedder
@@ -91,7 +91,7 @@ class Asked:
     answerable: bool
     hits: list[Hit]
     evidence: Evidence
-    # For a legal consultation (bot/legal_data.py): the (law, article) pairs lawyers labelled,
+    # For a legal consultation (bot/eval/legal_data.py): the (law, article) pairs lawyers labelled,
     # which stand for gold strings: a passage of one of them holds the answer.
     articles: frozenset[tuple[str, str]] = frozenset()
 
@@ -162,7 +162,7 @@ def ask_legal_questions(
     progress: bool = True,
     lexicon: Lexicon | None = None,
 ) -> list[Asked]:
-    """Real consultation questions (bot/legal_data.py's training side), each asked against
+    """Real consultation questions (bot/eval/legal_data.py's training side), each asked against
     their own laws (answerable: a labelled article answers it) and against the corpus
     (on other branches of law, which the union's documents do not cover: unanswerable)."""
     neutral = bootstrap_calibration(corpus_store.manifest.settings.embedding_model)
@@ -410,7 +410,7 @@ def with_near_margin(calibration: Calibration, asked: list[Asked]) -> Calibratio
     same_matter = fit_same_matter(asked, calibration)
     fitted = {**calibration.fitted,
               "near_margin": f"median fused-score gap to the gold passage (NEAR_QUANTILE {NEAR_QUANTILE}), "
-                             "bot/calibrate.fit_near_margin",
+                             "bot/eval/calibrate.fit_near_margin",
               "same_matter": "the loosest cosine of SAME_MATTER_GRID with the most tune questions answered "
-                             "right, bot/calibrate.fit_same_matter"}
+                             "right, bot/eval/calibrate.fit_same_matter"}
     return replace(calibration, same_matter=same_matter, fitted=fitted)

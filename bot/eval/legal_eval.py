@@ -1,6 +1,6 @@
 """The legal_train evaluation: real consultation questions on laws no fitting or training saw.
 
-The held-out fold of bot/legal_data.py (27 laws by a hash of the name, 193 questions whose labelled
+The held-out fold of bot/eval/legal_data.py (27 laws by a hash of the name, 193 questions whose labelled
 articles all lie in them) is written as law Markdown files into a temporary corpus, indexed in
 memory the way `unionqa eval --qa` indexes the bundled corpus, and every question is asked through
 `Bot`. Reported (`evaluate_legal`, one dictionary of named figures):
@@ -20,8 +20,8 @@ from pathlib import Path
 
 from bot.answerability import Calibration
 from bot.bot import Bot
-from bot.evaluate import _load_average, _percentile, build_store
-from bot.legal_data import LegalQuestion, is_heldout_law, load_legal, split, write_laws
+from bot.eval.evaluate import _load_average, _percentile, build_store
+from bot.eval.legal_data import LegalQuestion, is_heldout_law, load_legal, split, write_laws
 from bot.records import ANSWERED, RELATED
 from corpus.loader import load_corpus
 from index.embedding.embedder import Embedder
