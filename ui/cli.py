@@ -196,8 +196,22 @@ def _build_in_child_if_missing(config: cfg.Config) -> None:
         raise cfg.ConfigError(f"建立索引失败（退出码 {child.exitcode}），见上面的信息。")
 
 
+def eval_setup(config: cfg.Config, args: argparse.Namespace):
+    """What the eval runners (bot/eval/runners.py) need, from the configuration and the flags."""
+    from bot.eval.runners import EvalSetup
+
+    def path(value: str | None) -> Path | None:
+        return Path(value) if value else None
+
+    return EvalSetup(config.index_settings(), config.model_cache, config.corpus_dir, config.top_k, config.dictionary,
+                     dataset=path(getattr(args, "dataset", None)), negatives=path(getattr(args, "negatives", None)),
+                     negatives_on_corpus=bool(getattr(args, "negatives_on_corpus", False)),
+                     limit=getattr(args, "limit", None), legal=path(getattr(args, "legal", None)))
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from bot.eval.qa_eval import load_qa
+    from bot.eval.runners import evaluate_backends, evaluate_run
     from bot.retrieve import MODES
     from index.embedding.backends import BACKENDS
 
@@ -239,129 +253,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise cfg.ConfigError(f"未知的向量计算后端 {'、'.join(unknown)}；可选：{', '.join(BACKENDS)}")
     if calibration is not None and backends:
         raise cfg.ConfigError("--calibration 与 --backends 不能同时使用：各后端用各自的校准文件。")
+    setup = eval_setup(config, args)
     if not backends:
-        report, printed = _evaluate_once(config, args, modes, qa_sets, generator, calibration)
+        report, printed = evaluate_run(setup, modes, qa_sets, generator, calibration)
     else:
-        report, printed = _evaluate_backends(config, args, modes, qa_sets, backends)
+        report, printed = evaluate_backends(setup, modes, qa_sets, backends)
     print("\n\n".join(printed))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
         print(f"报告已写入 {args.out}", file=sys.stderr)
     return 0
-
-
-def _evaluate_once(config: cfg.Config, args: argparse.Namespace, modes: list[str], qa_sets: list,
-                   generator=None, calibration=None) -> tuple[dict, list[str]]:
-    """One `unionqa eval` with the configured backend: the report and its printed parts."""
-    from bot.eval.evaluate import evaluate, format_report
-    from bot.eval.qa_eval import format_qa_report
-    from index.embedding.embedder import load_embedder
-
-    embedder = load_embedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
-    report: dict = {"settings": {**config.index_settings().__dict__, "top_k": config.top_k}}
-    corpus_store = None
-    if args.dataset is not None or args.negatives is not None:
-        negatives_store = None
-        if args.negatives is not None and (args.dataset is None or args.negatives_on_corpus):
-            # a fresh in-memory index of the configured corpus (the bundled one by default),
-            # not the live index, where documents a user added would change the figure
-            corpus_store = corpus_store or _corpus_store(config, embedder)
-            negatives_store = corpus_store[0]
-        try:
-            report = evaluate(
-                embedder,
-                config.index_settings(),
-                modes,
-                dataset=Path(args.dataset) if args.dataset else None,
-                negatives=Path(args.negatives) if args.negatives else None,
-                negatives_store=negatives_store,
-                limit=args.limit,
-                top_k=config.top_k,
-            )
-        except (ValueError, KeyError) as exc:
-            raise cfg.ConfigError(f"评测失败：{exc}") from exc
-    if qa_sets:
-        corpus_store = corpus_store or _corpus_store(config, embedder)
-        report["qa_index"], report["qa"] = _evaluate_qa_sets(config, embedder, qa_sets, modes, corpus_store,
-                                                             generator, calibration)
-    if getattr(args, "legal", None):
-        report["legal"] = _evaluate_legal(config, embedder, args.legal, modes, calibration)
-    report["machine"] = machine_description()
-
-    printed = [format_report(report)] if "modes" in report else [f"机器：{report['machine']}"]
-    if qa_sets:
-        index = report["qa_index"]
-        printed.append(f"## 职工问题评测集（{index['corpus']}：{index['documents']} 篇，{index['chunks']} 段）")
-        for stem, entry in report["qa"].items():
-            for mode, result in entry["modes"].items():
-                printed.append(format_qa_report(result, title=f"{stem}（{mode}）"))
-    if "legal" in report:
-        from bot.eval.legal_eval import format_legal_report
-
-        printed.append(format_legal_report(report["legal"], title=f"legal_train 留出法律（{config.embedding_model}）"))
-    return report, printed
-
-
-def _evaluate_legal(config: cfg.Config, embedder, folder: str, modes: list[str], calibration=None) -> dict:
-    """The legal_train held-out fold (bot/eval/legal_eval.py) in every mode, on one index of its laws."""
-    from bot.eval.legal_eval import evaluate_legal
-    from index.lexicon import load_lexicon
-
-    print(f"正在为 legal_train 留出的法律建立内存索引：{folder}", file=sys.stderr)
-    result = evaluate_legal(embedder, config.index_settings(), folder, config.top_k, modes,
-                            load_lexicon(config.dictionary), calibration=calibration)
-    return {"folder": str(folder), "model": config.embedding_model, **result}
-
-
-def _evaluate_backends(
-    config: cfg.Config, args: argparse.Namespace, modes: list[str], qa_sets: list, backends: list[str]
-) -> tuple[dict, list[str]]:
-    """The same evaluation once per backend, one after the other in this process (so the speed
-    ratios hold under the same load), then the backends side by side and the one to default to."""
-    import gc
-    from dataclasses import replace
-
-    from bot.eval.backend_eval import (
-        BASELINE,
-        MRR_TOLERANCE,
-        backend_rows,
-        choose_default,
-        format_backend_table,
-    )
-
-    reports: dict[str, dict] = {}
-    printed: list[str] = []
-    for backend in backends:
-        print(f"== 后端 {backend} ==", file=sys.stderr)
-        reports[backend], parts = _evaluate_once(replace(config, embedding_backend=backend), args, modes, qa_sets)
-        printed.append(f"## 后端 {backend}\n\n" + "\n\n".join(parts))
-        gc.collect()  # the previous backend's model goes before the next one loads
-    mode = "hybrid" if "hybrid" in modes else modes[0]
-    rows = backend_rows(reports, mode)
-    chosen = choose_default(rows)
-    printed.append(
-        f"## 后端对比（{mode}）\n\n" + format_backend_table(rows)
-        + (f"\n\nMRR@10 与 {BASELINE} 相差不超过 {MRR_TOLERANCE}、职工问题答对数不少于它的最快后端：{chosen}"
-           if chosen else "")
-    )
-    report = {"backends": reports, "backend_comparison": {"mode": mode, "rows": rows, "fastest_within_tolerance": chosen},
-              "machine": machine_description()}
-    return report, printed
-
-
-def _corpus_store(config: cfg.Config, embedder):
-    """A fresh in-memory index of the configured corpus, and how it was built."""
-    from bot.eval.evaluate import build_store
-    from corpus.loader import load_corpus
-
-    print(f"正在为评测建立内存索引：{config.corpus_dir}", file=sys.stderr)
-    loaded = load_corpus(config.corpus_dir)
-    for issue in loaded.errors:
-        print(f"  未能读取 {issue.path}：{issue.reason}", file=sys.stderr)
-    if not loaded.documents:
-        raise cfg.ConfigError(f"文档目录中没有可读取的文档：{config.corpus_dir}")
-    return build_store(loaded.documents, config.index_settings(), embedder)
 
 
 def _read_calibration(path: Path):
@@ -373,38 +275,13 @@ def _read_calibration(path: Path):
         raise cfg.ConfigError(f"校准文件无法读取：{path}（{exc}）") from exc
 
 
-def _evaluate_qa_sets(config: cfg.Config, embedder, qa_sets: list, modes: list[str], corpus_store,
-                      generator=None, calibration=None) -> tuple[dict, dict]:
-    """Every dev set in every mode, on the fresh in-memory index of the configured corpus;
-    with the bot's own calibration, or `calibration` (one fitted without these sets)."""
-    from bot.bot import Bot
-    from bot.eval.evaluate import _load_average
-    from bot.eval.qa_eval import evaluate_qa
-    from index.lexicon import load_lexicon
-
-    store, index = corpus_store
-    index = dict(index)
-    load_at_start = _load_average()
-    results: dict = {qa.path.stem: {"file": str(qa.path), "modes": {}} for qa in qa_sets}
-    lexicon = load_lexicon(config.dictionary)
-    for mode in modes:
-        bot = Bot(store, embedder, top_k=config.top_k, mode=mode, lexicon=lexicon, generator=generator,
-                  calibration=calibration)
-        for qa in qa_sets:
-            results[qa.path.stem]["modes"][mode] = evaluate_qa(bot, qa)
-    # latency means little without the machine's load while the questions were asked
-    index.update(corpus=str(config.corpus_dir), load_average_at_start=load_at_start,
-                 calibration=(calibration or bot.calibration).fitted.get("command", "bundled"),
-                 load_average_at_end=_load_average())
-    return index, results
-
-
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from bot.answerability import user_calibration_path
     from bot.eval.calibrate import ask_legal_questions, ask_tune_questions, calibrate
     from bot.eval.evaluate import build_store, load_squad
     from bot.eval.legal_data import calibration_questions, load_legal, write_laws
     from bot.eval.qa_eval import load_qa
+    from bot.eval.runners import corpus_store
     from corpus.loader import load_corpus
     from index.embedding.embedder import load_embedder
     from index.lexicon import load_lexicon
@@ -428,7 +305,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise cfg.ConfigError(str(exc)) from exc
     lexicon = load_lexicon(config.dictionary)
     embedder = load_embedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
-    store, _ = _corpus_store(config, embedder)
+    store, _ = corpus_store(eval_setup(config, args), embedder)
     squad_store = squad_items = None
     if args.squad:
         documents, squad_items = load_squad(Path(args.squad))
@@ -495,13 +372,6 @@ def _calibrate_from_log(config: cfg.Config, args: argparse.Namespace, asked, sto
         print("以上是加入提问记录前后在留出部分上的效果；未写入校准文件。确认后加 --write 重新运行以写入。")
         return None
     return with_log
-
-
-def machine_description() -> str:
-    import os
-    import platform
-
-    return f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
 
 
 def cmd_add(args: argparse.Namespace) -> int:

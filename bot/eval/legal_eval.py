@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bot.answerability import Calibration
 from bot.bot import Bot
-from bot.eval.evaluate import _load_average, _percentile, build_store
+from bot.eval.evaluate import _percentile, build_store, load_average
 from bot.eval.legal_data import LegalQuestion, is_heldout_law, load_legal, split, write_laws
 from bot.records import ANSWERED, RELATED
 from corpus.loader import load_corpus
@@ -70,13 +70,13 @@ def evaluate_legal(
     if loaded.errors:
         raise ValueError(f"法律文件未能读取：{loaded.errors[0].path}：{loaded.errors[0].reason}")
     store, index = build_store(loaded.documents, settings, embedder)
-    load_at_start = _load_average()
+    load_at_start = load_average()
     results = {mode: summarize_legal(_ask(Bot(store, embedder, top_k=top_k, mode=mode, lexicon=lexicon, calibration=calibration), heldout,
                                           top_k)) | {"mode": mode}
                for mode in modes}
     return {"modes": results, "laws": len(laws), "documents": index["documents"], "chunks": index["chunks"],
             "index_seconds": index["seconds"], "top_k": top_k,
-            "load_average_at_start": load_at_start, "load_average_at_end": _load_average()}
+            "load_average_at_start": load_at_start, "load_average_at_end": load_average()}
 
 
 def _ask(bot: Bot, questions: list[LegalQuestion], top_k: int) -> list[dict]:
