@@ -6,80 +6,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 from corpus.errors import UnionQAError
 from ui import config as cfg
-
-INDEX_FLAGS = ["corpus_dir", "index_dir", "model_cache", "embedding_model", "embedding_backend", "chunk_chars",
-               "chunk_overlap"]
-
-
-def build(config: cfg.Config, progress: bool = True, keep_added: bool = True):
-    """Rebuild the index; returns the loaded embedding model, for a caller that goes on to answer."""
-    from index.build import build_index
-    from index.embedding.embedder import load_embedder
-
-    print(f"正在建立索引：{config.corpus_dir} → {_where(config)}", file=sys.stderr)
-    embedder = load_embedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
-    report = build_index(
-        config.corpus_dir, config.index_dir, config.index_settings(), embedder, progress=progress, keep_added=keep_added,
-        ann_threshold=config.ann_threshold, store=config.store,
-    )
-    for issue in report.issues:
-        print(f"  未能读取 {issue.path}：{issue.reason}", file=sys.stderr)
-    print(f"索引完成：{report.summary()}", file=sys.stderr)
-    sync_curated(config)
-    return embedder
-
-
-def _where(config: cfg.Config) -> str:
-    """Where the index is kept, for messages: the index folder or the Milvus store."""
-    from index.store.spec import parse_store
-
-    return parse_store(config.store).describe(config.index_dir)
-
-
-def _index_exists(config: cfg.Config) -> bool:
-    """Whether the index folder holds an index, complete or not (else `serve` and `ask` build
-    one first). A broken one is never rebuilt from the corpus behind the user's back: that
-    would drop the documents added to it. Loading it falls back to its newest complete
-    version, or refuses with what to do (index.store.folder.IndexStore.load)."""
-    from index.store.spec import has_index
-
-    return has_index(config.store, config.index_dir)
-
-
-def make_generator(config: cfg.Config):
-    """The LLM answer writer when an LLM server is configured, else None."""
-    settings = config.llm_settings()
-    if settings is None:
-        return None
-    from bot.llm.client import LLMClient
-    from bot.llm.generate import Generator
-
-    return Generator(LLMClient(settings))
-
-
-def load_bot(config: cfg.Config):
-    """Load the bot, building the index first if there is none yet."""
-    from bot.bot import Bot
-    from index.lexicon import load_lexicon
-
-    embedder = None if _index_exists(config) else build(config)
-    return Bot.load(
-        config.index_dir,
-        model_cache=config.model_cache,
-        expected=config.index_settings(),
-        top_k=config.top_k,
-        embedder=embedder,
-        lexicon=load_lexicon(config.dictionary),
-        generator=make_generator(config),
-        store=config.store,
-    )
+from ui.cli_curated import add_curated_parsers
+from ui.cli_eval import add_eval_parsers
+from ui.cli_shared import (
+    INDEX_FLAGS,
+    build,
+    display_width,
+    index_exists,
+    load_bot,
+    sync_curated,
+    where,
+)
 
 
 def format_answer(answer) -> str:
@@ -187,7 +130,7 @@ def cmd_llm_check(args: argparse.Namespace) -> int:
 def _build_in_child_if_missing(config: cfg.Config) -> None:
     import multiprocessing
 
-    if _index_exists(config):
+    if index_exists(config):
         return
     child = multiprocessing.get_context("fork").Process(target=build, args=(config,))
     child.start()
@@ -196,190 +139,12 @@ def _build_in_child_if_missing(config: cfg.Config) -> None:
         raise cfg.ConfigError(f"建立索引失败（退出码 {child.exitcode}），见上面的信息。")
 
 
-def eval_setup(config: cfg.Config, args: argparse.Namespace):
-    """What the eval runners (bot/eval/runners.py) need, from the configuration and the flags."""
-    from bot.eval.runners import EvalSetup
-
-    def path(value: str | None) -> Path | None:
-        return Path(value) if value else None
-
-    return EvalSetup(config.index_settings(), config.model_cache, config.corpus_dir, config.top_k, config.dictionary,
-                     dataset=path(getattr(args, "dataset", None)), negatives=path(getattr(args, "negatives", None)),
-                     negatives_on_corpus=bool(getattr(args, "negatives_on_corpus", False)),
-                     limit=getattr(args, "limit", None), legal=path(getattr(args, "legal", None)))
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from bot.eval.qa_eval import load_qa
-    from bot.eval.runners import evaluate_backends, evaluate_run
-    from bot.retrieve import MODES
-    from index.embedding.backends import BACKENDS
-
-    config = cfg.resolve(args)
-    qa_paths = [Path(p) for p in args.qa or []]
-    if args.dataset is None and args.negatives is None and not qa_paths and args.legal is None:
-        raise cfg.ConfigError("请给出 --dataset、--negatives、--qa 或 --legal。")
-    for path in (args.dataset, args.negatives, args.calibration, *qa_paths):
-        if path is not None and not Path(path).is_file():
-            raise cfg.ConfigError(f"找不到数据文件：{path}")
-    if args.legal is not None:
-        from bot.eval.legal_data import load_legal
-
-        try:
-            load_legal(args.legal)  # a missing or malformed folder fails before the model loads
-        except ValueError as exc:
-            raise cfg.ConfigError(str(exc)) from exc
-    if len({p.stem for p in qa_paths}) < len(qa_paths):
-        raise cfg.ConfigError("几个 --qa 文件同名：报告按文件名区分它们，请改名后再评测。")
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    unknown = [m for m in modes if m not in MODES]
-    if unknown or not modes:
-        raise cfg.ConfigError(f"未知的检索模式 {'、'.join(unknown) or '（空）'}；可选：{', '.join(MODES)}")
-    # read the dev files before the model loads, so that a malformed one fails at once
-    try:
-        qa_sets = [load_qa(p) for p in qa_paths]
-    except ValueError as exc:
-        raise cfg.ConfigError(str(exc)) from exc
-    calibration = _read_calibration(Path(args.calibration)) if args.calibration else None
-
-    generator = make_generator(config) if args.llm else None
-    if args.llm and generator is None:
-        raise cfg.ConfigError("--llm 需要大模型服务地址：请设置 UNIONQA_LLM_BASE_URL 或使用 --llm-base-url。")
-    if args.llm and not qa_paths:
-        raise cfg.ConfigError("--llm 评测的是职工问题评测集：请同时给出 --qa。")
-    backends = [b.strip() for b in (args.backends or "").split(",") if b.strip()]
-    unknown = [b for b in backends if b not in BACKENDS]
-    if unknown:
-        raise cfg.ConfigError(f"未知的向量计算后端 {'、'.join(unknown)}；可选：{', '.join(BACKENDS)}")
-    if calibration is not None and backends:
-        raise cfg.ConfigError("--calibration 与 --backends 不能同时使用：各后端用各自的校准文件。")
-    setup = eval_setup(config, args)
-    if not backends:
-        report, printed = evaluate_run(setup, modes, qa_sets, generator, calibration)
-    else:
-        report, printed = evaluate_backends(setup, modes, qa_sets, backends)
-    print("\n\n".join(printed))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
-        print(f"报告已写入 {args.out}", file=sys.stderr)
-    return 0
-
-
-def _read_calibration(path: Path):
-    from bot.answerability import Calibration
-
-    try:
-        return Calibration.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise cfg.ConfigError(f"校准文件无法读取：{path}（{exc}）") from exc
-
-
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    from bot.answerability import user_calibration_path
-    from bot.eval.calibrate import ask_legal_questions, ask_tune_questions, calibrate
-    from bot.eval.evaluate import build_store, load_squad
-    from bot.eval.legal_data import calibration_questions, load_legal, write_laws
-    from bot.eval.qa_eval import load_qa
-    from bot.eval.runners import corpus_store
-    from corpus.loader import load_corpus
-    from index.embedding.embedder import load_embedder
-    from index.lexicon import load_lexicon
-
-    config = cfg.resolve(args)
-    qa_paths = [Path(p) for p in args.qa or []]
-    if args.from_log and args.whole:
-        raise cfg.ConfigError("--from-log 需要各评测集的留出部分来衡量效果，不能与 --whole 同用。")
-    if not qa_paths:
-        raise cfg.ConfigError("请用 --qa 给出至少一份职工问题评测集（answerable、refuse、dialogues 格式）。")
-    for path in [*qa_paths, *([Path(args.squad)] if args.squad else [])]:
-        if not path.is_file():
-            raise cfg.ConfigError(f"找不到数据文件：{path}")
-    legal = None
-    try:
-        for path in qa_paths:
-            load_qa(path)  # a malformed file fails before the model loads
-        if args.legal:
-            legal = load_legal(Path(args.legal))
-    except ValueError as exc:
-        raise cfg.ConfigError(str(exc)) from exc
-    lexicon = load_lexicon(config.dictionary)
-    embedder = load_embedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
-    store, _ = corpus_store(eval_setup(config, args), embedder)
-    squad_store = squad_items = None
-    if args.squad:
-        documents, squad_items = load_squad(Path(args.squad))
-        print(f"正在为评测建立内存索引：{args.squad}", file=sys.stderr)
-        squad_store, _ = build_store(documents, config.index_settings(), embedder)
-    legal_asked = []
-    if legal is not None:
-        questions, laws = calibration_questions(legal)
-        with tempfile.TemporaryDirectory(prefix="unionqa-legal-") as tmp:
-            write_laws(legal, laws, Path(tmp))
-            loaded = load_corpus(Path(tmp))
-        print(f"正在为 {len(questions)} 个法律咨询问题的 {len(laws)} 部法律建立内存索引", file=sys.stderr)
-        legal_store, _ = build_store(loaded.documents, config.index_settings(), embedder)
-        legal_asked = ask_legal_questions(legal_store, store, embedder, questions, config.top_k, lexicon=lexicon)
-    command = "unionqa calibrate " + " ".join(f"--qa {p}" for p in qa_paths)
-    command += f" --squad {args.squad}" if args.squad else ""
-    command += f" --legal {args.legal}" if args.legal else ""
-    command += " --whole" if args.whole else ""
-    # a calibration is per model: say which, when it is not the bundled default
-    command += f" --model {config.embedding_model}" if config.embedding_model != cfg.Config().embedding_model else ""
-    command += " --from-log" if args.from_log else ""
-    try:
-        asked = ask_tune_questions(store, embedder, qa_paths, squad_store, squad_items, config.top_k, lexicon=lexicon,
-                                   whole=args.whole) + legal_asked
-        if args.from_log:
-            calibration = _calibrate_from_log(config, args, asked, store, embedder, lexicon, qa_paths, command)
-            if calibration is None:
-                return 0
-        else:
-            calibration = calibrate(asked, notes={"command": command, "corpus": str(config.corpus_dir)})
-    except ValueError as exc:
-        raise cfg.ConfigError(str(exc)) from exc
-    out = Path(args.out) if args.out else user_calibration_path(config.embedding_model)
-    calibration.save(out)
-    print(f"回答阈值 {calibration.answer_threshold}，相关阈值 {calibration.related_threshold}；"
-          f"样本：{json.dumps(calibration.fitted.get('examples', {}), ensure_ascii=False)}")
-    print(f"校准文件已写入 {out}（问答服务重启后生效）", file=sys.stderr)
-    return 0
-
-
-def _calibrate_from_log(config: cfg.Config, args: argparse.Namespace, asked, store, embedder, lexicon,
-                        qa_paths: list[Path], command: str):
-    """The calibration fitted with the question log's 👍/👎 (ui/logcalibration.py), after
-    printing its effect on the dev sets' held-out parts; None (nothing to write) without
-    --write, or when the log holds no usable votes."""
-    from ui import logcalibration
-
-    held = logcalibration.holdout_questions(qa_paths)
-    rated = [r for r in logcalibration.rated_questions(config.question_log_path()) if r.question not in held]
-    if not rated:
-        print(f"提问记录中没有可用的 👍/👎（{config.question_log_path()}）：未改动校准文件。")
-        return None
-    answerable = sum(r.answerable for r in rated)
-    print(f"提问记录：{len(rated)} 个有反馈的问题（可回答 {answerable} 个，其中答对 {sum(r.right for r in rated)} 个；"
-          f"范围外 {len(rated) - answerable} 个），只加入调优部分", file=sys.stderr)
-    ranking = logcalibration.ranking_calibration(asked)
-    extra = logcalibration.log_examples(store, embedder, rated, ranking, config.top_k, lexicon)
-    without, with_log = logcalibration.fit_both(asked, extra, ranking,
-                                                {"command": command, "corpus": str(config.corpus_dir)})
-    before = logcalibration.holdout_figures(store, embedder, without, qa_paths, config.top_k, lexicon)
-    after = logcalibration.holdout_figures(store, embedder, with_log, qa_paths, config.top_k, lexicon)
-    print(logcalibration.effect_table(before, after))
-    if not args.write:
-        print("以上是加入提问记录前后在留出部分上的效果；未写入校准文件。确认后加 --write 重新运行以写入。")
-        return None
-    return with_log
-
-
 def cmd_add(args: argparse.Namespace) -> int:
     from index.embedding.embedder import LazyEmbedder
     from index.update import add_paths
 
     config = cfg.resolve(args)
-    print(f"正在加入文档：{'、'.join(args.paths)} → {_where(config)}", file=sys.stderr)
+    print(f"正在加入文档：{'、'.join(args.paths)} → {where(config)}", file=sys.stderr)
     # loaded only if something is to be embedded: refused or unchanged files need no model
     embedder = LazyEmbedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
     paths = [Path(p).expanduser() for p in args.paths]
@@ -435,221 +200,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-# ----- approved answers (工会审核的回答, bot/curated.py) ------------------------------------------
-
-
-def _curated_store(config: cfg.Config):
-    from bot.curated import CuratedStore, curated_path
-
-    return CuratedStore(curated_path(config.index_dir))
-
-
-def _live_documents(config: cfg.Config) -> dict:
-    from index.store.spec import read_documents
-
-    return {d.doc_id: d for d in read_documents(config.store, config.index_dir)}
-
-
-def sync_curated(config: cfg.Config) -> None:
-    """After the index changed: suspend the approved answers whose cited documents changed."""
-    from bot.curated import CuratedError
-
-    store = _curated_store(config)
-    if not store.path.exists():
-        return
-    try:
-        suspended = store.sync(_live_documents(config))
-    except CuratedError as exc:  # the index is saved all the same: say so, and what to fix
-        print(f"索引已更新，但审核回答未能复核：{exc}", file=sys.stderr)
-        return
-    if suspended:
-        print(f"所引文档有变动，{len(suspended)} 条审核回答已暂停，需复核：{'、'.join(suspended)}"
-              "（unionqa curated list 查看）", file=sys.stderr)
-
-
-def cmd_curated_list(args: argparse.Namespace) -> int:
-    from bot.curated import REMOVED, STATE_TEXT
-
-    config = cfg.resolve(args)
-    store = _curated_store(config)
-    if store.path.exists():
-        store.sync(_live_documents(config))
-    answers = [a for a in store.load() if args.all or a.state != REMOVED]
-    if args.json:
-        print(json.dumps([a.to_json() for a in answers], ensure_ascii=False, indent=2))
-        return 0
-    for a in answers:
-        print(f"{a.id}  [{STATE_TEXT[a.state]}]  {a.approved_at}  {a.question}  （{len(a.citations)} 处引用）")
-        for change in a.changes:
-            print(f"    《{change.doc_id}》{'已移除' if change.removed else '已变动'}：原引用「{change.old_text}」")
-            if change.current_text:
-                print(f"      现在该处为「{change.current_text}」")
-    print(f"共 {len(answers)} 条审核回答", file=sys.stderr)
-    return 0
-
-
-def _span_argument(value: str) -> tuple[str, int, int]:
-    """DOC_ID:START-END"""
-    doc_id, _, where = value.rpartition(":")
-    start, _, end = where.partition("-")
-    if not doc_id or not start.strip().isdigit() or not end.strip().isdigit():
-        raise cfg.ConfigError(f"引用应写作 文档编号:起-止（如 laws/劳动合同法:120-180）：{value!r}")
-    return doc_id, int(start), int(end)
-
-
-def cmd_curated_add(args: argparse.Namespace) -> int:
-    from bot.curated import CuratedAnswer, find_excerpt, from_bot_answer, make_span, new_id, today
-
-    config = cfg.resolve(args)
-    documents = _live_documents(config)
-    spans = [make_span(documents, *_span_argument(c)) for c in args.cite or []]
-    for excerpt in args.excerpt or []:
-        doc_id, _, text = excerpt.partition(":")
-        spans.append(find_excerpt(documents, doc_id, text))
-    text = args.answer or ""
-    if args.from_bot:
-        text, bot_spans = from_bot_answer(load_bot(config).ask(args.question), documents)
-        spans = spans or bot_spans
-    answer = CuratedAnswer(new_id(), args.question.strip(), text.strip(), tuple(spans),
-                           tuple(p.strip() for p in args.phrasing or [] if p.strip()), args.by or "",
-                           today())
-    from bot.curated import answer_from_json
-
-    answer = _curated_store(config).add(answer_from_json(answer.to_json()), documents)
-    print(f"已加入审核回答 {answer.id}：{answer.question}")
-    return 0
-
-
-def cmd_curated_remove(args: argparse.Namespace) -> int:
-    from bot.curated import ACTIVE, REMOVED
-
-    config = cfg.resolve(args)
-    state = ACTIVE if args.confirm else REMOVED
-    documents = _live_documents(config) if args.confirm else {}
-    for answer_id in args.ids:
-        answer = _curated_store(config).set_state(answer_id, documents, state)
-        print(f"{'已确认' if args.confirm else '已移除'}审核回答 {answer.id}：{answer.question}")
-    return 0
-
-
-CSV_FIELDS = ["id", "question", "phrasings", "answer", "citations", "approved_by", "approved_at", "state"]
-
-
-def cmd_curated_export(args: argparse.Namespace) -> int:
-    import csv
-    import io
-
-    from bot.curated import REMOVED
-
-    answers = [a.to_json() for a in _curated_store(cfg.resolve(args)).load() if args.all or a.state != REMOVED]
-    if args.format == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, CSV_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        for a in answers:  # lists as JSON in their cells: nothing lost on the way
-            writer.writerow({**a, "phrasings": json.dumps(a["phrasings"], ensure_ascii=False),
-                             "citations": json.dumps(a["citations"], ensure_ascii=False)})
-        text = out.getvalue()
-    else:
-        text = json.dumps({"format": 1, "answers": answers}, ensure_ascii=False, indent=1) + "\n"
-    if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
-        print(f"已导出 {len(answers)} 条审核回答：{args.out}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
-    return 0
-
-
-def read_curated_file(path: Path) -> list:
-    """Approved answers from an export (JSON or CSV), each checked for form (not yet against an index)."""
-    import csv
-
-    from bot.curated import CuratedError, answer_from_json
-
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CuratedError(f"无法读取 {path}：{type(exc).__name__}") from exc
-    if path.suffix.lower() == ".csv":
-        rows = []
-        for i, row in enumerate(csv.DictReader(text.splitlines()), 2):
-            try:
-                rows.append({**row, "phrasings": json.loads(row.get("phrasings") or "[]"),
-                             "citations": json.loads(row.get("citations") or "[]")})
-            except json.JSONDecodeError as exc:
-                raise CuratedError(f"{path} 第 {i} 行：phrasings 或 citations 不是 JSON") from exc
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise CuratedError(f"{path} 不是 JSON（第 {exc.lineno} 行）；CSV 文件请用 .csv 扩展名") from exc
-        rows = data.get("answers") if isinstance(data, dict) else data
-        if not isinstance(rows, list):
-            raise CuratedError(f"{path} 应含审核回答的列表（answers）")
-    answers = []
-    for i, row in enumerate(rows, 1):
-        try:
-            answers.append(answer_from_json(row))
-        except CuratedError as exc:
-            raise CuratedError(f"{path} 第 {i} 条：{exc}") from exc
-    return answers
-
-
-def cmd_curated_import(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from bot.curated import ACTIVE, REMOVED, CuratedError, validated
-
-    config = cfg.resolve(args)
-    documents = _live_documents(config)
-    imported, problems = [], []
-    for i, answer in enumerate(read_curated_file(Path(args.file)), 1):
-        if answer.state == REMOVED:
-            continue
-        try:  # every citation must be in this server's index, at its offsets
-            imported.append(replace(validated(answer, documents), state=ACTIVE, changes=()))
-        except CuratedError as exc:
-            problems.append(f"第 {i} 条（{answer.question}）：{exc}")
-    if problems:
-        for problem in problems:
-            print(f"  {problem}", file=sys.stderr)
-        raise CuratedError(f"{len(problems)} 条审核回答的引用在本机索引中不成立，未导入任何一条")
-    ids = {a.id for a in imported}
-    _curated_store(config).update(lambda answers: [a for a in answers if a.id not in ids] + imported)
-    print(f"已导入 {len(imported)} 条审核回答")
-    return 0
-
-
-def cmd_curated_fit(args: argparse.Namespace) -> int:
-    from bot.curated import BUNDLED_THRESHOLDS, fit_threshold, thresholds_path
-    from bot.eval.qa_eval import load_qa
-    from index.embedding.embedder import load_embedder
-
-    config = cfg.resolve(args)
-    negatives = [item.question for path in args.qa for item in load_qa(Path(path)).refuse]
-    approved = json.loads(Path(args.approved).read_text(encoding="utf-8"))["answers"]
-    questions = [[a["question"], *a.get("phrasings", [])] for a in approved]
-    embedder = load_embedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
-    fit = fit_threshold(questions, negatives, embedder, args.margin)
-    out = Path(args.out) if args.out else (BUNDLED_THRESHOLDS if args.bundled else thresholds_path())
-    data = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else {}
-    data.setdefault("models", {})[config.embedding_model] = {
-        "threshold": fit.threshold, "highest_negative": fit.highest_negative, "nearest": fit.nearest,
-        "margin": fit.margin, "approved_questions": sum(len(q) for q in questions), "out_of_scope": len(negatives),
-    }
-    data["command"] = ("unionqa curated fit --approved " + args.approved + "".join(f" --qa {q}" for q in args.qa)
-                       + f" --margin {args.margin}" + (" --bundled" if args.bundled else ""))
-    data["about"] = ("The cosine at or above which a question is served an approved answer: the highest similarity "
-                     "of any dev-set out-of-scope question or other approved answer's question to an approved "
-                     "question, plus the margin. bot/curated.py reads it; the command above refits it.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(out)
-    print(f"阈值 {fit.threshold}（最相近的反例 {fit.highest_negative}：{fit.nearest}）→ {out}")
-    return 0
-
-
 def cmd_log_purge(args: argparse.Namespace) -> int:
     """Delete logged questions: those asked before a date, or all of them."""
     from datetime import datetime
@@ -676,13 +226,6 @@ def cmd_log_purge(args: argparse.Namespace) -> int:
     return 0
 
 
-def display_width(text: str) -> int:
-    """Columns a terminal gives the text: Chinese characters take two."""
-    import unicodedata
-
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="unionqa", description="工会知识问答：基于本地文档、带引用的问答")
     sub = p.add_subparsers(dest="command", required=True)
@@ -701,55 +244,7 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("question", nargs="+", help="问题")
     a.set_defaults(func=cmd_ask)
 
-    e = sub.add_parser("eval", help="在 SQuAD 格式的问答数据或职工问题评测集上评测检索与回答质量")
-    cfg.add_flags(e, INDEX_FLAGS + ["top_k", "dictionary"] + cfg.LLM_FLAGS)
-    e.add_argument("--llm", action="store_true",
-                   help="职工问题用配置的大模型生成回答，另报告通过核对的句子比例、回退率和用时")
-    e.add_argument("--dataset", help="SQuAD 格式 JSON，例如 CMRC 2018")
-    e.add_argument(
-        "--qa",
-        action="append",
-        metavar="FILE",
-        help="职工问题评测集 JSON（answerable、refuse、dialogues），在文档目录的内存索引上提问；可重复",
-    )
-    e.add_argument(
-        "--legal",
-        metavar="DIR",
-        help="legal_train 目录（questions.json、articles.jsonl）：其留出的法律建成临时索引，问其留出的咨询问题",
-    )
-    e.add_argument("--modes", default="hybrid,bm25,dense", help="逗号分隔：hybrid,bm25,dense")
-    e.add_argument("--negatives", help="另一份数据的问题，作为知识库无法回答的问题，测拒答率")
-    e.add_argument(
-        "--negatives-on-corpus",
-        action="store_true",
-        help="负例问题改为在文档目录（默认内置语料）的索引上提问，而不是在 --dataset 的索引上",
-    )
-    e.add_argument(
-        "--backends",
-        help="逗号分隔的向量计算后端（torch,onnx,onnx-int8），逐个评测并列出索引速度与质量的对比",
-    )
-    e.add_argument("--limit", type=int, default=None, help="只用前 N 个段落（快速检查）")
-    e.add_argument("--calibration", metavar="FILE",
-                   help="用这份校准文件（unionqa calibrate --out 写出的）评测职工问题，例如不含该集合的拟合")
-    e.add_argument("--out", help="JSON 报告路径")
-    e.set_defaults(func=cmd_eval)
-
-    c = sub.add_parser(
-        "calibrate",
-        help="用有标准答案的问题重新拟合回答/相关/拒答的判定和句子打分（写入 UNIONQA_HOME/calibration/）",
-    )
-    cfg.add_flags(c, INDEX_FLAGS + ["top_k", "dictionary"])
-    c.add_argument("--qa", action="append", metavar="FILE", help="职工问题评测集 JSON；只用其调优部分；可重复")
-    c.add_argument("--squad", help="可选：SQuAD 格式 JSON（如 CMRC 2018），其问题在自身段落上作正例、在文档目录上作负例")
-    c.add_argument("--legal", metavar="FOLDER",
-                   help="可选：legal_train 目录；其训练部分的法律咨询问题在自身法律上作正例、在文档目录上作负例")
-    c.add_argument("--whole", action="store_true",
-                   help="用 --qa 文件的全部问题（不只调优部分）：拟合后在另一个集合上评测时用")
-    c.add_argument("--out", help="校准文件路径（默认 UNIONQA_HOME/calibration/<模型>.json）")
-    c.add_argument("--from-log", action="store_true",
-                   help="把提问记录中的 👍/👎 作为调优样本（见 serve --log-questions），先报告在评测集留出部分上的效果")
-    c.add_argument("--write", action="store_true", help="与 --from-log 同用：报告效果后写入校准文件")
-    c.set_defaults(func=cmd_calibrate)
+    add_eval_parsers(sub)
 
     s = sub.add_parser("serve", help="启动网页聊天（Gradio）与 REST API")
     cfg.add_flags(
@@ -792,43 +287,7 @@ def parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true", help="以 JSON 输出")
     ls.set_defaults(func=cmd_list)
 
-    cu = sub.add_parser("curated", help="工会审核的回答：列出、加入、移除、导出、导入、拟合匹配阈值")
-    cu_sub = cu.add_subparsers(dest="curated_command", required=True)
-    cl = cu_sub.add_parser("list", help="列出审核回答（需复核的注明所引原文的变动）")
-    cl.add_argument("--json", action="store_true", help="以 JSON 输出")
-    cl.add_argument("--all", action="store_true", help="也列出已移除的")
-    cl.set_defaults(func=cmd_curated_list)
-    ca = cu_sub.add_parser("add", help="加入一条审核回答（至少引用一处原文）")
-    ca.add_argument("--question", required=True, help="问题")
-    ca.add_argument("--answer", help="回答文字（可用 [1] [2] 标注引用）")
-    ca.add_argument("--from-bot", action="store_true", help="采用机器人对该问题的回答及其引用")
-    ca.add_argument("--cite", action="append", metavar="DOC_ID:START-END", help="引用文档中的一段（字符位置）")
-    ca.add_argument("--excerpt", action="append", metavar="DOC_ID:原文", help="引用文档中的一段原文（原样复制）")
-    ca.add_argument("--phrasing", action="append", help="同一问题的其他问法（可多次）")
-    ca.add_argument("--by", help="审核人")
-    ca.set_defaults(func=cmd_curated_add)
-    cr = cu_sub.add_parser("remove", help="移除审核回答（--confirm：复核后确认恢复）")
-    cr.add_argument("ids", nargs="+", metavar="ID")
-    cr.add_argument("--confirm", action="store_true", help="确认需复核的回答（重新核对引用后恢复）")
-    cr.set_defaults(func=cmd_curated_remove)
-    ce = cu_sub.add_parser("export", help="导出审核回答（JSON 或 CSV），以便迁移到其他服务器")
-    ce.add_argument("--format", choices=["json", "csv"], default="json")
-    ce.add_argument("--out", help="输出文件（默认打印）")
-    ce.add_argument("--all", action="store_true", help="也导出已移除的")
-    ce.set_defaults(func=cmd_curated_export)
-    ci = cu_sub.add_parser("import", help="导入审核回答（.json 或 .csv；每处引用须在本机索引中成立）")
-    ci.add_argument("file")
-    ci.set_defaults(func=cmd_curated_import)
-    cf = cu_sub.add_parser("fit", help="拟合审核回答的匹配阈值（评测集中无法回答的问题与其他回答的问题都不匹配）")
-    cf.add_argument("--approved", required=True, help="审核回答及其问题（如 tests/data/curated_paraphrases.json）")
-    cf.add_argument("--qa", action="append", required=True, help="评测集（其 refuse 为范围外的问题），可多次")
-    cf.add_argument("--margin", type=float, default=0.01, help="阈值高出最相近反例的余量")
-    cf.add_argument("--bundled", action="store_true", help="写入随程序发布的 bot/calibration/curated.json")
-    cf.add_argument("--out", help="输出文件（默认 UNIONQA_HOME/calibration/curated.json）")
-    cf.set_defaults(func=cmd_curated_fit)
-    for command in (cl, ca, cr, ce, ci, cf):
-        cfg.add_flags(command, ["index_dir", "store", "model_cache", "embedding_model", "embedding_backend",
-                                "corpus_dir", "chunk_chars", "chunk_overlap", "top_k"])
+    add_curated_parsers(sub)
     return p
 
 
