@@ -7,7 +7,7 @@ Training data (and nothing measured on):
   of bot/eval/legal_data.py and without any question citing a held-out law;
 - the tune part of the CMRC 2018 trial set (bot/eval/evaluate.is_holdout, by title): question → the
   chunk holding its answer;
-- the tune part of article_dev.json (bot/eval/qa_eval.is_holdout): question → the bundled chunk holding
+- the tune part of article_dev.json (bot/eval/qa_data.is_holdout): question → the bundled chunk holding
   its gold strings.
 laws_dev.json and regs_dev.json are never read: the labour laws and the regional regulations are
 what the model is judged on.
@@ -137,7 +137,7 @@ def cmrc_rows(path: Path, rng: random.Random, keep: int) -> tuple[list[dict], di
 
 
 def article_rows(path: Path, corpus_dir: Path, rng: random.Random) -> tuple[list[dict], dict]:
-    from bot.eval.qa_eval import load_qa, plain
+    from bot.eval.qa_data import load_qa, plain
     from corpus.loader import load_corpus
 
     qa = load_qa(path)

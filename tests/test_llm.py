@@ -198,7 +198,8 @@ def test_eval_reports_the_llm_figures(llm_bot, server, tmp_path):
     the fallback rate and the latency, from the same asks."""
     import json
 
-    from bot.eval.qa_eval import evaluate_qa, format_qa_report, load_qa
+    from bot.eval.qa_data import load_qa
+    from bot.eval.qa_eval import evaluate_qa, format_qa_report
 
     path = tmp_path / "mini.json"
     path.write_text(json.dumps({

@@ -12,7 +12,8 @@ import pytest
 
 from bot.bot import Bot
 from bot.eval.evaluate import build_store
-from bot.eval.qa_eval import QAItem, answered_right, right_among_shown
+from bot.eval.qa_data import QAItem
+from bot.eval.qa_eval import answered_right, right_among_shown
 from bot.provisions import NATIONAL_NOTE, is_special, subject_of
 from bot.records import ANSWERED, REFUSED, ROLE_OTHER, ROLE_SEE_ALSO, Answer, Citation
 from corpus.loader import document_from_bytes, load_corpus

@@ -167,7 +167,7 @@ def cmd_curated_import(args: argparse.Namespace) -> int:
 
 def cmd_curated_fit(args: argparse.Namespace) -> int:
     from bot.curated import BUNDLED_THRESHOLDS, fit_threshold, thresholds_path
-    from bot.eval.qa_eval import load_qa
+    from bot.eval.qa_data import load_qa
     from index.embedding.embedder import load_embedder
 
     config = cfg.resolve(args)

@@ -27,7 +27,7 @@ def eval_setup(config: cfg.Config, args: argparse.Namespace):
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from bot.eval.qa_eval import load_qa
+    from bot.eval.qa_data import load_qa
     from bot.eval.runners import evaluate_backends, evaluate_run
     from bot.retrieve import MODES
     from index.embedding.backends import BACKENDS
@@ -97,7 +97,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from bot.eval.calibrate import ask_legal_questions, ask_tune_questions, calibrate
     from bot.eval.evaluate import build_store, load_squad
     from bot.eval.legal_data import calibration_questions, load_legal, write_laws
-    from bot.eval.qa_eval import load_qa
+    from bot.eval.qa_data import load_qa
     from bot.eval.runners import corpus_store
     from corpus.loader import load_corpus
     from index.embedding.embedder import load_embedder

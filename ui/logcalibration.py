@@ -39,7 +39,8 @@ from bot.eval.calibrate import (
     fit_sentences,
     with_near_margin,
 )
-from bot.eval.qa_eval import ask_all, load_qa, summarize
+from bot.eval.qa_data import load_qa
+from bot.eval.qa_eval import ask_all, summarize
 from index.embedding.embedder import Embedder
 from index.lexicon import Lexicon
 from index.store.folder import IndexStore

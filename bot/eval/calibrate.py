@@ -8,7 +8,7 @@
   an answer is composed from) and of questions they cannot answer (negatives: the
   `refuse` lists, and questions of another corpus asked against this one).
 
-Only the tune part of each file is used (bot/eval/qa_eval.is_holdout, and for SQuAD
+Only the tune part of each file is used (bot/eval/qa_data.is_holdout, and for SQuAD
 files the article split of bot/eval/evaluate.is_holdout), so the holdout part stays a
 fair test. The worker questions weigh as much as the SQuAD ones in total;
 see `_weights`: the few worker questions are not drowned by a thousand
@@ -29,7 +29,7 @@ from tqdm import tqdm
 from bot.answerability import EVIDENCE_PASSAGES, FEATURES, Calibration, LogisticModel
 from bot.bot import Bot
 from bot.compose import SENTENCE_FEATURES
-from bot.eval import evaluate, qa_eval
+from bot.eval import evaluate, qa_data, qa_eval
 from bot.eval.legal_data import LegalQuestion
 from bot.records import ANSWERED
 from bot.retrieve import Evidence, Hit
@@ -75,9 +75,9 @@ def bootstrap_calibration(embedding_model: str) -> Calibration:
 def holds_gold(sentence: str, golds: tuple[str, ...]) -> bool:
     """A sentence holds the answer when it contains a gold string, or is itself part
     of a long one (a gold clause spanning two sentences)."""
-    text = qa_eval.plain(sentence)
+    text = qa_data.plain(sentence)
     return any(
-        (g := qa_eval.plain(gold)) and (g in text or (len(text) >= 6 and text in g)) for gold in golds
+        (g := qa_data.plain(gold)) and (g in text or (len(text) >= 6 and text in g)) for gold in golds
     )
 
 
@@ -99,8 +99,8 @@ class Asked:
         """Whether a passage (its text, its document's title and its article) holds the answer."""
         if self.articles:
             return (title, article) in self.articles
-        plain = qa_eval.plain(text)
-        return any(all(qa_eval.plain(g) in plain for g in golds) for golds in self.gold_sets)
+        plain = qa_data.plain(text)
+        return any(all(qa_data.plain(g) in plain for g in golds) for golds in self.gold_sets)
 
     def is_right(self, answer) -> bool:
         """Whether an answer's leading provision (its quoted citations) holds the answer."""
@@ -130,7 +130,7 @@ def ask_tune_questions(
     bot = Bot(corpus_store, embedder, top_k=top_k, calibration=neutral, lexicon=lexicon)
     jobs = []  # (bot, source, question, history, gold sets, answerable)
     for path in qa_paths:
-        qa = qa_eval.load_qa(path)
+        qa = qa_data.load_qa(path)
         source = Path(path).stem
         jobs += [(bot, source, i.question, None, i.golds, True) for i in qa.answerable if whole or not i.holdout]
         jobs += [(bot, source, r.question, None, (), False) for r in qa.refuse if whole or not r.holdout]
@@ -213,8 +213,8 @@ def _would_be_right(asked: Asked, candidates: list, calibration: Calibration) ->
 
 
 def _all_in(golds: tuple[str, ...], passages: list[str]) -> bool:
-    texts = [qa_eval.plain(p) for p in passages]
-    return all(any(qa_eval.plain(g) in t for t in texts) for g in golds)
+    texts = [qa_data.plain(p) for p in passages]
+    return all(any(qa_data.plain(g) in t for t in texts) for g in golds)
 
 
 # Sources whose answerable questions come with unrelated copies asked against the corpus:
