@@ -25,9 +25,9 @@ from bot.eval.calibrate import (
     _weights,
     choose_thresholds,
     fit_logistic,
-    holds_gold,
     outcome_costs,
 )
+from bot.eval.tune_questions import holds_gold
 from bot.records import ANSWERED, REFUSED, RELATED
 from index.embedding.embedder import DEFAULT_MODEL
 

@@ -137,7 +137,7 @@ def test_calibrate_fits_on_consultations_labelled_by_article(legal_folder, tmp_p
 
 
 def test_a_consultation_is_judged_by_its_labelled_articles():
-    from bot.eval.calibrate import LEGAL, Asked
+    from bot.eval.tune_questions import LEGAL, Asked
     from bot.records import ANSWERED, Answer, Citation
 
     asked = Asked(None, LEGAL, (), True, [], None, frozenset({("古树条例", "第二条")}))

@@ -199,7 +199,8 @@ def test_the_same_matter_numbers_are_optional_in_a_calibration_file():
 def test_the_near_margin_is_the_median_gap_to_the_gold_passage():
     from types import SimpleNamespace
 
-    from bot.eval.calibrate import Asked, fit_near_margin
+    from bot.eval.calibrate import fit_near_margin
+    from bot.eval.tune_questions import Asked
 
     def asked(scores: list[float], gold_at: int | None, source: str = "laws_dev") -> Asked:
         hits = [SimpleNamespace(score=s, chunk=SimpleNamespace(text="答案" if i == gold_at else "别的", title="", article=""))

@@ -94,11 +94,12 @@ def _read_calibration(path: Path):
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from bot.answerability import user_calibration_path
-    from bot.eval.calibrate import ask_legal_questions, ask_tune_questions, calibrate
+    from bot.eval.calibrate import calibrate
     from bot.eval.evaluate import build_store, load_squad
     from bot.eval.legal_data import calibration_questions, load_legal, write_laws
     from bot.eval.qa_data import load_qa
     from bot.eval.runners import corpus_store
+    from bot.eval.tune_questions import ask_legal_questions, ask_tune_questions
     from corpus.loader import load_corpus
     from index.embedding.embedder import load_embedder
     from index.lexicon import load_lexicon

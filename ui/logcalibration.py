@@ -30,17 +30,10 @@ from pathlib import Path
 
 from bot.answerability import Calibration
 from bot.bot import Bot
-from bot.eval.calibrate import (
-    Asked,
-    Example,
-    bootstrap_calibration,
-    examples,
-    fit,
-    fit_sentences,
-    with_near_margin,
-)
+from bot.eval.calibrate import Example, examples, fit, fit_sentences, with_near_margin
 from bot.eval.qa_data import load_qa
 from bot.eval.qa_eval import ask_all, summarize
+from bot.eval.tune_questions import Asked, bootstrap_calibration
 from index.embedding.embedder import Embedder
 from index.lexicon import Lexicon
 from index.store.folder import IndexStore
