@@ -12,14 +12,9 @@ from pydantic_core import PydanticCustomError
 from bot.bot import Bot
 from corpus.errors import UnionQAError
 from corpus.records import Document
+from ui.api_docs import SSE_RESPONSE, error_responses
 from ui.asking import Asker
-from ui.limits import (
-    INVALID_UNICODE,
-    INVALID_UNICODE_TYPE,
-    SSE_RESPONSE,
-    error_responses,
-    has_lone_surrogate,
-)
+from ui.limits import INVALID_UNICODE, INVALID_UNICODE_TYPE, has_lone_surrogate
 from ui.sessions import client_address
 from ui.sse import ClosingEventSourceResponse, answer_events
 

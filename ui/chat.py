@@ -23,7 +23,7 @@ from ui import render
 from ui.asking import Asker, QuestionError, ServerBusy, check_question
 from ui.examples import example_questions
 from ui.feedback import FeedbackLog
-from ui.limits import RateLimiter
+from ui.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
