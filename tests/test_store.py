@@ -54,6 +54,28 @@ def test_manifest_mismatch_says_how_to_rebuild(tmp_path, embedder):
     assert IndexStore.load(index_dir, expected=SETTINGS).manifest.counts["documents"] == 2
 
 
+def test_an_edited_word_list_asks_for_a_rebuild(tmp_path, embedder):
+    """jieba's word list (the bundled dictionary and glossary) cuts the passages into BM25
+    tokens: the index records its hash, and settings with another one are refused with what to
+    do; an index from before the hash was recorded ("") is read as it was."""
+    from dataclasses import replace
+
+    from index.dictionary import word_list_hash
+    from index.store.manifest import Manifest
+
+    index_dir = tmp_path / "index"
+    build_index(write_corpus(tmp_path / "c", SMALL), index_dir, SETTINGS, embedder, progress=False)
+    assert SETTINGS.word_list == word_list_hash() and len(SETTINGS.word_list) == 16
+    assert IndexStore.load(index_dir).manifest.settings.word_list == word_list_hash()
+    edited = replace(SETTINGS, word_list="0123456789abcdef")
+    with pytest.raises(IndexMismatchError) as err:
+        IndexStore.load(index_dir, expected=edited)
+    assert "分词词表" in str(err.value) and "unionqa build" in str(err.value)
+    old = Manifest.from_json({"format_version": 3, "embedding_dim": 384, "settings": {
+        "embedding_model": SETTINGS.embedding_model, "chunk_chars": 300, "chunk_overlap": 1}})
+    assert old.settings.word_list == "" and old.settings.differences(edited) == []
+
+
 def test_manifest_records_what_the_index_depends_on(tmp_path, embedder):
     index_dir = tmp_path / "index"
     build_index(write_corpus(tmp_path / "c", SMALL), index_dir, SETTINGS, embedder, progress=False)

@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from index.dictionary import word_list_hash
 from index.embedding.backends import DEFAULT_BACKEND, vector_family
 from index.store.errors import IndexMismatchError
 from index.store.versions import MANIFEST_FILE, live_version
@@ -27,6 +28,10 @@ class IndexSettings:
     chunk_chars: int
     chunk_overlap: int
     embedding_backend: str = DEFAULT_BACKEND
+    # The hash of jieba's word list (index.dictionary.word_list_hash), taken when the settings
+    # are made: the tokens of a built index depend on it. "" in an index built before it was
+    # recorded, which is then not compared.
+    word_list: str = field(default_factory=word_list_hash)
 
     def differences(self, other: IndexSettings) -> list[str]:
         found = [
@@ -39,6 +44,8 @@ class IndexSettings:
                 f"embedding_backend: 索引由 {self.embedding_backend!r} 后端建立，当前配置为 "
                 f"{other.embedding_backend!r}，两者的向量不同"
             )
+        if self.word_list and other.word_list and self.word_list != other.word_list:
+            found.append("分词词表（index/domain_dictionary.txt、index/english_glossary.txt）在建立索引后改动过")
         return found
 
 
@@ -59,7 +66,8 @@ class Manifest:
     def from_json(cls, data: dict) -> Manifest:
         data = dict(data)
         # an index written before backends were recorded was built with torch
-        data["settings"] = IndexSettings(**{"embedding_backend": "torch", **data["settings"]})
+        # (and one written before the word list's hash was recorded has none to compare)
+        data["settings"] = IndexSettings(**{"embedding_backend": "torch", "word_list": "", **data["settings"]})
         return cls(**data)
 
 
