@@ -87,7 +87,7 @@ bench-collections: $(STAMP)
 		--out reports/heldout-article.json > reports/heldout-article.md
 	@cat reports/heldout-laws.md reports/heldout-article.md
 
-# The legal_train held-out fold (bot/legal_eval.py), asked with the trained model and with the
+# The legal_train held-out fold (bot/eval/legal_eval.py), asked with the trained model and with the
 # untrained one, one after the other: reports/bench-legal*.{json,md}. (`make bench` asks it with
 # the configured model.)
 LEGAL ?= ../shared/data/legal_train

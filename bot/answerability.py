@@ -11,7 +11,7 @@ right. Two thresholds turn it into the three outcomes:
   as possibly relevant, without claiming an answer;
 - below: refused.
 
-The parameters are fitted by `unionqa calibrate` (bot/calibrate.py) and stored
+The parameters are fitted by `unionqa calibrate` (bot/eval/calibrate.py) and stored
 as a small JSON file per embedding model (cosines differ from model to model):
 bundled ones in bot/calibration/, a union's own refit in UNIONQA_HOME/calibration/,
 which wins.
@@ -30,10 +30,12 @@ import numpy as np
 
 from bot.records import ANSWERED, REFUSED, RELATED
 from bot.retrieve import Evidence, Hit, telling
-from index.embedder import DEFAULT_MODEL
+from corpus.errors import UnionQAError
+from index.embedding.embedder import DEFAULT_MODEL
 from index.lexicon import Lexicon
 from index.paths import unionqa_home
-from index.store import IndexStore, write_atomic
+from index.store.folder import IndexStore
+from index.store.versions import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +161,7 @@ class Decision:
 
 @dataclass(frozen=True)
 class LogisticModel:
-    """Standardized features → logistic probability; fitted by bot/calibrate.py."""
+    """Standardized features → logistic probability; fitted by bot/eval/calibrate.py."""
 
     features: tuple[str, ...]
     mean: tuple[float, ...]
@@ -191,10 +193,10 @@ class Calibration:
     sentences: LogisticModel  # scores candidate sentences for the answer (bot/compose.py)
     fitted: dict = field(default_factory=dict)  # how, when and on what it was fitted
     # Passages whose fused scores lie this close to the best are on the same matter
-    # (bot/provisions.py); fitted by bot/calibrate.fit_near_margin, optional in the file.
+    # (bot/provisions.py); fitted by bot/eval/calibrate.fit_near_margin, optional in the file.
     near_margin: float = DEFAULT_NEAR_MARGIN
     # Two near provisions whose best sentences have at least this cosine rule on the same
-    # matter, and the one that prevails leads; fitted by bot/calibrate.fit_same_matter.
+    # matter, and the one that prevails leads; fitted by bot/eval/calibrate.fit_same_matter.
     same_matter: float = DEFAULT_SAME_MATTER
 
     def decide(self, values: dict[str, float]) -> Decision:
@@ -229,7 +231,7 @@ class Calibration:
         write_atomic(path, json.dumps(self.to_json(), ensure_ascii=False, indent=1) + "\n")
 
 
-class CalibrationError(Exception):
+class CalibrationError(UnionQAError):
     pass
 
 

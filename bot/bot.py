@@ -23,7 +23,7 @@ from bot.compose import (
     shown_citations,
 )
 from bot.curated import CuratedMatcher, CuratedStore, curated_path, curated_reply, load_pairs, load_threshold
-from bot.generate import Generator, Partial
+from bot.llm.generate import Generator, Partial
 from bot.provisions import (
     NATIONAL_NOTE,
     arrange,
@@ -38,11 +38,12 @@ from bot.ranker import load_ranker
 from bot.records import ANSWERED, REFUSED, RELATED, Answer
 from bot.retrieve import Evidence, Hit, Retriever
 from corpus.records import Document
-from index.embedder import Embedder, load_embedder
+from index.embedding.embedder import Embedder, load_embedder
 from index.lexicon import Lexicon, load_lexicon
 from index.paths import default_model_cache
-from index.store import IndexSettings, IndexStore
-from index.stores import StoreSpec, load_store
+from index.store.folder import IndexStore
+from index.store.manifest import IndexSettings
+from index.store.spec import StoreSpec, load_store
 
 # An English question with more than half of its content words unread is not answered
 # with confidence: the words read may not be what it asks about.
@@ -94,7 +95,7 @@ class Bot:
     ) -> Bot:
         """Load the live index and the embedding model it was built with (unless
         that model is given, already loaded). `store` chooses the engine that holds the
-        index (index/stores.py): the FAISS folder `index_dir` by default, or Milvus."""
+        index (index/store/spec.py): the FAISS folder `index_dir` by default, or Milvus."""
         store = load_store(store, Path(index_dir), expected=expected)
         # the configured backend, else the one that built the index (load checked they agree)
         settings = expected or store.manifest.settings

@@ -4,7 +4,6 @@ best answer the question, each followed by the marker of its citation."""
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -18,12 +17,12 @@ from bot.provisions import Provision, describe
 from bot.query import Query
 from bot.records import Citation
 from bot.retrieve import Hit
-from corpus.laws import article_number
+from bot.spans import article_span, is_item, list_intro, list_span, paragraph_at
 from corpus.records import Document
 from index.chunker import article_at
 from index.records import Chunk
 from index.sentences import split_sentences
-from index.store import IndexStore
+from index.store.folder import IndexStore
 from index.tokens import tokenize
 
 REFUSAL_TEXT = "知识库中没有找到与该问题相关的内容。"
@@ -34,12 +33,11 @@ MAX_CHARS = 160  # sentences beyond the best one are added while the answer stay
 # it often needs its conditions and exceptions, which are its other sentences.
 WHOLE_UNIT_CHARS = 250
 # Candidate sentences are scored by a logistic model fitted on questions with known
-# answers (bot/calibrate.py); a sentence the model thinks more likely than not to
+# answers (bot/eval/calibrate.py); a sentence the model thinks more likely than not to
 # hold the answer is quoted too.
 KEEP_PROBABILITY = 0.5
 
 # An item of an enumerated list: （三）…, (3)…, 3. …, 三、…
-LIST_ITEM = re.compile(r"^\s*(?:[（(][一二三四五六七八九十\d]+[)）]|\d+[.．、]|[一二三四五六七八九十]+、)")
 
 SENTENCE_FEATURES = (
     "overlap",  # share of the query's weight in the sentence (idf × rarity among the candidates)
@@ -154,74 +152,6 @@ class Quote:
     highlights: tuple[tuple[int, int], ...]  # the deciding sentences, marked in the source view
 
 
-def article_span(document: Document, offset: int) -> tuple[int, int] | None:
-    """[start, end) of the law article holding `offset`, from its 第N条 to the next
-    article or heading; None outside articles."""
-    paragraphs = document.paragraphs
-    here = _paragraph_at(document, offset)
-    if here is None:
-        return None
-    first = here
-    while not article_number(document.paragraph_text(paragraphs[first])):
-        if paragraphs[first].is_heading or first == 0:
-            return None
-        first -= 1
-    last = here
-    while (
-        last + 1 < len(paragraphs)
-        and not paragraphs[last + 1].is_heading
-        and not article_number(document.paragraph_text(paragraphs[last + 1]))
-    ):
-        last += 1
-    return paragraphs[first].start, paragraphs[last].end
-
-
-def _paragraph_at(document: Document, offset: int) -> int | None:
-    return next((i for i, p in enumerate(document.paragraphs) if p.start <= offset < p.end + 1), None)
-
-
-def _is_item(document: Document, index: int) -> bool:
-    return bool(LIST_ITEM.match(document.paragraph_text(document.paragraphs[index])))
-
-
-def list_intro(document: Document, offset: int) -> tuple[int, int] | None:
-    """For a list item (（三）…, 3. …), the sentence that announces its list
-    (「有下列情形之一的，劳动者可以解除劳动合同：」): without it an item says nothing."""
-    here = _paragraph_at(document, offset)
-    if here is None or not _is_item(document, here):
-        return None
-    first = here
-    while first > 0 and _is_item(document, first - 1):
-        first -= 1
-    if first == 0:
-        return None
-    intro = document.paragraphs[first - 1]
-    text = document.paragraph_text(intro)
-    if intro.is_heading or not text.rstrip().endswith(("：", ":")):
-        return None
-    sentences = split_sentences(text)
-    return (intro.start + sentences[-1][0], intro.start + sentences[-1][1]) if sentences else None
-
-
-def list_span(document: Document, offset: int) -> tuple[int, int] | None:
-    """[start, end) of the whole list around `offset` (its announcing sentence and
-    every item), when `offset` is in one; None otherwise."""
-    here = _paragraph_at(document, offset)
-    if here is None:
-        return None
-    if not _is_item(document, here):  # the announcing paragraph itself?
-        if here + 1 >= len(document.paragraphs) or not _is_item(document, here + 1):
-            return None
-        here += 1
-    intro = list_intro(document, document.paragraphs[here].start)
-    if intro is None:
-        return None
-    last = here
-    while last + 1 < len(document.paragraphs) and _is_item(document, last + 1):
-        last += 1
-    return intro[0], document.paragraphs[last].end
-
-
 def _whole(best: Candidate, span: tuple[int, int], document: Document) -> Quote:
     # Only the deciding sentence is highlighted: in 「已满1年不满10年的，年休假5天；已满10年不满20年的，
     # 年休假10天；…」 asked about ten years, the tier that applies, not every tier quoted with it.
@@ -266,8 +196,8 @@ def _context(document: Document, best: Candidate, chosen: list[Candidate], kind:
     - for a question asking why, the sentences on either side: the sentence that matches a
       why-question states the claim asked about, and its reason stands next to it
       ("……归根到底要依靠辛勤劳动。新征程上，我们更加需要……")."""
-    here = _paragraph_at(document, best.start)
-    if here is None or _is_item(document, here):
+    here = paragraph_at(document, best.start)
+    if here is None or is_item(document, here):
         return []
     paragraph = document.paragraphs[here]
     spans = [(paragraph.start + s, paragraph.start + e) for s, e in split_sentences(document.paragraph_text(paragraph))]

@@ -54,9 +54,10 @@ from bot.curated_pairs import (
 )
 from bot.provisions import describe
 from bot.records import CURATED, MARKER, Answer, Citation
+from corpus.errors import UnionQAError
 from corpus.records import Document
 from index.chunker import article_at
-from index.embedder import Embedder
+from index.embedding.embedder import Embedder
 from index.paths import unionqa_home
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,10 @@ MAX_QUESTION_CHARS = 500
 MAX_ANSWER_CHARS = 5000
 
 
-class CuratedError(ValueError):
+class CuratedError(UnionQAError, ValueError):
     """Bad input or an unreadable store; the message says what, in Chinese."""
+
+    status = 400
 
 
 @dataclass(frozen=True)

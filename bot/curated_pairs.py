@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from corpus.errors import UnionQAError
 from index.dictionary import bundled_user_words, read_bundled
 from index.normalize import normalize
 from index.tokens import tokenize, tokenize_query
@@ -53,7 +54,7 @@ C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 1.0)
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?|[零一二两三四五六七八九十百千万半]+(?=[个天日月年周倍小时岁元%％])")
 
 
-class PairModelError(ValueError):
+class PairModelError(UnionQAError, ValueError):
     """A pair-model file that does not read; the message says which and why."""
 
 
@@ -229,7 +230,7 @@ def legal_examples(folder: Path) -> list[Example]:
 
 
 def dev_examples(qa_sets: Sequence[object]) -> list[Example]:
-    """The dev sets' answerable questions (bot.qa_eval.QASet): the gold is the cited article
+    """The dev sets' answerable questions (bot.eval.qa_data.QASet): the gold is the cited article
     when the set names one, else the gold spans; the support the gold spans."""
     out = []
     for qa in qa_sets:

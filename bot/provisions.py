@@ -169,7 +169,7 @@ def arrange(
     says (cosine at least `same_matter`) rules on the same matter: of those, the one
     that prevails leads, and the one it displaced is 「另见」; for a question naming a
     place, a near rule of that place leads over any other. Both numbers are fitted
-    (bot/calibrate.py). Only for a question asking a quantity (`kind` number or when):
+    (bot/eval/calibrate.py). Only for a question asking a quantity (`kind` number or when):
     two provisions that state one can be seen to differ, while nearly every provision
     「应当」 or 「不得」 something, so a yes/no question's rivals would only be neighbours."""
     if not provisions:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from index.records import Chunk
-from index.store import IndexStore
+from index.store.folder import IndexStore
 
 CALIBRATION_DIR = Path(__file__).parent / "calibration"
 

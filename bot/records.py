@@ -72,7 +72,7 @@ class Answer:
     question: str = ""
     query: str = ""  # the question after follow-up resolution, as it was retrieved
     status: str = ""  # ANSWERED, RELATED or REFUSED; "" is read from `refused`
-    # With an LLM configured (bot/generate.py): whether the text was generated (and
+    # With an LLM configured (bot/llm/generate.py): whether the text was generated (and
     # checked sentence by sentence), or why the extractive answer was shown instead
     # ("timeout", "error", "circuit_open", "check_failed"), with a short notice for users.
     generated: bool = False

@@ -17,9 +17,9 @@ import numpy as np
 
 from bot.query import Query
 from bot.ranker import Ranker, candidate_features
-from index.embedder import Embedder
+from index.embedding.embedder import Embedder
 from index.records import Chunk
-from index.store import IndexStore
+from index.store.folder import IndexStore
 
 MODES = ("hybrid", "dense", "bm25")
 # "learned": the ranker fitted on real consultations (bot/ranker.py) scores each candidate;

@@ -9,15 +9,19 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from corpus.errors import UnionQAError
 from corpus.loader import LoadIssue, load_corpus
 from corpus.records import Document
-from index.backends import vector_family
 from index.chunker import chunk_document
-from index.embedder import Embedder
+from index.embedding.backends import vector_family
+from index.embedding.embedder import Embedder
 from index.records import Chunk
 from index.sentences import answer_units
-from index.store import IndexCorruptError, IndexMissingError, IndexSettings, IndexStore, writer_lock
-from index.stores import StoreSpec, new_store, read_documents
+from index.store.errors import IndexCorruptError, IndexMissingError
+from index.store.folder import IndexStore
+from index.store.manifest import IndexSettings
+from index.store.spec import StoreSpec, new_store, read_documents
+from index.store.versions import writer_lock
 from index.tokens import tokenize
 
 # Documents added to the index one by one (`unionqa add`, the admin page) have ids
@@ -26,7 +30,7 @@ from index.tokens import tokenize
 ADDED_PREFIX = "added/"
 
 
-class BuildError(Exception):
+class BuildError(UnionQAError):
     """A build that cannot go ahead; the previous index is left as it was."""
 
 
@@ -130,7 +134,7 @@ def build_index(
     """A full rebuild: every document of the corpus folder, plus (with `keep_added`)
     the documents added one by one to the previous index, re-chunked and re-embedded
     with the current settings. The previous index stays live until the new one is
-    completely written. `store` chooses the engine (index/stores.py; the FAISS folder
+    completely written. `store` chooses the engine (index/store/spec.py; the FAISS folder
     by default); the index folder holds the writer lock in any case."""
     started = time.perf_counter()
     loaded = load_corpus(Path(corpus_dir))

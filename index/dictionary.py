@@ -9,12 +9,14 @@ module, and the lexicon uses the tokenizer, so the parser lives apart from both.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from corpus.errors import UnionQAError
 from index.normalize import normalize
 
 BUNDLED_FILE = Path(__file__).with_name("domain_dictionary.txt")
@@ -26,7 +28,7 @@ ENGLISH_FILE = Path(__file__).with_name("english_glossary.txt")
 _SEPARATOR = re.compile(r"[\s|]+")
 
 
-class LexiconError(ValueError):
+class LexiconError(UnionQAError, ValueError):
     """A line of a dictionary file that cannot be read."""
 
     def __init__(self, path: Path, line: int, message: str):
@@ -159,3 +161,12 @@ def bundled_user_words() -> frozenset[str]:
     what jieba keeps whole. The same set as the bundled Lexicon's user_words."""
     groups, words, _ = read_bundled()
     return frozenset(words.union(*(group.words + group.terms for group in groups)))
+
+
+@cache
+def word_list_hash() -> str:
+    """A short SHA-256 of the words jieba is given (bundled_user_words): the index records it
+    (IndexSettings.word_list), so that an edit of domain_dictionary.txt or english_glossary.txt,
+    which changes how passages are cut into tokens, asks for `unionqa build`."""
+    text = "\n".join(sorted(bundled_user_words()))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

@@ -32,9 +32,12 @@ from pathlib import Path, PurePosixPath
 from corpus.loader import LoadError, load_corpus, load_document, without_format_chars
 from corpus.records import Document
 from index.build import ADDED_PREFIX, add_documents
-from index.embedder import Embedder
-from index.store import IndexSettings, IndexStore, StoreError, writer_lock
-from index.stores import StoreSpec, has_index, load_store, new_store
+from index.embedding.embedder import Embedder
+from index.store.errors import StoreError
+from index.store.folder import IndexStore
+from index.store.manifest import IndexSettings
+from index.store.spec import StoreSpec, has_index, load_store, new_store
+from index.store.versions import writer_lock
 
 # FileResult.status values, with how they are shown to users
 STATUS_TEXT = {
@@ -100,7 +103,7 @@ def _open_store(
     index_dir: Path, settings: IndexSettings, embedder: Embedder, store: str | StoreSpec = ""
 ) -> tuple[IndexStore, bool]:
     """The live index, or a new empty one if there is none yet (True): only then is the
-    embedder asked for its size, which may load its model (index.embedder.LazyEmbedder)."""
+    embedder asked for its size, which may load its model (index.embedding.embedder.LazyEmbedder)."""
     if not has_index(store, index_dir):
         return new_store(store, settings, embedder.dim), True
     # A CURRENT that points nowhere is a broken index: let load say so rather than start over.

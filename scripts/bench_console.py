@@ -28,7 +28,7 @@ import httpx  # noqa: E402
 
 from bot.bot import Bot  # noqa: E402
 from corpus import DEFAULT_CORPUS_DIR  # noqa: E402
-from index.embedder import DEFAULT_MODEL, load_embedder  # noqa: E402
+from index.embedding.embedder import DEFAULT_MODEL, load_embedder  # noqa: E402
 from index.paths import default_model_cache  # noqa: E402
 from ui.asking import Asker  # noqa: E402
 from ui.config import Config  # noqa: E402
@@ -109,7 +109,7 @@ def main() -> int:
         index_dir = args.index
         if index_dir is None:
             from index.build import build_index
-            from index.store import IndexSettings
+            from index.store.manifest import IndexSettings
 
             index_dir = tmp / "index"
             build_index(DEFAULT_CORPUS_DIR, index_dir, IndexSettings(args.model, 300, 1), embedder, progress=False)

@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from bot.curated import load_pairs, load_threshold  # noqa: E402
 from bot.curated_pairs import side, target  # noqa: E402
-from bot.qa_eval import load_qa  # noqa: E402
-from index.embedder import load_embedder  # noqa: E402
+from bot.eval.qa_data import load_qa  # noqa: E402
+from index.embedding.embedder import load_embedder  # noqa: E402
 from index.paths import unionqa_home  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "curated_paraphrases.json"

@@ -24,12 +24,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.evaluate import load_squad  # noqa: E402
+from bot.eval.evaluate import load_squad  # noqa: E402
 from index.build import prepare  # noqa: E402
-from index.embedder import DEFAULT_MODEL, load_embedder  # noqa: E402
+from index.embedding.embedder import DEFAULT_MODEL, load_embedder  # noqa: E402
 from index.paths import default_model_cache  # noqa: E402
 from index.sentences import answer_units  # noqa: E402
-from index.store import IndexSettings  # noqa: E402
+from index.store.manifest import IndexSettings  # noqa: E402
 
 BATCH = 32  # index.build.add_documents' batch size
 

@@ -29,8 +29,8 @@ from pathlib import Path
 from corpus import DEFAULT_CORPUS_DIR
 from corpus.loader import load_corpus
 from index.build import build_index
-from index.embedder import load_embedder
-from index.store import IndexStore
+from index.embedding.embedder import load_embedder
+from index.store.folder import IndexStore
 from index.update import add_paths
 from ui import config as cfg
 

@@ -104,9 +104,9 @@ def adder(index: Path, folder: Path, pause: float) -> subprocess.Popen:
     code = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from index.embedder import DEFAULT_MODEL, load_embedder\n"
+        "from index.embedding.embedder import DEFAULT_MODEL, load_embedder\n"
         "from index.paths import default_model_cache\n"
-        "from index.store import IndexSettings\n"
+        "from index.store.manifest import IndexSettings\n"
         "from index.update import add_paths\n"
         "embedder = load_embedder(DEFAULT_MODEL, default_model_cache())\n"
         "for path in sorted(Path(sys.argv[2]).iterdir()):\n"

@@ -29,12 +29,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.bot import Bot  # noqa: E402
-from bot.evaluate import build_store, load_squad, score_items, summarize  # noqa: E402
-from index.embedder import DEFAULT_MODEL, load_embedder  # noqa: E402
-from index.milvus_store import MilvusStore, close_clients  # noqa: E402
+from bot.eval.evaluate import build_store, load_squad, score_items, summarize  # noqa: E402
+from index.embedding.embedder import DEFAULT_MODEL, load_embedder  # noqa: E402
 from index.paths import default_model_cache  # noqa: E402
-from index.store import IndexSettings  # noqa: E402
-from index.stores import parse_store  # noqa: E402
+from index.store.manifest import IndexSettings  # noqa: E402
+from index.store.milvus import MilvusStore  # noqa: E402
+from index.store.milvus_client import close_clients  # noqa: E402
+from index.store.spec import parse_store  # noqa: E402
 
 COLUMNS = ["hit@1", "hit@5", "hit@10", "mrr@10", "answer_hit", "latency_ms_p50", "latency_ms_p95"]
 

@@ -1,4 +1,4 @@
-"""One question at a time: ONNX Runtime (one thread, as index.onnx_runtime.OnnxEmbedder runs a
+"""One question at a time: ONNX Runtime (one thread, as index.embedding.onnx_runtime.OnnxEmbedder runs a
 question) against torch on one thread.
 
 The two are asked in turn, question by question, so that they share the machine's load. Prints
@@ -17,7 +17,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from index.embedder import DEFAULT_MODEL, load_embedder  # noqa: E402
+from index.embedding.embedder import DEFAULT_MODEL, load_embedder  # noqa: E402
 from index.paths import default_model_cache  # noqa: E402
 
 

@@ -9,7 +9,7 @@ cached in reports/) are hidden among a million synthetic ones, in two sets (both
   chunk, as a real archive has many texts on each topic.
 The real CMRC questions search them, one question at a time as the chat asks: recall@10 against
 exact search over the same vectors, p50/p95 time, build time, memory (resident growth while the
-index is built) and size on disk, for exact search, the chosen approximate index (index/ann.py) at
+index is built) and size on disk, for exact search, the chosen approximate index (index/store/ann.py) at
 its defaults and beside them, and (hard set) the alternatives tried. Then removing and adding
 documents on the approximate index.
 
@@ -38,7 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from index import ann  # noqa: E402
+from index.store import ann  # noqa: E402
 
 REPORTS = ROOT / "reports"
 K = 10
@@ -59,11 +59,11 @@ def percentile(values: list[float], q: float) -> float:
 
 def real_vectors(dataset: Path, backend: str) -> tuple[np.ndarray, np.ndarray, list[list[str]], list[list[str]]]:
     """CMRC chunk vectors and question vectors (cached), and the chunks' and questions' tokens."""
-    from bot.evaluate import load_squad
+    from bot.eval.evaluate import load_squad
     from index.build import prepare
-    from index.embedder import DEFAULT_MODEL, load_embedder
+    from index.embedding.embedder import DEFAULT_MODEL, load_embedder
     from index.paths import default_model_cache
-    from index.store import IndexSettings
+    from index.store.manifest import IndexSettings
     from index.tokens import tokenize
 
     settings = IndexSettings(DEFAULT_MODEL, 300, 1, backend)
@@ -385,7 +385,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> int:
-    from index.backends import DEFAULT_BACKEND
+    from index.embedding.backends import DEFAULT_BACKEND
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default=str(ROOT.parent / "shared" / "data" / "cmrc2018_trial.json"))

@@ -9,7 +9,7 @@ Everything runs on 127.0.0.1, with `unionqa serve` as a real process, in a tempo
 2. Each file of the live version in turn cut to half its size (an empty file gets bytes
    instead), and CURRENT made garbage, empty, missing, or naming a deleted folder: the
    server is started on a copy, and must start, keep both uploads, answer a question
-   about uploaded-a from it, and load the version that `index.versions.choose` (checksums
+   about uploaded-a from it, and load the version that `index.store.versions.choose` (checksums
    verified) names as the newest complete one; for a damaged live version that is the
    one before.
 3. `--kills` times (default 20): an upload on the admin page, and `kill -9` of the server
@@ -44,7 +44,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from index.versions import CURRENT_FILE, choose, current_name, version_folders  # noqa: E402
+from index.store.versions import CURRENT_FILE, choose, current_name, version_folders  # noqa: E402
 
 UNIONQA = str(Path(sys.executable).with_name("unionqa"))
 TOKEN = "故障注入口令"

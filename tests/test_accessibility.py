@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from bot.bot import Bot
-from bot.generate import Generator
-from bot.llm import LLMClient, LLMSettings
+from bot.llm.client import LLMClient, LLMSettings
+from bot.llm.generate import Generator
 from tests.fake_llm import Reply, good_answer
 from tests.test_browser import (  # noqa: F401  (fixtures, shared with the chat's own browser tests)
     QUESTION,
@@ -480,7 +480,7 @@ def staff_url(tmp_path_factory, bundled_index, bot):
     from dataclasses import replace
 
     from bot.curated import REMOVED, CuratedAnswer, CuratedStore, curated_path, make_span
-    from index.store import IndexStore
+    from index.store.folder import IndexStore
 
     index_dir = tmp_path_factory.mktemp("staff") / "index"
     shutil.copytree(bundled_index, index_dir)

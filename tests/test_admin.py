@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from bot.bot import Bot
-from index.store import IndexStore
+from index.store.folder import IndexStore
 from index.update import add_paths
 from ui.admin import safe_filename
 from ui.config import Config

@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from bot.bot import Bot
-from index.store import IndexStore, writer_lock
+from index.store.folder import IndexStore
+from index.store.versions import writer_lock
 from index.update import add_paths
 from ui.config import Config
 from ui.server import bind_socket, create_app, running
@@ -164,9 +165,9 @@ def test_storage_failure_is_a_chinese_message_and_nothing_is_lost(index_dir, emb
 
 
 def test_a_lock_held_too_long_is_a_clear_error(index_dir, embedder, monkeypatch):
-    import index.store
+    import index.store.versions
 
-    monkeypatch.setattr(index.store, "LOCK_TIMEOUT", 0.5)
+    monkeypatch.setattr(index.store.versions, "LOCK_TIMEOUT", 0.5)
     held, release = threading.Event(), threading.Event()
 
     def hold():

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from bot.bot import Bot
-from index import ann
-from index.store import IndexStore
+from index.store import ann
+from index.store.folder import IndexStore
 from index.update import add_paths, remove_documents
 from ui import config as cfg
 

@@ -19,17 +19,17 @@ from bot.answerability import (
     load_calibration,
     shape_match,
 )
-from bot.calibrate import (
+from bot.eval.calibrate import (
     RELATED_COST_ANSWERABLE,
     Example,
     _weights,
     choose_thresholds,
     fit_logistic,
-    holds_gold,
     outcome_costs,
 )
+from bot.eval.tune_questions import holds_gold
 from bot.records import ANSWERED, REFUSED, RELATED
-from index.embedder import DEFAULT_MODEL
+from index.embedding.embedder import DEFAULT_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -148,7 +148,7 @@ def test_unionqa_calibrate_refits_from_worker_questions_and_the_bot_uses_it(tmp_
     """The command a union runs on its own questions: fits both models on the tune part
     of the file, writes them where the bot looks first, and the bot then decides with them."""
     from bot.bot import Bot
-    from bot.evaluate import build_store
+    from bot.eval.evaluate import build_store
     from corpus.loader import load_corpus
     from tests.conftest import MODEL_SETTINGS
     from ui.cli import main

@@ -12,12 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.backend_eval import backend_rows, choose_default, format_backend_table
-from index.backends import DEFAULT_BACKEND, vector_family
+from bot.eval.backend_eval import backend_rows, choose_default, format_backend_table
 from index.build import BuildError, add_documents, build_index
-from index.embedder import DEFAULT_MODEL, EmbedderError, load_embedder
-from index.onnx_runtime import SUB_BATCH, OnnxEmbedder, hidden_states, read_layout
-from index.store import IndexMismatchError, IndexSettings, IndexStore
+from index.embedding.backends import DEFAULT_BACKEND, vector_family
+from index.embedding.embedder import DEFAULT_MODEL, EmbedderError, load_embedder
+from index.embedding.onnx_runtime import SUB_BATCH, OnnxEmbedder, hidden_states, read_layout
+from index.store.errors import IndexMismatchError
+from index.store.folder import IndexStore
+from index.store.manifest import IndexSettings
 from ui import config as cfg
 from ui.cli import main
 
@@ -92,7 +94,7 @@ def test_the_onnx_backend_starts_without_torch_or_sentence_transformers(model_em
     12 s cold start: with the ONNX file made, the default backend needs none of them."""
     assert model_embedder.backend == DEFAULT_BACKEND == "onnx"
     script = (
-        "import sys; from pathlib import Path; from index.embedder import load_embedder; "
+        "import sys; from pathlib import Path; from index.embedding.embedder import load_embedder; "
         f"e = load_embedder({DEFAULT_MODEL!r}, Path({str(model_cache)!r}), backend='onnx'); "
         "v = e.encode_queries(['试用期最长多久']); "
         "print(type(e).__name__, v.shape, sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))"
@@ -147,7 +149,7 @@ def test_an_index_from_before_backends_were_recorded_counts_as_torch(tmp_path, e
     data = json.loads(manifest.read_text(encoding="utf-8"))
     del data["settings"]["embedding_backend"]
     manifest.write_text(json.dumps(data), encoding="utf-8")
-    # an index that old was not sealed with checksums either (index/versions.py)
+    # an index that old was not sealed with checksums either (index/store/versions.py)
     (manifest.parent / "checksums.json").unlink()
     assert IndexStore.load(index_dir).manifest.settings.embedding_backend == "torch"
     IndexStore.load(index_dir, expected=replace(SETTINGS, embedding_backend="onnx"))  # same vectors
@@ -201,7 +203,7 @@ def test_the_default_backend_is_configured_in_one_place():
 def test_an_explicit_omp_num_threads_caps_the_onnx_batches(monkeypatch):
     """`serve --workers N` sets OMP_NUM_THREADS=1 in the web process (ui.workers.single_threaded_native),
     so an admin upload there leaves the other cores to the answering processes."""
-    from index.embedder import _thread_limit, _usable_cpus
+    from index.embedding.embedder import _thread_limit, _usable_cpus
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert _thread_limit() == 1

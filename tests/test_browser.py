@@ -308,7 +308,7 @@ def admin_url(tmp_path_factory, bundled_index, bot):
     import shutil
 
     from bot.bot import Bot
-    from index.store import IndexStore
+    from index.store.folder import IndexStore
 
     index_dir = tmp_path_factory.mktemp("admin") / "index"
     shutil.copytree(bundled_index, index_dir)

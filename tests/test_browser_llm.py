@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from bot.bot import Bot
-from bot.generate import Generator
-from bot.llm import LLMClient, LLMSettings
+from bot.llm.client import LLMClient, LLMSettings
+from bot.llm.generate import Generator
 from tests.fake_llm import UNCITED, Reply, good_answer
 from ui.config import Config
 from ui.server import bind_socket, create_app, running

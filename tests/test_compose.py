@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from bot.compose import Candidate, article_span, list_intro, list_span, plan_quotes
+from bot.compose import Candidate, plan_quotes
 from bot.retrieve import Hit
+from bot.spans import article_span, list_intro, list_span
 from corpus.records import Document, Paragraph
 from index.records import Chunk
 from index.sentences import answer_units as answer_spans

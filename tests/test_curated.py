@@ -16,7 +16,7 @@ import pytest
 
 from bot.bot import Bot
 from bot.curated import CuratedMatcher, CuratedStore, curated_path
-from index.store import IndexStore
+from index.store.folder import IndexStore
 from ui.config import Config
 from ui.server import bind_socket, create_app, running
 

@@ -33,7 +33,7 @@ from bot.curated import (
     text_hash,
 )
 from bot.records import CURATED
-from index.store import IndexStore
+from index.store.folder import IndexStore
 from index.update import add_paths, remove_documents
 from ui.api import AnswerOut
 from ui.cli import main

@@ -18,10 +18,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import index.embedder as embedder_module
-from index import e5_convert
-from index.e5_convert import SEEN_JSON, SOURCE_JSON, is_current, read_e5_file, source_path
-from index.embedder import DEFAULT_MODEL, EmbedderError, SentenceEmbedder, load_embedder, resolve_model_path
+import index.embedding.embedder as embedder_module
+from index.embedding import e5_convert
+from index.embedding.e5_convert import SEEN_JSON, SOURCE_JSON, is_current, source_path
+from index.embedding.e5_file import read_e5_file
+from index.embedding.embedder import (
+    DEFAULT_MODEL,
+    EmbedderError,
+    SentenceEmbedder,
+    load_embedder,
+    resolve_model_path,
+)
 
 LONG_ZH = (
     "第三十条　工会会员享有下列权利：（一）选举权、被选举权和表决权；（二）对工会工作进行监督，提出意见和建议，"

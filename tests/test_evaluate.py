@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.evaluate import RANK_DEPTH, ask_ranked, evaluate, format_report, is_holdout, load_squad
-from index.store import IndexStore
+from bot.eval.evaluate import RANK_DEPTH, ask_ranked, evaluate, format_report, is_holdout, load_squad
+from index.store.folder import IndexStore
 from tests.conftest import MODEL_SETTINGS, SETTINGS
 from ui.cli import main
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.embedder import load_embedder
+from index.embedding.embedder import load_embedder
 from tests.fake_embedder import DIM, FAKE_MODEL, SHARED, FakeEmbedder
 
 ROOT = Path(__file__).resolve().parents[1]

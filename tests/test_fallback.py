@@ -13,16 +13,18 @@ from pathlib import Path
 import pytest
 
 from index.build import build_index
-from index.store import (
+from index.store.errors import IndexCorruptError, IndexMissingError
+from index.store.folder import IndexStore
+from index.store.versions import (
     CURRENT_FILE,
-    IndexCorruptError,
-    IndexMissingError,
-    IndexStore,
+    SEAL_FILE,
     live_version,
+    remove_leftovers,
+    seal_problem,
+    version_folders,
     writer_lock,
 )
 from index.update import add_paths
-from index.versions import SEAL_FILE, remove_leftovers, seal_problem, version_folders
 
 from .conftest import SETTINGS
 from .test_store import SMALL, write_corpus

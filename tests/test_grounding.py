@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from bot.grounding import (
+from bot.llm.grounding import (
     NO_CITATION,
     OUT_OF_RANGE,
     UNFINISHED,

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from bot.bot import Bot
-from index.store import IndexStore
+from index.store.folder import IndexStore
 from index.update import add_paths
 from ui import cli
 from ui.admin import safe_filename, upload_body_limit

@@ -16,10 +16,11 @@ import pytest
 
 from bot.bot import Bot
 from index.build import build_index
-from index.embedder import Embedder
+from index.embedding.embedder import Embedder
 from index.sentences import answer_units
-from index.store import LOCK_FILE, IndexStore, version_name
-from index.stores import live_name, load_store
+from index.store.folder import IndexStore
+from index.store.spec import live_name, load_store
+from index.store.versions import LOCK_FILE, version_name
 from index.update import DocumentNotFoundError, add_paths, remove_documents
 
 from .conftest import SETTINGS
@@ -85,7 +86,7 @@ def retrieval(store: IndexStore, embedder: Embedder, question: str):
 
 @pytest.mark.parametrize("engine", ["faiss", "milvus-lite"])
 def test_adds_updates_and_removes_end_where_a_full_rebuild_does(tmp_path, embedder, engine):
-    """The same with either engine (index/stores.py): FAISS + bm25s files, or milvus-lite."""
+    """The same with either engine (index/store/spec.py): FAISS + bm25s files, or milvus-lite."""
     store = "" if engine == "faiss" else str(tmp_path / "index.db")
     full_store = "" if engine == "faiss" else str(tmp_path / "full.db")
     docs = write_docs(tmp_path / "docs")
@@ -205,12 +206,12 @@ def test_cli_add_list_remove(tmp_path, model_cache):
 def test_add_loads_the_model_only_when_something_is_to_be_embedded(tmp_path, monkeypatch, capsys):
     """Refused and unchanged files need no model: `unionqa add` of only those answers at once
     (it used to wait 8-14 s for the model to give a 0.3 s refusal)."""
-    import index.embedder
+    import index.embedding.embedder
     from ui.cli import main
 
     loads: list[str] = []
-    real_load = index.embedder.load_embedder
-    monkeypatch.setattr(index.embedder, "load_embedder", lambda model, *a, **k: loads.append(model) or real_load(model, *a, **k))
+    real_load = index.embedding.embedder.load_embedder
+    monkeypatch.setattr(index.embedding.embedder, "load_embedder", lambda model, *a, **k: loads.append(model) or real_load(model, *a, **k))
     program, empty, good = tmp_path / "会费.exe", tmp_path / "empty.txt", tmp_path / "dues.txt"
     program.write_bytes(b"MZ\x90\x00" + bytes(200))
     empty.write_bytes(b"")

@@ -1,4 +1,4 @@
-"""The legal_train evaluation (bot/legal_data.py, bot/legal_eval.py) on a tiny folder written here:
+"""The legal_train evaluation (bot/eval/legal_data.py, bot/eval/legal_eval.py) on a tiny folder written here:
 the fold by law, the law Markdown the corpus reads as a law, and the figures it reports."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.legal_data import is_heldout_law, law_markdown, load_legal, split, write_laws
-from bot.legal_eval import evaluate_legal, format_legal_report, summarize_legal
+from bot.eval.legal_data import is_heldout_law, law_markdown, load_legal, split, write_laws
+from bot.eval.legal_eval import evaluate_legal, format_legal_report, summarize_legal
 from corpus.loader import load_corpus
 
 from .conftest import SETTINGS
@@ -137,7 +137,7 @@ def test_calibrate_fits_on_consultations_labelled_by_article(legal_folder, tmp_p
 
 
 def test_a_consultation_is_judged_by_its_labelled_articles():
-    from bot.calibrate import LEGAL, Asked
+    from bot.eval.tune_questions import LEGAL, Asked
     from bot.records import ANSWERED, Answer, Citation
 
     asked = Asked(None, LEGAL, (), True, [], None, frozenset({("古树条例", "第二条")}))

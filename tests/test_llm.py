@@ -10,7 +10,8 @@ import time
 import pytest
 
 from bot.bot import Bot
-from bot.generate import (
+from bot.llm.client import CircuitBreaker, LLMClient, LLMSettings
+from bot.llm.generate import (
     FALLBACK_CHECK_FAILED,
     FALLBACK_CIRCUIT_OPEN,
     FALLBACK_ERROR,
@@ -19,8 +20,7 @@ from bot.generate import (
     Partial,
     build_messages,
 )
-from bot.grounding import normalize
-from bot.llm import CircuitBreaker, LLMClient, LLMSettings
+from bot.llm.grounding import normalize
 from bot.records import ANSWERED
 from tests.fake_llm import OUT_OF_RANGE, UNCITED, WRONG_NUMBER, fake_llm
 
@@ -36,7 +36,7 @@ def server():
 @pytest.fixture
 def llm_bot(bot, server):
     """The session's bot (same index, same model) with a generator of its own."""
-    from bot.generate import Generator
+    from bot.llm.generate import Generator
 
     def make(timeout: float = 5.0, url: str | None = None, breaker: CircuitBreaker | None = None) -> Bot:
         client = LLMClient(LLMSettings(url or server.url, model="qwen-test", api_key="sk-secret", timeout=timeout))
@@ -123,7 +123,7 @@ def test_follow_ups_send_the_conversation(llm_bot, server):
 
 def test_the_prompt_holds_the_rules_and_numbered_passages(bot):
     extractive, hits = bot.extract(QUESTION)
-    from bot.generate import passages_for
+    from bot.llm.generate import passages_for
 
     passages = passages_for(extractive, hits, bot.documents)
     assert [c.n for c in passages] == list(range(1, len(passages) + 1)) and len(passages) >= 2
@@ -198,7 +198,8 @@ def test_eval_reports_the_llm_figures(llm_bot, server, tmp_path):
     the fallback rate and the latency, from the same asks."""
     import json
 
-    from bot.qa_eval import evaluate_qa, format_qa_report, load_qa
+    from bot.eval.qa_data import load_qa
+    from bot.eval.qa_eval import evaluate_qa, format_qa_report
 
     path = tmp_path / "mini.json"
     path.write_text(json.dumps({

@@ -1,4 +1,4 @@
-"""The Milvus store (index/milvus_store.py) against the FAISS + bm25s one, on milvus-lite in
+"""The Milvus store (index/store/milvus.py) against the FAISS + bm25s one, on milvus-lite in
 this process: the same index answers the same questions the same way; builds, adds,
 removes and restarts behave alike; a failed save leaves the previous version live.
 
@@ -18,19 +18,15 @@ import numpy as np
 import pytest
 
 from bot.bot import Bot
-from bot.evaluate import build_store, load_squad, score_items, summarize
+from bot.eval.evaluate import build_store, load_squad, score_items, summarize
 from corpus.records import Document, Paragraph
 from index.build import build_index
-from index.milvus_store import (
-    MilvusStore,
-    bm25_query_text,
-    client_for,
-    close_clients,
-    live_collection,
-    version_collections,
-)
-from index.store import KEEP_VERSIONS, IndexStore, StoreError
-from index.stores import StoreSpecError, has_index, live_name, load_store, parse_store, read_manifest
+from index.store.errors import StoreError
+from index.store.folder import IndexStore
+from index.store.milvus import MilvusStore, bm25_query_text
+from index.store.milvus_client import client_for, close_clients, live_collection, version_collections
+from index.store.spec import StoreSpecError, has_index, live_name, load_store, parse_store, read_manifest
+from index.store.versions import KEEP_VERSIONS
 from index.update import add_paths, remove_documents
 from ui import config as cfg
 from ui.asking import Asker

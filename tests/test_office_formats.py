@@ -13,7 +13,7 @@ from corpus import office_convert
 from corpus.errors import LoadError
 from corpus.loader import SUPPORTED_SUFFIXES, document_from_bytes, load_corpus
 from index.build import build_index
-from index.store import IndexStore
+from index.store.folder import IndexStore
 from tests.fixtures import office
 from ui.render import where
 

@@ -1,4 +1,4 @@
-"""The ONNX export (index/onnx_backend.py) is silent and right: the first `make run` exports the
+"""The ONNX export (index/embedding/onnx_backend.py) is silent and right: the first `make run` exports the
 model, and its warnings about traced constants are silenced at the export because the graph
 they describe holds for every input, which is checked here on other batch sizes, lengths and
 padding than the export traced."""
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from index.onnx_backend import onnx_file
+from index.embedding.onnx_backend import onnx_file
 
 
 def warned(caught: list[warnings.WarningMessage]) -> list[str]:
@@ -62,7 +62,7 @@ def test_the_export_warns_of_nothing_and_its_graph_holds_for_other_inputs(tiny_b
 
 @pytest.mark.model
 def test_loading_the_model_on_onnx_warns_of_nothing(model_cache):
-    from index.embedder import DEFAULT_MODEL, load_embedder
+    from index.embedding.embedder import DEFAULT_MODEL, load_embedder
 
     gc.collect()
     with warnings.catch_warnings(record=True) as caught:

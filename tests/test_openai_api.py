@@ -12,8 +12,8 @@ import openai
 import pytest
 
 from bot.bot import Bot
-from bot.generate import Generator
-from bot.llm import LLMClient
+from bot.llm.client import LLMClient
+from bot.llm.generate import Generator
 from tests.fake_llm import UNCITED, WRONG_NUMBER
 from ui import cli
 from ui.config import Config, ConfigError, from_env

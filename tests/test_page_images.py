@@ -16,7 +16,7 @@ from PIL import Image
 from bot.bot import Bot
 from corpus.records import Document
 from index.build import build_index
-from index.store import IndexStore
+from index.store.folder import IndexStore
 from tests.fixtures.office import RED_HEADER_LINES, mixed_pdf, render_page
 from ui import page_image
 from ui.config import Config

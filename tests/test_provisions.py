@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from bot.bot import Bot
-from bot.evaluate import build_store
+from bot.eval.evaluate import build_store
+from bot.eval.qa_data import QAItem
+from bot.eval.qa_eval import answered_right, right_among_shown
 from bot.provisions import NATIONAL_NOTE, is_special, subject_of
-from bot.qa_eval import QAItem, answered_right, right_among_shown
 from bot.records import ANSWERED, REFUSED, ROLE_OTHER, ROLE_SEE_ALSO, Answer, Citation
 from corpus.loader import document_from_bytes, load_corpus
 from corpus.records import Document
@@ -198,7 +199,8 @@ def test_the_same_matter_numbers_are_optional_in_a_calibration_file():
 def test_the_near_margin_is_the_median_gap_to_the_gold_passage():
     from types import SimpleNamespace
 
-    from bot.calibrate import Asked, fit_near_margin
+    from bot.eval.calibrate import fit_near_margin
+    from bot.eval.tune_questions import Asked
 
     def asked(scores: list[float], gold_at: int | None, source: str = "laws_dev") -> Asked:
         hits = [SimpleNamespace(score=s, chunk=SimpleNamespace(text="答案" if i == gold_at else "别的", title="", article=""))

@@ -13,24 +13,18 @@ from types import SimpleNamespace
 import pytest
 
 from bot.answerability import file_name
-from bot.qa_eval import (
-    Dialogue,
-    QAItem,
-    QASet,
-    RefuseItem,
+from bot.eval.qa_data import Dialogue, QAItem, QASet, RefuseItem, is_holdout, load_qa, plain
+from bot.eval.qa_eval import (
     answer_matches,
     answered_right,
     evaluate_qa,
     format_qa_report,
     gold_rank,
     gold_set_matches,
-    is_holdout,
-    load_qa,
-    plain,
 )
 from bot.records import ANSWERED, REFUSED, RELATED, Answer, Citation
 from corpus import DEFAULT_CORPUS_DIR
-from index.embedder import DEFAULT_MODEL
+from index.embedding.embedder import DEFAULT_MODEL
 from tests.conftest import SETTINGS
 from ui.cli import main
 

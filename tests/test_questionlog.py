@@ -294,7 +294,7 @@ def test_calibrate_from_log_reports_the_held_out_effect_before_writing(tmp_path,
     import json
     import shutil
 
-    from bot.qa_eval import is_holdout
+    from bot.eval.qa_data import is_holdout
     from tests.fake_embedder import FAKE_MODEL
 
     root = Path(__file__).resolve().parents[1]

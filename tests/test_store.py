@@ -16,15 +16,10 @@ from bot.bot import Bot
 from corpus.loader import document_from_bytes
 from index.build import BuildError, add_documents, build_index, prepare
 from index.sentences import answer_units
-from index.store import (
-    SENTENCES_FILE,
-    IndexMismatchError,
-    IndexMissingError,
-    IndexSettings,
-    IndexStore,
-    live_version,
-)
-from index.versions import SEAL_FILE
+from index.store.errors import IndexMismatchError, IndexMissingError
+from index.store.folder import SENTENCES_FILE, IndexStore
+from index.store.manifest import IndexSettings
+from index.store.versions import SEAL_FILE, live_version
 
 from .conftest import SETTINGS
 
@@ -59,6 +54,28 @@ def test_manifest_mismatch_says_how_to_rebuild(tmp_path, embedder):
     assert IndexStore.load(index_dir, expected=SETTINGS).manifest.counts["documents"] == 2
 
 
+def test_an_edited_word_list_asks_for_a_rebuild(tmp_path, embedder):
+    """jieba's word list (the bundled dictionary and glossary) cuts the passages into BM25
+    tokens: the index records its hash, and settings with another one are refused with what to
+    do; an index from before the hash was recorded ("") is read as it was."""
+    from dataclasses import replace
+
+    from index.dictionary import word_list_hash
+    from index.store.manifest import Manifest
+
+    index_dir = tmp_path / "index"
+    build_index(write_corpus(tmp_path / "c", SMALL), index_dir, SETTINGS, embedder, progress=False)
+    assert SETTINGS.word_list == word_list_hash() and len(SETTINGS.word_list) == 16
+    assert IndexStore.load(index_dir).manifest.settings.word_list == word_list_hash()
+    edited = replace(SETTINGS, word_list="0123456789abcdef")
+    with pytest.raises(IndexMismatchError) as err:
+        IndexStore.load(index_dir, expected=edited)
+    assert "分词词表" in str(err.value) and "unionqa build" in str(err.value)
+    old = Manifest.from_json({"format_version": 3, "embedding_dim": 384, "settings": {
+        "embedding_model": SETTINGS.embedding_model, "chunk_chars": 300, "chunk_overlap": 1}})
+    assert old.settings.word_list == "" and old.settings.differences(edited) == []
+
+
 def test_manifest_records_what_the_index_depends_on(tmp_path, embedder):
     index_dir = tmp_path / "index"
     build_index(write_corpus(tmp_path / "c", SMALL), index_dir, SETTINGS, embedder, progress=False)
@@ -85,7 +102,7 @@ def test_a_save_that_fails_half_way_leaves_the_old_index_loadable(tmp_path, embe
     build_index(write_corpus(tmp_path / "c", SMALL), index_dir, SETTINGS, embedder, progress=False)
     before = live_version(index_dir)
 
-    import index.store as store_module
+    import index.store.ann as store_module
 
     def broken_write_index(*args, **kwargs):
         raise OSError("disk full")
@@ -113,9 +130,9 @@ def test_a_build_killed_mid_save_leaves_the_old_index_usable(tmp_path, embedder,
         f"""
         import os, signal, sys
         sys.path.insert(0, {str(ROOT)!r})
-        import index.store as s
+        import index.store.ann as s
         from index.build import build_index
-        from index.embedder import load_embedder
+        from index.embedding.embedder import load_embedder
         from tests.conftest import SETTINGS  # registers the fake embedder SETTINGS names
         real = s.faiss.write_index
         def write_then_stop(*a, **k):
@@ -285,8 +302,8 @@ def test_a_current_naming_a_half_written_folder_is_an_index_but_not_a_complete_o
     """Any trace of an index counts as one (`serve` never rebuilds it from the corpus behind
     the user's back, `unionqa add` never starts a new one over it); `complete` asks whether
     there is a version to answer from."""
-    from index.store import CURRENT_FILE
-    from index.stores import has_index
+    from index.store.spec import has_index
+    from index.store.versions import CURRENT_FILE
 
     assert not has_index("", tmp_path) and not has_index("", tmp_path, complete=True)
     (tmp_path / "v-half").mkdir()  # a writer died before the manifest

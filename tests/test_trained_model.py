@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import trained
-from index.embedder import DEFAULT_MODEL, EmbedderError, load_embedder, resolve_model_path
-from index.trained import LAYERS_FILE, STAMP_FILE, TrainedModelError, read_layers
+from index.embedding import trained
+from index.embedding.embedder import DEFAULT_MODEL, EmbedderError, load_embedder, resolve_model_path
+from index.embedding.trained import LAYERS_FILE, STAMP_FILE, TrainedModelError, read_layers
 
 MODEL = "unionqa:e5-legal"
 pytestmark = pytest.mark.model  # the trained layers are put into the real model

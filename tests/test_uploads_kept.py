@@ -15,9 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from index.store import CURRENT_FILE, live_version
+from index.store.versions import CURRENT_FILE, live_version, version_folders
 from index.update import add_paths
-from index.versions import version_folders
 
 from .conftest import SETTINGS
 from .test_admin_hardening import AUTH, TOKEN, serve, upload

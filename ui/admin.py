@@ -42,7 +42,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from corpus.loader import without_format_chars
-from index.store import StoreError
+from index.store.errors import StoreError
 from index.update import ADDED_PREFIX, STATUS_TEXT, FileResult, add_paths, added_id, remove_documents
 from ui.asking import Asker
 from ui.auth import bearer_token, token_matches

@@ -10,19 +10,16 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from bot.bot import Bot
+from corpus.errors import UnionQAError
 from corpus.records import Document
-from ui.asking import Asker, QuestionError, ServerBusy
-from ui.limits import (
-    INVALID_UNICODE,
-    INVALID_UNICODE_TYPE,
-    SSE_RESPONSE,
-    error_responses,
-    has_lone_surrogate,
-)
+from ui.api_docs import SSE_RESPONSE, error_responses
+from ui.asking import Asker
+from ui.limits import INVALID_UNICODE, INVALID_UNICODE_TYPE, has_lone_surrogate
 from ui.sessions import client_address
 from ui.sse import ClosingEventSourceResponse, answer_events
 
 log = logging.getLogger(__name__)
+ANSWER_FAILED = "回答问题时出错，请稍后再试。"
 
 
 class AskRequest(BaseModel):
@@ -171,17 +168,18 @@ def api_router(asker: Asker) -> APIRouter:
                 # not an event; only the LLM's writing is streamed
                 stream = asker.ask_stream(request.question, history, client_address(http))
                 return ClosingEventSourceResponse(answer_events(
-                    stream, lambda a: AnswerOut.model_validate(asdict(a)).model_dump(), "回答问题时出错，请稍后再试。"),
+                    stream, lambda a: AnswerOut.model_validate(asdict(a)).model_dump(), ANSWER_FAILED),
                     stream)
             answer = asker.ask(request.question, history, client_address(http))
-        except QuestionError as exc:
-            raise HTTPException(status_code=422, detail=str(exc)) from exc
-        except ServerBusy as exc:
-            raise HTTPException(status_code=503, detail=str(exc), headers={"Retry-After": str(exc.retry_after)}) from exc
+        except UnionQAError as exc:
+            if exc.status < 500 or exc.status == 503:  # the request's to change (422), or a full pool
+                raise HTTPException(status_code=exc.status, detail=str(exc), headers=exc.headers or None) from exc
+            log.exception("the bot failed on a question")  # its message may name files: not shown
+            raise HTTPException(status_code=500, detail=ANSWER_FAILED) from exc
         except Exception as exc:
             # not the question itself: logs hold questions only when configured to (ui.logs)
             log.exception("the bot failed on a question")
-            raise HTTPException(status_code=500, detail="回答问题时出错，请稍后再试。") from exc
+            raise HTTPException(status_code=500, detail=ANSWER_FAILED) from exc
         return AnswerOut.model_validate(asdict(answer))
 
     @router.get("/documents", response_model=list[DocumentSummary], summary="知识库中的文档")

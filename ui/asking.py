@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 
 from bot.bot import Bot
-from bot.generate import Partial, last
+from bot.llm.generate import Partial, last
 from bot.records import Answer
 from bot.retrieve import Hit
-from index.embedder import Embedder
+from corpus.errors import UnionQAError
+from index.embedding.embedder import Embedder
 from ui.limits import INVALID_UNICODE, QUESTION_TOO_LONG, has_lone_surrogate
 from ui.logs import log_question
 from ui.questionlog import QuestionLog, answer_key
@@ -27,16 +28,24 @@ CHECK_INTERVAL = 1.0  # seconds between looks at the index folder's CURRENT
 WARM_UP_QUESTION = "工会的基本职责是什么？"  # loads the tokenizer, jieba's dictionary and the model's first pass
 
 
-class QuestionError(ValueError):
+class QuestionError(UnionQAError, ValueError):
     """A question the user has to change; the message is shown to them as is."""
 
+    status = 422
 
-class ServerBusy(RuntimeError):
+
+class ServerBusy(UnionQAError, RuntimeError):
     """Too many questions at once: the user should ask again after `retry_after` seconds."""
+
+    status = 503
 
     def __init__(self, retry_after: int = 1, message: str = "") -> None:
         self.retry_after = max(1, int(retry_after))
         super().__init__(message or f"提问的人太多，服务繁忙，请 {self.retry_after} 秒后再试。")
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 def check_question(question: str, max_chars: int) -> str:

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import gradio as gr
 
-from bot.generate import Partial
+from bot.llm.generate import Partial
 from bot.records import Answer
 from corpus.records import Document
 from ui import render
 from ui.asking import Asker, QuestionError, ServerBusy, check_question
 from ui.examples import example_questions
 from ui.feedback import FeedbackLog
-from ui.limits import RateLimiter
 from ui.questionlog import MAX_COMMENT_CHARS
+from ui.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 

@@ -6,94 +6,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
 
+from corpus.errors import UnionQAError
 from ui import config as cfg
-
-INDEX_FLAGS = ["corpus_dir", "index_dir", "model_cache", "embedding_model", "embedding_backend", "chunk_chars",
-               "chunk_overlap"]
-
-
-def _user_errors() -> tuple[type[Exception], ...]:
-    from bot.answerability import CalibrationError
-    from bot.curated import CuratedError
-    from corpus.loader import LoadError
-    from index.build import BuildError
-    from index.embedder import EmbedderError
-    from index.lexicon import LexiconError
-    from index.store import StoreError
-    from index.update import DocumentNotFoundError
-    from ui.questionlog import QuestionLogError
-
-    return (cfg.ConfigError, LoadError, BuildError, EmbedderError, StoreError, DocumentNotFoundError,
-            LexiconError, CalibrationError, CuratedError, QuestionLogError)
-
-
-def build(config: cfg.Config, progress: bool = True, keep_added: bool = True):
-    """Rebuild the index; returns the loaded embedding model, for a caller that goes on to answer."""
-    from index.build import build_index
-    from index.embedder import load_embedder
-
-    print(f"正在建立索引：{config.corpus_dir} → {_where(config)}", file=sys.stderr)
-    embedder = load_embedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
-    report = build_index(
-        config.corpus_dir, config.index_dir, config.index_settings(), embedder, progress=progress, keep_added=keep_added,
-        ann_threshold=config.ann_threshold, store=config.store,
-    )
-    for issue in report.issues:
-        print(f"  未能读取 {issue.path}：{issue.reason}", file=sys.stderr)
-    print(f"索引完成：{report.summary()}", file=sys.stderr)
-    sync_curated(config)
-    return embedder
-
-
-def _where(config: cfg.Config) -> str:
-    """Where the index is kept, for messages: the index folder or the Milvus store."""
-    from index.stores import parse_store
-
-    return parse_store(config.store).describe(config.index_dir)
-
-
-def _index_exists(config: cfg.Config) -> bool:
-    """Whether the index folder holds an index, complete or not (else `serve` and `ask` build
-    one first). A broken one is never rebuilt from the corpus behind the user's back: that
-    would drop the documents added to it. Loading it falls back to its newest complete
-    version, or refuses with what to do (index.store.IndexStore.load)."""
-    from index.stores import has_index
-
-    return has_index(config.store, config.index_dir)
-
-
-def make_generator(config: cfg.Config):
-    """The LLM answer writer when an LLM server is configured, else None."""
-    settings = config.llm_settings()
-    if settings is None:
-        return None
-    from bot.generate import Generator
-    from bot.llm import LLMClient
-
-    return Generator(LLMClient(settings))
-
-
-def load_bot(config: cfg.Config):
-    """Load the bot, building the index first if there is none yet."""
-    from bot.bot import Bot
-    from index.lexicon import load_lexicon
-
-    embedder = None if _index_exists(config) else build(config)
-    return Bot.load(
-        config.index_dir,
-        model_cache=config.model_cache,
-        expected=config.index_settings(),
-        top_k=config.top_k,
-        embedder=embedder,
-        lexicon=load_lexicon(config.dictionary),
-        generator=make_generator(config),
-        store=config.store,
-    )
+from ui.cli_curated import add_curated_parsers
+from ui.cli_eval import add_eval_parsers
+from ui.cli_shared import (
+    INDEX_FLAGS,
+    build,
+    display_width,
+    index_exists,
+    load_bot,
+    sync_curated,
+    where,
+)
 
 
 def format_answer(answer) -> str:
@@ -143,7 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from dataclasses import replace
 
-    from index.stores import parse_store
+    from index.store.spec import parse_store
 
     config = cfg.resolve(args)
     settings = config.llm_settings()
@@ -174,7 +103,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_llm_check(args: argparse.Namespace) -> int:
     """Whether the LLM server answers, which models it offers, how long a short completion takes."""
-    from bot.llm import LLMClient, LLMError
+    from bot.llm.client import LLMClient, LLMError
 
     config = cfg.resolve(args)
     settings = config.llm_settings()
@@ -201,7 +130,7 @@ def cmd_llm_check(args: argparse.Namespace) -> int:
 def _build_in_child_if_missing(config: cfg.Config) -> None:
     import multiprocessing
 
-    if _index_exists(config):
+    if index_exists(config):
         return
     child = multiprocessing.get_context("fork").Process(target=build, args=(config,))
     child.start()
@@ -210,314 +139,12 @@ def _build_in_child_if_missing(config: cfg.Config) -> None:
         raise cfg.ConfigError(f"建立索引失败（退出码 {child.exitcode}），见上面的信息。")
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from bot.qa_eval import load_qa
-    from bot.retrieve import MODES
-    from index.backends import BACKENDS
-
-    config = cfg.resolve(args)
-    qa_paths = [Path(p) for p in args.qa or []]
-    if args.dataset is None and args.negatives is None and not qa_paths and args.legal is None:
-        raise cfg.ConfigError("请给出 --dataset、--negatives、--qa 或 --legal。")
-    for path in (args.dataset, args.negatives, args.calibration, *qa_paths):
-        if path is not None and not Path(path).is_file():
-            raise cfg.ConfigError(f"找不到数据文件：{path}")
-    if args.legal is not None:
-        from bot.legal_data import load_legal
-
-        try:
-            load_legal(args.legal)  # a missing or malformed folder fails before the model loads
-        except ValueError as exc:
-            raise cfg.ConfigError(str(exc)) from exc
-    if len({p.stem for p in qa_paths}) < len(qa_paths):
-        raise cfg.ConfigError("几个 --qa 文件同名：报告按文件名区分它们，请改名后再评测。")
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    unknown = [m for m in modes if m not in MODES]
-    if unknown or not modes:
-        raise cfg.ConfigError(f"未知的检索模式 {'、'.join(unknown) or '（空）'}；可选：{', '.join(MODES)}")
-    # read the dev files before the model loads, so that a malformed one fails at once
-    try:
-        qa_sets = [load_qa(p) for p in qa_paths]
-    except ValueError as exc:
-        raise cfg.ConfigError(str(exc)) from exc
-    calibration = _read_calibration(Path(args.calibration)) if args.calibration else None
-
-    generator = make_generator(config) if args.llm else None
-    if args.llm and generator is None:
-        raise cfg.ConfigError("--llm 需要大模型服务地址：请设置 UNIONQA_LLM_BASE_URL 或使用 --llm-base-url。")
-    if args.llm and not qa_paths:
-        raise cfg.ConfigError("--llm 评测的是职工问题评测集：请同时给出 --qa。")
-    backends = [b.strip() for b in (args.backends or "").split(",") if b.strip()]
-    unknown = [b for b in backends if b not in BACKENDS]
-    if unknown:
-        raise cfg.ConfigError(f"未知的向量计算后端 {'、'.join(unknown)}；可选：{', '.join(BACKENDS)}")
-    if calibration is not None and backends:
-        raise cfg.ConfigError("--calibration 与 --backends 不能同时使用：各后端用各自的校准文件。")
-    if not backends:
-        report, printed = _evaluate_once(config, args, modes, qa_sets, generator, calibration)
-    else:
-        report, printed = _evaluate_backends(config, args, modes, qa_sets, backends)
-    print("\n\n".join(printed))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
-        print(f"报告已写入 {args.out}", file=sys.stderr)
-    return 0
-
-
-def _evaluate_once(config: cfg.Config, args: argparse.Namespace, modes: list[str], qa_sets: list,
-                   generator=None, calibration=None) -> tuple[dict, list[str]]:
-    """One `unionqa eval` with the configured backend: the report and its printed parts."""
-    from bot.evaluate import evaluate, format_report
-    from bot.qa_eval import format_qa_report
-    from index.embedder import load_embedder
-
-    embedder = load_embedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
-    report: dict = {"settings": {**config.index_settings().__dict__, "top_k": config.top_k}}
-    corpus_store = None
-    if args.dataset is not None or args.negatives is not None:
-        negatives_store = None
-        if args.negatives is not None and (args.dataset is None or args.negatives_on_corpus):
-            # a fresh in-memory index of the configured corpus (the bundled one by default),
-            # not the live index, where documents a user added would change the figure
-            corpus_store = corpus_store or _corpus_store(config, embedder)
-            negatives_store = corpus_store[0]
-        try:
-            report = evaluate(
-                embedder,
-                config.index_settings(),
-                modes,
-                dataset=Path(args.dataset) if args.dataset else None,
-                negatives=Path(args.negatives) if args.negatives else None,
-                negatives_store=negatives_store,
-                limit=args.limit,
-                top_k=config.top_k,
-            )
-        except (ValueError, KeyError) as exc:
-            raise cfg.ConfigError(f"评测失败：{exc}") from exc
-    if qa_sets:
-        corpus_store = corpus_store or _corpus_store(config, embedder)
-        report["qa_index"], report["qa"] = _evaluate_qa_sets(config, embedder, qa_sets, modes, corpus_store,
-                                                             generator, calibration)
-    if getattr(args, "legal", None):
-        report["legal"] = _evaluate_legal(config, embedder, args.legal, modes, calibration)
-    report["machine"] = machine_description()
-
-    printed = [format_report(report)] if "modes" in report else [f"机器：{report['machine']}"]
-    if qa_sets:
-        index = report["qa_index"]
-        printed.append(f"## 职工问题评测集（{index['corpus']}：{index['documents']} 篇，{index['chunks']} 段）")
-        for stem, entry in report["qa"].items():
-            for mode, result in entry["modes"].items():
-                printed.append(format_qa_report(result, title=f"{stem}（{mode}）"))
-    if "legal" in report:
-        from bot.legal_eval import format_legal_report
-
-        printed.append(format_legal_report(report["legal"], title=f"legal_train 留出法律（{config.embedding_model}）"))
-    return report, printed
-
-
-def _evaluate_legal(config: cfg.Config, embedder, folder: str, modes: list[str], calibration=None) -> dict:
-    """The legal_train held-out fold (bot/legal_eval.py) in every mode, on one index of its laws."""
-    from bot.legal_eval import evaluate_legal
-    from index.lexicon import load_lexicon
-
-    print(f"正在为 legal_train 留出的法律建立内存索引：{folder}", file=sys.stderr)
-    result = evaluate_legal(embedder, config.index_settings(), folder, config.top_k, modes,
-                            load_lexicon(config.dictionary), calibration=calibration)
-    return {"folder": str(folder), "model": config.embedding_model, **result}
-
-
-def _evaluate_backends(
-    config: cfg.Config, args: argparse.Namespace, modes: list[str], qa_sets: list, backends: list[str]
-) -> tuple[dict, list[str]]:
-    """The same evaluation once per backend, one after the other in this process (so the speed
-    ratios hold under the same load), then the backends side by side and the one to default to."""
-    import gc
-    from dataclasses import replace
-
-    from bot.backend_eval import BASELINE, MRR_TOLERANCE, backend_rows, choose_default, format_backend_table
-
-    reports: dict[str, dict] = {}
-    printed: list[str] = []
-    for backend in backends:
-        print(f"== 后端 {backend} ==", file=sys.stderr)
-        reports[backend], parts = _evaluate_once(replace(config, embedding_backend=backend), args, modes, qa_sets)
-        printed.append(f"## 后端 {backend}\n\n" + "\n\n".join(parts))
-        gc.collect()  # the previous backend's model goes before the next one loads
-    mode = "hybrid" if "hybrid" in modes else modes[0]
-    rows = backend_rows(reports, mode)
-    chosen = choose_default(rows)
-    printed.append(
-        f"## 后端对比（{mode}）\n\n" + format_backend_table(rows)
-        + (f"\n\nMRR@10 与 {BASELINE} 相差不超过 {MRR_TOLERANCE}、职工问题答对数不少于它的最快后端：{chosen}"
-           if chosen else "")
-    )
-    report = {"backends": reports, "backend_comparison": {"mode": mode, "rows": rows, "fastest_within_tolerance": chosen},
-              "machine": machine_description()}
-    return report, printed
-
-
-def _corpus_store(config: cfg.Config, embedder):
-    """A fresh in-memory index of the configured corpus, and how it was built."""
-    from bot.evaluate import build_store
-    from corpus.loader import load_corpus
-
-    print(f"正在为评测建立内存索引：{config.corpus_dir}", file=sys.stderr)
-    loaded = load_corpus(config.corpus_dir)
-    for issue in loaded.errors:
-        print(f"  未能读取 {issue.path}：{issue.reason}", file=sys.stderr)
-    if not loaded.documents:
-        raise cfg.ConfigError(f"文档目录中没有可读取的文档：{config.corpus_dir}")
-    return build_store(loaded.documents, config.index_settings(), embedder)
-
-
-def _read_calibration(path: Path):
-    from bot.answerability import Calibration
-
-    try:
-        return Calibration.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise cfg.ConfigError(f"校准文件无法读取：{path}（{exc}）") from exc
-
-
-def _evaluate_qa_sets(config: cfg.Config, embedder, qa_sets: list, modes: list[str], corpus_store,
-                      generator=None, calibration=None) -> tuple[dict, dict]:
-    """Every dev set in every mode, on the fresh in-memory index of the configured corpus;
-    with the bot's own calibration, or `calibration` (one fitted without these sets)."""
-    from bot.bot import Bot
-    from bot.evaluate import _load_average
-    from bot.qa_eval import evaluate_qa
-    from index.lexicon import load_lexicon
-
-    store, index = corpus_store
-    index = dict(index)
-    load_at_start = _load_average()
-    results: dict = {qa.path.stem: {"file": str(qa.path), "modes": {}} for qa in qa_sets}
-    lexicon = load_lexicon(config.dictionary)
-    for mode in modes:
-        bot = Bot(store, embedder, top_k=config.top_k, mode=mode, lexicon=lexicon, generator=generator,
-                  calibration=calibration)
-        for qa in qa_sets:
-            results[qa.path.stem]["modes"][mode] = evaluate_qa(bot, qa)
-    # latency means little without the machine's load while the questions were asked
-    index.update(corpus=str(config.corpus_dir), load_average_at_start=load_at_start,
-                 calibration=(calibration or bot.calibration).fitted.get("command", "bundled"),
-                 load_average_at_end=_load_average())
-    return index, results
-
-
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    from bot.answerability import user_calibration_path
-    from bot.calibrate import ask_legal_questions, ask_tune_questions, calibrate
-    from bot.evaluate import build_store, load_squad
-    from bot.legal_data import calibration_questions, load_legal, write_laws
-    from bot.qa_eval import load_qa
-    from corpus.loader import load_corpus
-    from index.embedder import load_embedder
-    from index.lexicon import load_lexicon
-
-    config = cfg.resolve(args)
-    qa_paths = [Path(p) for p in args.qa or []]
-    if args.from_log and args.whole:
-        raise cfg.ConfigError("--from-log 需要各评测集的留出部分来衡量效果，不能与 --whole 同用。")
-    if not qa_paths:
-        raise cfg.ConfigError("请用 --qa 给出至少一份职工问题评测集（answerable、refuse、dialogues 格式）。")
-    for path in [*qa_paths, *([Path(args.squad)] if args.squad else [])]:
-        if not path.is_file():
-            raise cfg.ConfigError(f"找不到数据文件：{path}")
-    legal = None
-    try:
-        for path in qa_paths:
-            load_qa(path)  # a malformed file fails before the model loads
-        if args.legal:
-            legal = load_legal(Path(args.legal))
-    except ValueError as exc:
-        raise cfg.ConfigError(str(exc)) from exc
-    lexicon = load_lexicon(config.dictionary)
-    embedder = load_embedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
-    store, _ = _corpus_store(config, embedder)
-    squad_store = squad_items = None
-    if args.squad:
-        documents, squad_items = load_squad(Path(args.squad))
-        print(f"正在为评测建立内存索引：{args.squad}", file=sys.stderr)
-        squad_store, _ = build_store(documents, config.index_settings(), embedder)
-    legal_asked = []
-    if legal is not None:
-        questions, laws = calibration_questions(legal)
-        with tempfile.TemporaryDirectory(prefix="unionqa-legal-") as tmp:
-            write_laws(legal, laws, Path(tmp))
-            loaded = load_corpus(Path(tmp))
-        print(f"正在为 {len(questions)} 个法律咨询问题的 {len(laws)} 部法律建立内存索引", file=sys.stderr)
-        legal_store, _ = build_store(loaded.documents, config.index_settings(), embedder)
-        legal_asked = ask_legal_questions(legal_store, store, embedder, questions, config.top_k, lexicon=lexicon)
-    command = "unionqa calibrate " + " ".join(f"--qa {p}" for p in qa_paths)
-    command += f" --squad {args.squad}" if args.squad else ""
-    command += f" --legal {args.legal}" if args.legal else ""
-    command += " --whole" if args.whole else ""
-    # a calibration is per model: say which, when it is not the bundled default
-    command += f" --model {config.embedding_model}" if config.embedding_model != cfg.Config().embedding_model else ""
-    command += " --from-log" if args.from_log else ""
-    try:
-        asked = ask_tune_questions(store, embedder, qa_paths, squad_store, squad_items, config.top_k, lexicon=lexicon,
-                                   whole=args.whole) + legal_asked
-        if args.from_log:
-            calibration = _calibrate_from_log(config, args, asked, store, embedder, lexicon, qa_paths, command)
-            if calibration is None:
-                return 0
-        else:
-            calibration = calibrate(asked, notes={"command": command, "corpus": str(config.corpus_dir)})
-    except ValueError as exc:
-        raise cfg.ConfigError(str(exc)) from exc
-    out = Path(args.out) if args.out else user_calibration_path(config.embedding_model)
-    calibration.save(out)
-    print(f"回答阈值 {calibration.answer_threshold}，相关阈值 {calibration.related_threshold}；"
-          f"样本：{json.dumps(calibration.fitted.get('examples', {}), ensure_ascii=False)}")
-    print(f"校准文件已写入 {out}（问答服务重启后生效）", file=sys.stderr)
-    return 0
-
-
-def _calibrate_from_log(config: cfg.Config, args: argparse.Namespace, asked, store, embedder, lexicon,
-                        qa_paths: list[Path], command: str):
-    """The calibration fitted with the question log's 👍/👎 (ui/logcalibration.py), after
-    printing its effect on the dev sets' held-out parts; None (nothing to write) without
-    --write, or when the log holds no usable votes."""
-    from ui import logcalibration
-
-    held = logcalibration.holdout_questions(qa_paths)
-    rated = [r for r in logcalibration.rated_questions(config.question_log_path()) if r.question not in held]
-    if not rated:
-        print(f"提问记录中没有可用的 👍/👎（{config.question_log_path()}）：未改动校准文件。")
-        return None
-    answerable = sum(r.answerable for r in rated)
-    print(f"提问记录：{len(rated)} 个有反馈的问题（可回答 {answerable} 个，其中答对 {sum(r.right for r in rated)} 个；"
-          f"范围外 {len(rated) - answerable} 个），只加入调优部分", file=sys.stderr)
-    ranking = logcalibration.ranking_calibration(asked)
-    extra = logcalibration.log_examples(store, embedder, rated, ranking, config.top_k, lexicon)
-    without, with_log = logcalibration.fit_both(asked, extra, ranking,
-                                                {"command": command, "corpus": str(config.corpus_dir)})
-    before = logcalibration.holdout_figures(store, embedder, without, qa_paths, config.top_k, lexicon)
-    after = logcalibration.holdout_figures(store, embedder, with_log, qa_paths, config.top_k, lexicon)
-    print(logcalibration.effect_table(before, after))
-    if not args.write:
-        print("以上是加入提问记录前后在留出部分上的效果；未写入校准文件。确认后加 --write 重新运行以写入。")
-        return None
-    return with_log
-
-
-def machine_description() -> str:
-    import os
-    import platform
-
-    return f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
-
-
 def cmd_add(args: argparse.Namespace) -> int:
-    from index.embedder import LazyEmbedder
+    from index.embedding.embedder import LazyEmbedder
     from index.update import add_paths
 
     config = cfg.resolve(args)
-    print(f"正在加入文档：{'、'.join(args.paths)} → {_where(config)}", file=sys.stderr)
+    print(f"正在加入文档：{'、'.join(args.paths)} → {where(config)}", file=sys.stderr)
     # loaded only if something is to be embedded: refused or unchanged files need no model
     embedder = LazyEmbedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
     paths = [Path(p).expanduser() for p in args.paths]
@@ -551,7 +178,7 @@ def print_update(report) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from index.stores import read_manifest
+    from index.store.spec import read_manifest
     from ui.render import listed_title
 
     config = cfg.resolve(args)
@@ -573,286 +200,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-# ----- approved answers (工会审核的回答, bot/curated.py) ------------------------------------------
-
-
-def _curated_store(config: cfg.Config):
-    from bot.curated import CuratedStore, curated_path
-
-    return CuratedStore(curated_path(config.index_dir))
-
-
-def _live_documents(config: cfg.Config) -> dict:
-    from index.stores import read_documents
-
-    return {d.doc_id: d for d in read_documents(config.store, config.index_dir)}
-
-
-def sync_curated(config: cfg.Config) -> None:
-    """After the index changed: suspend the approved answers whose cited documents changed."""
-    from bot.curated import CuratedError
-
-    store = _curated_store(config)
-    if not store.path.exists():
-        return
-    try:
-        suspended = store.sync(_live_documents(config))
-    except CuratedError as exc:  # the index is saved all the same: say so, and what to fix
-        print(f"索引已更新，但审核回答未能复核：{exc}", file=sys.stderr)
-        return
-    if suspended:
-        print(f"所引文档有变动，{len(suspended)} 条审核回答已暂停，需复核：{'、'.join(suspended)}"
-              "（unionqa curated list 查看）", file=sys.stderr)
-
-
-def cmd_curated_list(args: argparse.Namespace) -> int:
-    from bot.curated import REMOVED, STATE_TEXT
-
-    config = cfg.resolve(args)
-    store = _curated_store(config)
-    if store.path.exists():
-        store.sync(_live_documents(config))
-    answers = [a for a in store.load() if args.all or a.state != REMOVED]
-    if args.json:
-        print(json.dumps([a.to_json() for a in answers], ensure_ascii=False, indent=2))
-        return 0
-    for a in answers:
-        print(f"{a.id}  [{STATE_TEXT[a.state]}]  {a.approved_at}  {a.question}  （{len(a.citations)} 处引用）")
-        for change in a.changes:
-            print(f"    《{change.doc_id}》{'已移除' if change.removed else '已变动'}：原引用「{change.old_text}」")
-            if change.current_text:
-                print(f"      现在该处为「{change.current_text}」")
-    print(f"共 {len(answers)} 条审核回答", file=sys.stderr)
-    return 0
-
-
-def _span_argument(value: str) -> tuple[str, int, int]:
-    """DOC_ID:START-END"""
-    doc_id, _, where = value.rpartition(":")
-    start, _, end = where.partition("-")
-    if not doc_id or not start.strip().isdigit() or not end.strip().isdigit():
-        raise cfg.ConfigError(f"引用应写作 文档编号:起-止（如 laws/劳动合同法:120-180）：{value!r}")
-    return doc_id, int(start), int(end)
-
-
-def cmd_curated_add(args: argparse.Namespace) -> int:
-    from bot.curated import CuratedAnswer, find_excerpt, from_bot_answer, make_span, new_id, today
-
-    config = cfg.resolve(args)
-    documents = _live_documents(config)
-    spans = [make_span(documents, *_span_argument(c)) for c in args.cite or []]
-    for excerpt in args.excerpt or []:
-        doc_id, _, text = excerpt.partition(":")
-        spans.append(find_excerpt(documents, doc_id, text))
-    text = args.answer or ""
-    if args.from_bot:
-        text, bot_spans = from_bot_answer(load_bot(config).ask(args.question), documents)
-        spans = spans or bot_spans
-    answer = CuratedAnswer(new_id(), args.question.strip(), text.strip(), tuple(spans),
-                           tuple(p.strip() for p in args.phrasing or [] if p.strip()), args.by or "",
-                           today())
-    from bot.curated import answer_from_json
-
-    answer = _curated_store(config).add(answer_from_json(answer.to_json()), documents)
-    print(f"已加入审核回答 {answer.id}：{answer.question}")
-    return 0
-
-
-def cmd_curated_remove(args: argparse.Namespace) -> int:
-    from bot.curated import ACTIVE, REMOVED
-
-    config = cfg.resolve(args)
-    state = ACTIVE if args.confirm else REMOVED
-    documents = _live_documents(config) if args.confirm else {}
-    for answer_id in args.ids:
-        answer = _curated_store(config).set_state(answer_id, documents, state)
-        print(f"{'已确认' if args.confirm else '已移除'}审核回答 {answer.id}：{answer.question}")
-    return 0
-
-
-CSV_FIELDS = ["id", "question", "phrasings", "answer", "citations", "approved_by", "approved_at", "state"]
-
-
-def cmd_curated_export(args: argparse.Namespace) -> int:
-    import csv
-    import io
-
-    from bot.curated import REMOVED
-
-    answers = [a.to_json() for a in _curated_store(cfg.resolve(args)).load() if args.all or a.state != REMOVED]
-    if args.format == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, CSV_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        for a in answers:  # lists as JSON in their cells: nothing lost on the way
-            writer.writerow({**a, "phrasings": json.dumps(a["phrasings"], ensure_ascii=False),
-                             "citations": json.dumps(a["citations"], ensure_ascii=False)})
-        text = out.getvalue()
-    else:
-        text = json.dumps({"format": 1, "answers": answers}, ensure_ascii=False, indent=1) + "\n"
-    if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
-        print(f"已导出 {len(answers)} 条审核回答：{args.out}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
-    return 0
-
-
-def read_curated_file(path: Path) -> list:
-    """Approved answers from an export (JSON or CSV), each checked for form (not yet against an index)."""
-    import csv
-
-    from bot.curated import CuratedError, answer_from_json
-
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CuratedError(f"无法读取 {path}：{type(exc).__name__}") from exc
-    if path.suffix.lower() == ".csv":
-        rows = []
-        for i, row in enumerate(csv.DictReader(text.splitlines()), 2):
-            try:
-                rows.append({**row, "phrasings": json.loads(row.get("phrasings") or "[]"),
-                             "citations": json.loads(row.get("citations") or "[]")})
-            except json.JSONDecodeError as exc:
-                raise CuratedError(f"{path} 第 {i} 行：phrasings 或 citations 不是 JSON") from exc
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise CuratedError(f"{path} 不是 JSON（第 {exc.lineno} 行）；CSV 文件请用 .csv 扩展名") from exc
-        rows = data.get("answers") if isinstance(data, dict) else data
-        if not isinstance(rows, list):
-            raise CuratedError(f"{path} 应含审核回答的列表（answers）")
-    answers = []
-    for i, row in enumerate(rows, 1):
-        try:
-            answers.append(answer_from_json(row))
-        except CuratedError as exc:
-            raise CuratedError(f"{path} 第 {i} 条：{exc}") from exc
-    return answers
-
-
-def cmd_curated_import(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from bot.curated import ACTIVE, REMOVED, CuratedError, validated
-
-    config = cfg.resolve(args)
-    documents = _live_documents(config)
-    imported, problems = [], []
-    for i, answer in enumerate(read_curated_file(Path(args.file)), 1):
-        if answer.state == REMOVED:
-            continue
-        try:  # every citation must be in this server's index, at its offsets
-            imported.append(replace(validated(answer, documents), state=ACTIVE, changes=()))
-        except CuratedError as exc:
-            problems.append(f"第 {i} 条（{answer.question}）：{exc}")
-    if problems:
-        for problem in problems:
-            print(f"  {problem}", file=sys.stderr)
-        raise CuratedError(f"{len(problems)} 条审核回答的引用在本机索引中不成立，未导入任何一条")
-    ids = {a.id for a in imported}
-    _curated_store(config).update(lambda answers: [a for a in answers if a.id not in ids] + imported)
-    print(f"已导入 {len(imported)} 条审核回答")
-    return 0
-
-
-def cmd_curated_fit(args: argparse.Namespace) -> int:
-    from bot.curated import BUNDLED_THRESHOLDS, fit_threshold, thresholds_path
-    from bot.qa_eval import load_qa
-    from index.embedder import load_embedder
-
-    config = cfg.resolve(args)
-    negatives = [item.question for path in args.qa for item in load_qa(Path(path)).refuse]
-    approved = json.loads(Path(args.approved).read_text(encoding="utf-8"))["answers"]
-    questions = [[a["question"], *a.get("phrasings", [])] for a in approved]
-    embedder = load_embedder(config.embedding_model, config.model_cache, backend=config.embedding_backend)
-    fit = fit_threshold(questions, negatives, embedder, args.margin)
-    out = Path(args.out) if args.out else (BUNDLED_THRESHOLDS if args.bundled else thresholds_path())
-    data = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else {}
-    data.setdefault("models", {})[config.embedding_model] = {
-        "threshold": fit.threshold, "highest_negative": fit.highest_negative, "nearest": fit.nearest,
-        "margin": fit.margin, "approved_questions": sum(len(q) for q in questions), "out_of_scope": len(negatives),
-    }
-    data["command"] = ("unionqa curated fit --approved " + args.approved + "".join(f" --qa {q}" for q in args.qa)
-                       + f" --margin {args.margin}" + (" --bundled" if args.bundled else "") + " [--model M], once per model")
-    data["about"] = ("The cosine at or above which a question is served an approved answer: the highest similarity "
-                     "of any dev-set out-of-scope question or other approved answer's question to an approved "
-                     "question, plus the margin. bot/curated.py reads it; the command above refits it.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(out)
-    print(f"阈值 {fit.threshold}（最相近的反例 {fit.highest_negative}：{fit.nearest}）→ {out}")
-    if args.legal:
-        _fit_pairs(args, config, approved, negatives, embedder)
-    return 0
-
-
-def _fit_pairs(args: argparse.Namespace, config: cfg.Config, approved: list, negatives: list, embedder) -> None:
-    """The learned matcher (bot/curated_pairs.py), fitted and written beside the thresholds."""
-    from bot.curated import CuratedError, pairs_path
-    from bot.curated_pairs import (
-        BUNDLED_PAIRS,
-        FEATURES,
-        ApprovedSet,
-        PairModelError,
-        dev_examples,
-        fit_pair_model,
-        legal_examples,
-    )
-    from bot.qa_eval import load_qa
-
-    try:
-        examples = legal_examples(Path(args.legal)) + dev_examples([load_qa(Path(p)) for p in args.train_qa or []])
-    except PairModelError as exc:
-        raise CuratedError(str(exc)) from exc
-    sets = [ApprovedSet((a["question"], *a.get("phrasings", [])),
-                        (a.get("answer", ""), *([a["cite"]["text"]] if isinstance(a.get("cite"), dict) else [])))
-            for a in approved]
-    try:
-        fit = fit_pair_model(examples, sets, negatives, embedder.encode_queries, args.pair_margin)
-    except PairModelError as exc:
-        raise CuratedError(str(exc)) from exc
-    out = Path(args.pairs_out) if args.pairs_out else (BUNDLED_PAIRS if args.bundled else pairs_path())
-    data = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else {}
-    data["about"] = ("The learned matcher of approved answers (bot/curated_pairs.py): per embedding model, the "
-                     "logistic regression's coefficients over the features below, its intercept, and the score at "
-                     "or above which a question is served an approved answer (the highest score of any dev-set "
-                     "out-of-scope question or other approved answer's question, plus the margin); the idf of the "
-                     "training questions' tokens. The command below refits it.")
-    data["command"] = ("unionqa curated fit --approved " + args.approved + "".join(f" --qa {q}" for q in args.qa)
-                       + f" --legal {args.legal}" + "".join(f" --train-qa {q}" for q in args.train_qa or [])
-                       + f" --margin {args.margin} --pair-margin {args.pair_margin}"
-                       + (" --bundled" if args.bundled else "") + " [--model M], once per model")
-    idf = {"unseen": fit.model.unseen, "tokens": dict(fit.model.idf)}
-    if data.get("idf") != idf or data.get("features") != list(FEATURES):
-        # the other models' coefficients were fitted on other features or idf: they no longer hold
-        dropped = [m for m in data.get("models", {}) if m != config.embedding_model]
-        data["models"] = {}
-        if dropped:
-            print(f"训练问题或特征已变，以下模型的匹配模型已删除，请重新拟合：{'、'.join(dropped)}", file=sys.stderr)
-    data["features"] = list(FEATURES)
-    data["idf"] = idf
-    data.setdefault("models", {})[config.embedding_model] = {
-        "coef": list(fit.model.coef), "intercept": fit.model.intercept, "threshold": fit.model.threshold,
-        "C": fit.c, "highest_negative": fit.highest_negative, "nearest": fit.nearest, "margin": fit.margin,
-        "phrasing_recall": fit.phrasing_recall, "training_pairs": fit.pairs, "positive_pairs": fit.positives,
-        "training_questions": len(examples), "out_of_scope": len(negatives),
-    }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(out)
-    print(f"匹配模型：C={fit.c}，阈值 {fit.model.threshold}（最相近的反例 {fit.highest_negative}：{fit.nearest}），"
-          f"留出的已审核问法匹配 {fit.phrasing_recall:.0%}，训练对 {fit.pairs}（正例 {fit.positives}）→ {out}")
-
-
 def cmd_log_fit_groups(args: argparse.Namespace) -> int:
     """Fit the console's grouping distance for the embedding model (ui/questiongroups.py)."""
-    from bot.qa_eval import load_qa
-    from index.embedder import load_embedder
+    from bot.eval.qa_data import load_qa
+    from index.embedding.embedder import load_embedder
     from ui.questiongroups import FITTED_DISTANCES, DistanceError, fit_distance
 
     config = cfg.resolve(args)
@@ -919,13 +270,6 @@ def cmd_log_purge(args: argparse.Namespace) -> int:
     return 0
 
 
-def display_width(text: str) -> int:
-    """Columns a terminal gives the text: Chinese characters take two."""
-    import unicodedata
-
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="unionqa", description="工会知识问答：基于本地文档、带引用的问答")
     sub = p.add_subparsers(dest="command", required=True)
@@ -944,55 +288,7 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("question", nargs="+", help="问题")
     a.set_defaults(func=cmd_ask)
 
-    e = sub.add_parser("eval", help="在 SQuAD 格式的问答数据或职工问题评测集上评测检索与回答质量")
-    cfg.add_flags(e, INDEX_FLAGS + ["top_k", "dictionary"] + cfg.LLM_FLAGS)
-    e.add_argument("--llm", action="store_true",
-                   help="职工问题用配置的大模型生成回答，另报告通过核对的句子比例、回退率和用时")
-    e.add_argument("--dataset", help="SQuAD 格式 JSON，例如 CMRC 2018")
-    e.add_argument(
-        "--qa",
-        action="append",
-        metavar="FILE",
-        help="职工问题评测集 JSON（answerable、refuse、dialogues），在文档目录的内存索引上提问；可重复",
-    )
-    e.add_argument(
-        "--legal",
-        metavar="DIR",
-        help="legal_train 目录（questions.json、articles.jsonl）：其留出的法律建成临时索引，问其留出的咨询问题",
-    )
-    e.add_argument("--modes", default="hybrid,bm25,dense", help="逗号分隔：hybrid,bm25,dense")
-    e.add_argument("--negatives", help="另一份数据的问题，作为知识库无法回答的问题，测拒答率")
-    e.add_argument(
-        "--negatives-on-corpus",
-        action="store_true",
-        help="负例问题改为在文档目录（默认内置语料）的索引上提问，而不是在 --dataset 的索引上",
-    )
-    e.add_argument(
-        "--backends",
-        help="逗号分隔的向量计算后端（torch,onnx,onnx-int8），逐个评测并列出索引速度与质量的对比",
-    )
-    e.add_argument("--limit", type=int, default=None, help="只用前 N 个段落（快速检查）")
-    e.add_argument("--calibration", metavar="FILE",
-                   help="用这份校准文件（unionqa calibrate --out 写出的）评测职工问题，例如不含该集合的拟合")
-    e.add_argument("--out", help="JSON 报告路径")
-    e.set_defaults(func=cmd_eval)
-
-    c = sub.add_parser(
-        "calibrate",
-        help="用有标准答案的问题重新拟合回答/相关/拒答的判定和句子打分（写入 UNIONQA_HOME/calibration/）",
-    )
-    cfg.add_flags(c, INDEX_FLAGS + ["top_k", "dictionary"])
-    c.add_argument("--qa", action="append", metavar="FILE", help="职工问题评测集 JSON；只用其调优部分；可重复")
-    c.add_argument("--squad", help="可选：SQuAD 格式 JSON（如 CMRC 2018），其问题在自身段落上作正例、在文档目录上作负例")
-    c.add_argument("--legal", metavar="FOLDER",
-                   help="可选：legal_train 目录；其训练部分的法律咨询问题在自身法律上作正例、在文档目录上作负例")
-    c.add_argument("--whole", action="store_true",
-                   help="用 --qa 文件的全部问题（不只调优部分）：拟合后在另一个集合上评测时用")
-    c.add_argument("--out", help="校准文件路径（默认 UNIONQA_HOME/calibration/<模型>.json）")
-    c.add_argument("--from-log", action="store_true",
-                   help="把提问记录中的 👍/👎 作为调优样本（见 serve --log-questions），先报告在评测集留出部分上的效果")
-    c.add_argument("--write", action="store_true", help="与 --from-log 同用：报告效果后写入校准文件")
-    c.set_defaults(func=cmd_calibrate)
+    add_eval_parsers(sub)
 
     s = sub.add_parser("serve", help="启动网页聊天（Gradio）与 REST API")
     cfg.add_flags(
@@ -1019,6 +315,7 @@ def parser() -> argparse.ArgumentParser:
     cfg.add_flags(fg, ["model_cache", "embedding_model", "embedding_backend"])
     fg.set_defaults(func=cmd_log_fit_groups)
 
+
     llm = sub.add_parser("llm", help="本单位大模型服务（OpenAI 兼容）的连接")
     llm_sub = llm.add_subparsers(dest="llm_command", required=True)
     check = llm_sub.add_parser("check", help="检查大模型服务能否应答、提供哪些模型、简短回答的用时")
@@ -1041,47 +338,7 @@ def parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true", help="以 JSON 输出")
     ls.set_defaults(func=cmd_list)
 
-    cu = sub.add_parser("curated", help="工会审核的回答：列出、加入、移除、导出、导入、拟合匹配阈值")
-    cu_sub = cu.add_subparsers(dest="curated_command", required=True)
-    cl = cu_sub.add_parser("list", help="列出审核回答（需复核的注明所引原文的变动）")
-    cl.add_argument("--json", action="store_true", help="以 JSON 输出")
-    cl.add_argument("--all", action="store_true", help="也列出已移除的")
-    cl.set_defaults(func=cmd_curated_list)
-    ca = cu_sub.add_parser("add", help="加入一条审核回答（至少引用一处原文）")
-    ca.add_argument("--question", required=True, help="问题")
-    ca.add_argument("--answer", help="回答文字（可用 [1] [2] 标注引用）")
-    ca.add_argument("--from-bot", action="store_true", help="采用机器人对该问题的回答及其引用")
-    ca.add_argument("--cite", action="append", metavar="DOC_ID:START-END", help="引用文档中的一段（字符位置）")
-    ca.add_argument("--excerpt", action="append", metavar="DOC_ID:原文", help="引用文档中的一段原文（原样复制）")
-    ca.add_argument("--phrasing", action="append", help="同一问题的其他问法（可多次）")
-    ca.add_argument("--by", help="审核人")
-    ca.set_defaults(func=cmd_curated_add)
-    cr = cu_sub.add_parser("remove", help="移除审核回答（--confirm：复核后确认恢复）")
-    cr.add_argument("ids", nargs="+", metavar="ID")
-    cr.add_argument("--confirm", action="store_true", help="确认需复核的回答（重新核对引用后恢复）")
-    cr.set_defaults(func=cmd_curated_remove)
-    ce = cu_sub.add_parser("export", help="导出审核回答（JSON 或 CSV），以便迁移到其他服务器")
-    ce.add_argument("--format", choices=["json", "csv"], default="json")
-    ce.add_argument("--out", help="输出文件（默认打印）")
-    ce.add_argument("--all", action="store_true", help="也导出已移除的")
-    ce.set_defaults(func=cmd_curated_export)
-    ci = cu_sub.add_parser("import", help="导入审核回答（.json 或 .csv；每处引用须在本机索引中成立）")
-    ci.add_argument("file")
-    ci.set_defaults(func=cmd_curated_import)
-    cf = cu_sub.add_parser("fit", help="拟合审核回答的匹配阈值（评测集中无法回答的问题与其他回答的问题都不匹配）")
-    cf.add_argument("--approved", required=True, help="审核回答及其问题（如 tests/data/curated_paraphrases.json）")
-    cf.add_argument("--qa", action="append", required=True, help="评测集（其 refuse 为范围外的问题），可多次")
-    cf.add_argument("--margin", type=float, default=0.01, help="阈值高出最相近反例的余量")
-    cf.add_argument("--bundled", action="store_true", help="写入随程序发布的 bot/calibration/curated.json")
-    cf.add_argument("--out", help="输出文件（默认 UNIONQA_HOME/calibration/curated.json）")
-    cf.add_argument("--legal", help="也拟合学习的匹配模型：legal_train 文件夹（questions.json、articles.jsonl）")
-    cf.add_argument("--train-qa", action="append", help="匹配模型的训练集：评测集的可回答问题（同一出处为同一问题），可多次")
-    cf.add_argument("--pair-margin", type=float, default=0.05, help="匹配模型的阈值高出最相近反例的余量（logit）")
-    cf.add_argument("--pairs-out", help="匹配模型的输出文件（默认 UNIONQA_HOME/calibration/curated_pairs.json）")
-    cf.set_defaults(func=cmd_curated_fit)
-    for command in (cl, ca, cr, ce, ci, cf):
-        cfg.add_flags(command, ["index_dir", "store", "model_cache", "embedding_model", "embedding_backend",
-                                "corpus_dir", "chunk_chars", "chunk_overlap", "top_k"])
+    add_curated_parsers(sub)
     return p
 
 
@@ -1089,8 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except _user_errors() as exc:
-        print(f"错误：{exc}", file=sys.stderr)
+    except UnionQAError as exc:  # every layer's errors: one line, never a traceback
+        print(f"错误：{exc.line()}", file=sys.stderr)
         return 2
     except OSError as exc:  # the index cannot be written: permission, disk full …
         from ui.errors import storage_message

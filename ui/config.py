@@ -10,12 +10,13 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from corpus import DEFAULT_CORPUS_DIR
-from index import ann
-from index.backends import BACKENDS, DEFAULT_BACKEND
-from index.embedder import DEFAULT_MODEL
+from corpus.errors import UnionQAError
+from index.embedding.backends import BACKENDS, DEFAULT_BACKEND
+from index.embedding.embedder import DEFAULT_MODEL
 from index.paths import default_model_cache, unionqa_home
-from index.store import IndexSettings
-from index.stores import StoreSpecError, parse_store
+from index.store import ann
+from index.store.manifest import IndexSettings
+from index.store.spec import StoreSpecError, parse_store
 
 
 def default_workers() -> int:
@@ -35,12 +36,12 @@ class Config:
     index_dir: Path = field(default_factory=lambda: unionqa_home() / "index")
     model_cache: Path = field(default_factory=default_model_cache)
     embedding_model: str = DEFAULT_MODEL
-    embedding_backend: str = DEFAULT_BACKEND  # torch, onnx or onnx-int8 (index.backends)
+    embedding_backend: str = DEFAULT_BACKEND  # torch, onnx or onnx-int8 (index.embedding.backends)
     chunk_chars: int = 300
-    # from this many chunks on, dense search is approximate (IVF codes re-ranked exactly, index/ann.py); 0: always exact
+    # from this many chunks on, dense search is approximate (IVF codes re-ranked exactly, index/store/ann.py); 0: always exact
     ann_threshold: int = ann.DEFAULT_THRESHOLD
     chunk_overlap: int = 1
-    # the engine that holds the index (index/stores.py): "" for FAISS + bm25s files in
+    # the engine that holds the index (index/store/spec.py): "" for FAISS + bm25s files in
     # index_dir, milvus://host:19530 for a Milvus server, a .db path for milvus-lite
     store: str = ""
     top_k: int = 5
@@ -91,8 +92,8 @@ class Config:
         return db_path_for(self.feedback_log)
 
     def llm_settings(self):
-        """The LLM connection (bot.llm.LLMSettings), or None when no URL is set."""
-        from bot.llm import LLMSettings
+        """The LLM connection (bot.llm.client.LLMSettings), or None when no URL is set."""
+        from bot.llm.client import LLMSettings
 
         if not self.llm_base_url:
             return None
@@ -188,8 +189,10 @@ def _convert(name: str, value: str):
     return value
 
 
-class ConfigError(Exception):
-    pass
+class ConfigError(UnionQAError):
+    """A flag, variable or file named on the command line that cannot be used as given."""
+
+    status = 400
 
 
 def from_env(environ: dict[str, str] | None = None) -> Config:

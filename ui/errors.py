@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import errno
 
-from index.store import StoreError
+from index.store.errors import StoreError
 
 _CAUSES = {
     errno.EACCES: "没有写入权限",

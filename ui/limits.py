@@ -17,13 +17,9 @@
 
 from __future__ import annotations
 
-import collections
 import html
 import json
-import math
 import re
-import threading
-import time
 
 from fastapi import FastAPI
 from fastapi.encoders import jsonable_encoder
@@ -32,6 +28,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from corpus.errors import UnionQAError
 
 API_BODY_BYTES = 64 * 1024  # a question of 500 characters and a long history fit many times over
 DRAIN_BYTES = 16 * 1024 * 1024  # read and dropped before a 413; beyond it the connection is closed
@@ -99,8 +97,10 @@ def too_large_message(limit: int) -> str:
     return TOO_LARGE.format(limit=limit // 1024)
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(UnionQAError):
     """Raised by a counting `receive` once a streamed body passes its limit."""
+
+    status = 413
 
 
 class BodyLimitMiddleware:
@@ -303,43 +303,6 @@ class MethodMiddleware:
         await self.app(scope, receive, send)
 
 
-def error_responses(*codes: int) -> dict[int | str, dict]:
-    """OpenAPI `responses` entries for the 4xx a route can answer, all with a `detail` in Chinese."""
-    descriptions = {
-        400: "请求格式不正确（请求体不是有效的 JSON）",
-        404: "找不到该文档",
-        405: "不支持该请求方法",
-        413: f"请求内容太大（超过 {API_BODY_BYTES // 1024} KB）",
-        422: "参数无效：问题为空、太长或含有无效字符，或字段类型不对",
-    }
-    schema = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
-    return {code: {"description": descriptions[code], "content": {"application/json": {"schema": schema}}}
-            for code in codes}
-
-
-def openai_error_responses(*codes: int) -> dict[int | str, dict]:
-    """OpenAPI `responses` entries for /v1's errors, in OpenAI's shape `{"error": {…}}`."""
-    descriptions = {
-        400: "请求格式不正确（不是有效的 JSON、缺少 messages、问题为空或太长、含有无效字符）",
-        401: "API 密钥无效或缺失",
-        404: "没有该模型",
-        405: "不支持该请求方法",
-        413: f"请求内容太大（超过 {API_BODY_BYTES // 1024} KB）",
-        429: "请求过于频繁或密钥错误次数过多：按 Retry-After 头给出的秒数之后再试",
-        500: "回答问题时出错",
-        503: "服务繁忙：按 Retry-After 头给出的秒数之后再试",
-    }
-    error = {"type": "object", "required": ["message", "type"], "properties": {
-        "message": {"type": "string"}, "type": {"type": "string"},
-        "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}}}
-    schema = {"type": "object", "properties": {"error": error}, "required": ["error"]}
-    return {code: {"description": descriptions[code], "content": {"application/json": {"schema": schema}}}
-            for code in codes}
-
-
-# each event's data: a JSON object (ui/sse.py, OpenAI's chunks), or /v1's closing `[DONE]`
-SSE_RESPONSE = {"text/event-stream": {"schema": {}}}
-
 # Chinese for the English details that FastAPI and Starlette give their own errors.
 _STATUS_TEXT = {
     400: INVALID_JSON,
@@ -406,29 +369,3 @@ def declare_question_limits(app: FastAPI, max_chars: int) -> None:
         return app.openapi_schema
 
     app.openapi = openapi
-
-
-class RateLimiter:
-    """At most `per_minute` requests in any 60 seconds per identity (a sliding window):
-    `/v1` keys or addresses, the chat's 👍/👎 per address."""
-
-    def __init__(self, per_minute: int):
-        self.per_minute = per_minute
-        self._seen: dict[str, collections.deque[float]] = {}
-        self._lock = threading.Lock()
-        self._swept = time.monotonic()
-
-    def retry_after(self, identity: str) -> int:
-        """0 when the request may go ahead (and is counted); else the seconds to wait."""
-        now = time.monotonic()
-        with self._lock:
-            if now - self._swept >= 60:  # identities silent for a minute are forgotten, so memory stays bounded
-                self._seen = {k: q for k, q in self._seen.items() if q and now - q[-1] < 60}
-                self._swept = now
-            seen = self._seen.setdefault(identity, collections.deque())
-            while seen and now - seen[0] >= 60:
-                seen.popleft()
-            if len(seen) >= self.per_minute:
-                return max(1, math.ceil(60 - (now - seen[0])))
-            seen.append(now)
-            return 0

@@ -8,7 +8,7 @@ A rated question says something about what the bot should have done with it:
   composed answer is not known to be right, so related passages stay the cheaper outcome;
 - 👍 on a refusal: the documents do not cover it (an out-of-scope question);
 - 👎 on an answer: answering was wrong (a wrong answer, or a question to refuse): it counts
-  as answerable with a wrong answer, whose costs (bot/calibrate.outcome_costs) make the
+  as answerable with a wrong answer, whose costs (bot/eval/calibrate.outcome_costs) make the
   bot less sure of such questions;
 - 👎 on related passages or on a refusal says too little (was the answer missing from the
   documents, or not found?) and is left out; so are approved answers (curated), which
@@ -30,22 +30,16 @@ from pathlib import Path
 
 from bot.answerability import Calibration
 from bot.bot import Bot
-from bot.calibrate import (
-    Asked,
-    Example,
-    bootstrap_calibration,
-    examples,
-    fit,
-    fit_sentences,
-    with_near_margin,
-)
-from bot.qa_eval import ask_all, load_qa, summarize
-from index.embedder import Embedder
+from bot.eval.calibrate import Example, examples, fit, fit_sentences, with_near_margin
+from bot.eval.qa_data import load_qa
+from bot.eval.qa_eval import ask_all, summarize
+from bot.eval.tune_questions import Asked, bootstrap_calibration
+from index.embedding.embedder import Embedder
 from index.lexicon import Lexicon
-from index.store import IndexStore
+from index.store.folder import IndexStore
 from ui.questionlog import connect
 
-LOG_SOURCE = "log"  # weighs as the worker questions do (bot/calibrate._weights)
+LOG_SOURCE = "log"  # weighs as the worker questions do (bot/eval/calibrate._weights)
 # The held-out figures shown side by side: what a member gets.
 FIGURES = [
     ("answered_right", "可回答问题答对"),

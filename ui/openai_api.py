@@ -29,21 +29,14 @@ from fastapi.responses import JSONResponse
 from fastapi.sse import format_sse_event
 from pydantic import BaseModel, ValidationError
 
-from bot.generate import Partial
+from bot.llm.generate import Partial
 from bot.records import REFUSED, Answer
+from ui.api_docs import SSE_RESPONSE, openai_error_responses
 from ui.asking import Asker, QuestionError, ServerBusy, check_question
 from ui.auth import bearer_token, matching_key
 from ui.config import Config
-from ui.limits import (
-    INVALID_UNICODE,
-    NOT_ALLOWED,
-    SSE_RESPONSE,
-    V1_BAD_REQUEST,
-    RateLimiter,
-    has_lone_surrogate,
-    openai_error_responses,
-    printable,
-)
+from ui.limits import INVALID_UNICODE, NOT_ALLOWED, V1_BAD_REQUEST, has_lone_surrogate, printable
+from ui.ratelimit import RateLimiter
 from ui.sessions import LoginThrottle, client_address
 from ui.sse import ClosingEventSourceResponse
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from corpus.errors import UnionQAError
 from ui.questionlog import OUTCOMES
 
 # Embedding is what takes the time: e5-small embedded 16 to 29 questions a second on this
@@ -129,7 +130,7 @@ def group_questions(distinct: list[dict], encode: Callable[[list[str]], np.ndarr
 # ----- the distance threshold ---------------------------------------------------------------
 
 
-class DistanceError(ValueError):
+class DistanceError(UnionQAError, ValueError):
     """No fitted distance can be read; the message says why."""
 
 

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from corpus.errors import UnionQAError
+
 log = logging.getLogger(__name__)
 
 OUTCOMES = ("answered", "related", "refused", "curated")
@@ -136,7 +138,7 @@ def hash_client(salt: bytes, address: str) -> str:
     return hmac.new(salt, address.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:16]
 
 
-class QuestionLogError(Exception):
+class QuestionLogError(UnionQAError):
     """The log's file cannot be opened: said in Chinese, with the file and the cause."""
 
 

@@ -28,8 +28,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware  # noqa: E402
 
 from bot.bot import Bot  # noqa: E402
-from index.stores import parse_store  # noqa: E402
-from index.versions import remove_leftovers  # noqa: E402
+from index.store.spec import parse_store  # noqa: E402
+from index.store.versions import remove_leftovers  # noqa: E402
 from ui.admin import admin_router, upload_body_limit  # noqa: E402
 from ui.admission import AdmissionMiddleware  # noqa: E402
 from ui.api import api_router  # noqa: E402

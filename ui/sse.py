@@ -20,7 +20,7 @@ from typing import Any
 from fastapi.sse import EventSourceResponse, format_sse_event
 from starlette.types import Receive, Scope, Send
 
-from bot.generate import Partial
+from bot.llm.generate import Partial
 from bot.records import Answer
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ queue/data event stream), so a question could reach a process that does not hold
 the session, and its answer would never arrive. Without sticky routing in front,
 the chat needs its queue and sessions in one process.
 
-With an LLM configured (bot/generate.py), an answering process returns the
+With an LLM configured (bot/llm/generate.py), an answering process returns the
 extractive answer and its hits, and the web process has the LLM write (and stream)
 the answer from them (ui.asking.Asker.ask_stream): that is waiting on the LLM
 server, which needs no core, and the chat, SSE and /v1 streams are in this process.
@@ -24,9 +24,9 @@ Torch and FAISS must not have started their OpenMP threads before a fork: GNU
 OpenMP does not survive one, and a child that uses it hangs (seen: FAISS search in
 a fresh worker). So with several workers the web process keeps both on one thread
 (`single_threaded_native`, called before the model loads); the answering processes
-embed a question on one thread anyway (index.embedder.Embedder.encode_queries), and
+embed a question on one thread anyway (index.embedding.embedder.Embedder.encode_queries), and
 a search of one query gains nothing from more. OMP_NUM_THREADS=1 keeps the ONNX backend's
-passage batches (index.onnx_backend) on one thread in the web process too. The admin page's uploads are then
+passage batches (index.embedding.onnx_backend) on one thread in the web process too. The admin page's uploads are then
 embedded on one thread too, which leaves the other cores to the answering processes.
 """
 
@@ -64,7 +64,7 @@ def single_threaded_native() -> None:
     """Keep the OpenMP pools of torch and FAISS (each has its own) and the tokenizer's
     thread pool unstarted in this process, so that its forks can use them."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # ONNX Runtime's passage batches then run on one thread as well (index.embedder._thread_limit)
+    # ONNX Runtime's passage batches then run on one thread as well (index.embedding.embedder._thread_limit)
     os.environ["OMP_NUM_THREADS"] = "1"
     import faiss
 

@@ -1,7 +1,7 @@
 """The legal_train set (real consultation questions → lawyer-labelled statute articles): reading it,
 its held-out fold by law, and its laws written as law Markdown files.
 
-Kept apart from bot/legal_eval.py (which asks the questions through the bot) because the training
+Kept apart from bot/eval/legal_eval.py (which asks the questions through the bot) because the training
 script (scripts/train_embedder.py) needs the same fold and the same law files without the bot: a
 question trained on must never be one the evaluation asks, and the passages trained on must have
 the form the index embeds.

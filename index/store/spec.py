@@ -1,9 +1,9 @@
 """Which engine holds the index, chosen by one setting (UNIONQA_STORE, `--store`; ui/config.py):
 
 - ``""`` or ``faiss`` (the default): FAISS + bm25s files in versioned folders of the index
-  folder (index/store.py);
+  folder (index/store/folder.py);
 - ``milvus://host:19530`` (or ``milvus://user:password@host:19530``): a Milvus server
-  (index/milvus_store.py);
+  (index/store/milvus.py);
 - ``milvus-lite:///path/to/index.db``, or any path ending in ``.db``: a local milvus-lite
   file, Milvus in this process (one process at a time may open it).
 
@@ -23,18 +23,14 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from corpus.records import Document
-from index.milvus_store import MilvusLocation, MilvusStore, live_collection
-from index.store import (
-    IndexSettings,
-    IndexStore,
-    Manifest,
-    StoreError,
-    live_version,
-    version_name,
-)
-from index.store import read_documents as read_folder_documents
-from index.store import read_manifest as read_folder_manifest
-from index.versions import has_versions
+from index.store.errors import StoreError
+from index.store.folder import IndexStore
+from index.store.folder import read_documents as read_folder_documents
+from index.store.manifest import IndexSettings, Manifest
+from index.store.manifest import read_manifest as read_folder_manifest
+from index.store.milvus import MilvusStore
+from index.store.milvus_client import MilvusLocation, live_collection
+from index.store.versions import has_versions, live_version, version_name
 
 DEFAULT_NAME = "main"
 _NAME = re.compile(r"[A-Za-z0-9_]{1,40}")

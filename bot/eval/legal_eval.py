@@ -1,6 +1,6 @@
 """The legal_train evaluation: real consultation questions on laws no fitting or training saw.
 
-The held-out fold of bot/legal_data.py (27 laws by a hash of the name, 193 questions whose labelled
+The held-out fold of bot/eval/legal_data.py (27 laws by a hash of the name, 193 questions whose labelled
 articles all lie in them) is written as law Markdown files into a temporary corpus, indexed in
 memory the way `unionqa eval --qa` indexes the bundled corpus, and every question is asked through
 `Bot`. Reported (`evaluate_legal`, one dictionary of named figures):
@@ -20,13 +20,13 @@ from pathlib import Path
 
 from bot.answerability import Calibration
 from bot.bot import Bot
-from bot.evaluate import _load_average, _percentile, build_store
-from bot.legal_data import LegalQuestion, is_heldout_law, load_legal, split, write_laws
+from bot.eval.evaluate import _percentile, build_store, load_average
+from bot.eval.legal_data import LegalQuestion, is_heldout_law, load_legal, split, write_laws
 from bot.records import ANSWERED, RELATED
 from corpus.loader import load_corpus
-from index.embedder import Embedder
+from index.embedding.embedder import Embedder
 from index.lexicon import Lexicon
-from index.store import IndexSettings
+from index.store.manifest import IndexSettings
 
 
 def _article_key(title: str, article: str) -> tuple[str, str]:
@@ -70,13 +70,13 @@ def evaluate_legal(
     if loaded.errors:
         raise ValueError(f"法律文件未能读取：{loaded.errors[0].path}：{loaded.errors[0].reason}")
     store, index = build_store(loaded.documents, settings, embedder)
-    load_at_start = _load_average()
+    load_at_start = load_average()
     results = {mode: summarize_legal(_ask(Bot(store, embedder, top_k=top_k, mode=mode, lexicon=lexicon, calibration=calibration), heldout,
                                           top_k)) | {"mode": mode}
                for mode in modes}
     return {"modes": results, "laws": len(laws), "documents": index["documents"], "chunks": index["chunks"],
             "index_seconds": index["seconds"], "top_k": top_k,
-            "load_average_at_start": load_at_start, "load_average_at_end": _load_average()}
+            "load_average_at_start": load_at_start, "load_average_at_end": load_average()}
 
 
 def _ask(bot: Bot, questions: list[LegalQuestion], top_k: int) -> list[dict]:

@@ -1,5 +1,5 @@
 """Generated answers: the LLM writes the answer from the retrieved passages only,
-and every sentence is checked (bot/grounding.py) before it is shown.
+and every sentence is checked (bot/llm/grounding.py) before it is shown.
 
 Only a question that the answerability decision *answered* reaches the LLM. A
 refused question never does, and neither does a *related* one: there the bot
@@ -23,8 +23,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from bot.compose import Quote, compose_answer
-from bot.grounding import AnswerCheck, Passages, SentenceCheck, check_answer, check_sentence, split_generated
-from bot.llm import TIMEOUT, CircuitBreaker, LLMClient, LLMError
+from bot.llm.client import TIMEOUT, CircuitBreaker, LLMClient, LLMError
+from bot.llm.grounding import (
+    AnswerCheck,
+    Passages,
+    SentenceCheck,
+    check_answer,
+    check_sentence,
+    split_generated,
+)
 from bot.records import ANSWERED, MARKER, Answer, Citation
 from bot.retrieve import Hit
 from corpus.records import Document

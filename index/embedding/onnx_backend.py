@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from index.onnx_runtime import ONNX_FILES, hidden_states, make_session
+from index.embedding.onnx_runtime import ONNX_FILES, hidden_states, make_session
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -121,7 +121,7 @@ class OrtTransformer(torch.nn.Module):
     alike (one session holds the weights once; a second costs about 470 MB).
 
     A question (a batch of one) runs on the calling thread. A batch of passages is cut into
-    sub-batches of `index.onnx_runtime.SUB_BATCH` rows of similar length, each trimmed to its own longest row, and
+    sub-batches of `index.embedding.onnx_runtime.SUB_BATCH` rows of similar length, each trimmed to its own longest row, and
     `threads` of them run at once (ONNX Runtime releases the GIL). Neither changes a vector (cosine
     1.0000, tests/test_backends.py), and together they make a build's embedding about 1.75x as fast:
     - padding: sentence-transformers pads a batch of 32 to its longest text, sorted by characters,

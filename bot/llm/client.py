@@ -20,6 +20,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from corpus.errors import UnionQAError
+
 log = logging.getLogger(__name__)
 
 # LLMError.reason
@@ -39,7 +41,7 @@ class LLMSettings:
     temperature: float = 0.1
 
 
-class LLMError(Exception):
+class LLMError(UnionQAError):
     """The LLM server did not answer in time (`reason` TIMEOUT) or failed (ERROR)."""
 
     def __init__(self, message: str, reason: str = ERROR):

@@ -27,9 +27,13 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from index.store.errors import IndexCorruptError, IndexMissingError, StoreLockedError
 
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = ".lock"
@@ -38,6 +42,8 @@ MANIFEST_FILE = "manifest.json"
 VERSION_PREFIX = "v-"
 TEMP_PREFIX = ".tmp-"
 # a version name is one plain folder name: a CURRENT holding "../x" or "/etc" names nothing
+LOCK_TIMEOUT = 600.0
+KEEP_VERSIONS = 2  # the live one and the one before, for readers still loading it
 _VERSION_NAME = re.compile(r"v-[A-Za-z0-9_.-]{1,120}")
 _HASH_BLOCK = 1 << 20
 
@@ -233,3 +239,93 @@ def _remove_temporary(index_dir: Path) -> list[str]:
             path.unlink(missing_ok=True)
             removed.append(path.name)
     return removed
+
+
+def version_name(index_dir: Path) -> str:
+    """What CURRENT names ("" if there is none): one small read, cheap enough for a server
+    to check for a new version before answering. Garbage in it (even bytes that are not
+    UTF-8) is returned as read, for the caller to compare; `IndexStore.load` falls back."""
+    return current_name(Path(index_dir))
+
+
+def live_version(index_dir: Path) -> Path:
+    """The folder of the version to read: the one CURRENT names if it is complete, else the
+    newest complete one (see `IndexStore.load`); IndexMissingError with what to do if none."""
+    index_dir = Path(index_dir)
+    choice = choose(index_dir)
+    if choice is not None:
+        return choice.folder
+    if not has_versions(index_dir):
+        raise IndexMissingError(f"找不到索引：{index_dir}。请先运行 `unionqa build` 建立索引。")
+    raise IndexCorruptError(no_complete_version(index_dir, problems_of(index_dir)))
+
+
+@contextmanager
+def writer_lock(index_dir: Path, timeout: float | None = None) -> Iterator[None]:
+    """Hold the index folder's writer lock for a whole load-change-save, so two
+    writers (a build, `unionqa add`, the admin page) cannot lose each other's
+    changes. Readers need no lock: versions are immutable. The kernel drops the
+    lock when the process dies, so a killed writer never leaves the index locked.
+    A lock held by another writer for longer than `timeout` seconds (default
+    LOCK_TIMEOUT) is a StoreError that says so, instead of a wait without end."""
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    timeout = LOCK_TIMEOUT if timeout is None else timeout
+    with open(index_dir / LOCK_FILE, "a") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StoreLockedError(
+                        f"索引正被另一个程序更新（等待写入锁超过 {timeout:g} 秒）：{index_dir / LOCK_FILE}。"
+                        "请等它完成后重试。"
+                    ) from None
+                time.sleep(0.1)
+        # Every save runs under this lock, so with it held any .tmp- folder is a killed writer's.
+        remove_leftovers(index_dir, locked=True)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace a small text file whole: a reader sees the old content or the new, never part."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync(path.parent)
+
+
+def fsync(path: Path) -> None:
+    """Flush a file, or a folder's entries (so a rename in it survives a crash), to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_old_versions(index_dir: Path, keep: str) -> None:
+    """Keep the new version and the newest complete ones before it (KEEP_VERSIONS in all),
+    for readers still loading them and for falling back to; incomplete or damaged versions
+    (sizes checked: cheap) are removed, so that they never push out a good one."""
+    kept = 1
+    for folder in version_folders(index_dir):
+        if folder.name == keep:
+            continue
+        if kept < KEEP_VERSIONS and not seal_problem(folder, hashes=False):
+            kept += 1
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+    for p in index_dir.iterdir():
+        # leftovers of builds that were killed half-way (a save outside the writer lock
+        # cannot tell them from another writer's, so only old ones; writer_lock removes all)
+        if p.name.startswith(".tmp-") and time.time() - p.stat().st_mtime > 3600:
+            shutil.rmtree(p, ignore_errors=True)

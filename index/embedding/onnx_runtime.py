@@ -4,7 +4,7 @@ sentence-transformers is imported.
 Why: those three imports and the torch weights are most of a cold start. `serve` was ready in
 about 12 s, of which importing torch and sentence-transformers and loading weights that ONNX
 Runtime then replaces took about 5 (issue 21 asks for 10). The ONNX file itself is still made
-from the torch model once, on first use (index/onnx_backend.py); afterwards every start reads it
+from the torch model once, on first use (index/embedding/onnx_backend.py); afterwards every start reads it
 directly.
 
 It reproduces what sentence-transformers does for the models it is used for (a local folder
@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 # Rows of similar length per ONNX Runtime call; 4 and 16 were measured too (4 the same, 16 slower:
-# more padding). See index.onnx_backend.OrtTransformer for the measurements.
+# more padding). See index.embedding.onnx_backend.OrtTransformer for the measurements.
 SUB_BATCH = 8
 # Where a model folder keeps its ONNX files (where sentence-transformers' ONNX backend puts them).
 ONNX_FILES = {"onnx": "onnx/model.onnx", "onnx-int8": "onnx/model_qint8.onnx"}

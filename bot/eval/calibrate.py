@@ -8,8 +8,8 @@
   an answer is composed from) and of questions they cannot answer (negatives: the
   `refuse` lists, and questions of another corpus asked against this one).
 
-Only the tune part of each file is used (bot/qa_eval.is_holdout, and for SQuAD
-files the article split of bot/evaluate.is_holdout), so the holdout part stays a
+Only the tune part of each file is used (bot/eval/qa_data.is_holdout, and for SQuAD
+files the article split of bot/eval/evaluate.is_holdout), so the holdout part stays a
 fair test. The worker questions weigh as much as the SQuAD ones in total;
 see `_weights`: the few worker questions are not drowned by a thousand
 encyclopaedia questions.
@@ -20,28 +20,19 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from tqdm import tqdm
 
-from bot import evaluate, qa_eval
 from bot.answerability import EVIDENCE_PASSAGES, FEATURES, Calibration, LogisticModel
-from bot.bot import Bot
 from bot.compose import SENTENCE_FEATURES
-from bot.legal_data import LegalQuestion
+from bot.eval import qa_data
+from bot.eval.tune_questions import LEGAL, SQUAD, Asked, bootstrap_calibration, holds_gold
 from bot.records import ANSWERED
-from bot.retrieve import Evidence, Hit
-from index.embedder import Embedder
-from index.lexicon import Lexicon
-from index.store import IndexStore
 
 # What showing related passages instead of an answer costs an answerable question,
 # against 1 for refusing it: the reader still finds the answer, with some reading.
 RELATED_COST_ANSWERABLE = 0.65
-SQUAD = "squad"  # the source name of SQuAD questions
-LEGAL = "legal"  # the source name of legal_train's consultation questions
 # L2 regularization of both models (scikit-learn's default strength)
 REGULARIZATION_C = 1.0
 
@@ -58,123 +49,6 @@ class Example:
     # Whether the answer the bot would compose holds a gold set (answerable questions only):
     # an answer from the right passages can still quote a neighbouring provision.
     right: bool = False
-
-
-def bootstrap_calibration(embedding_model: str) -> Calibration:
-    """A neutral calibration to run the pipeline before anything is fitted: every
-    question is answered, and sentences are ranked by word overlap and cosine."""
-    weights = {"overlap": 4.0, "cosine_gap": 20.0, "passage_rank": 1.0, "definition": 2.0}
-    sentences = LogisticModel(
-        SENTENCE_FEATURES, (0.0,) * len(SENTENCE_FEATURES), (1.0,) * len(SENTENCE_FEATURES),
-        tuple(weights.get(f, 0.0) for f in SENTENCE_FEATURES), 0.0,
-    )
-    answerability = LogisticModel(FEATURES, (0.0,) * len(FEATURES), (1.0,) * len(FEATURES), (0.0,) * len(FEATURES), 0.0)
-    return Calibration(embedding_model, answerability, 0.0, 0.0, sentences)
-
-
-def holds_gold(sentence: str, golds: tuple[str, ...]) -> bool:
-    """A sentence holds the answer when it contains a gold string, or is itself part
-    of a long one (a gold clause spanning two sentences)."""
-    text = qa_eval.plain(sentence)
-    return any(
-        (g := qa_eval.plain(gold)) and (g in text or (len(text) >= 6 and text in g)) for gold in golds
-    )
-
-
-@dataclass(frozen=True)
-class Asked:
-    """One tune question, retrieved: what the models are fitted on."""
-
-    bot: Bot  # the bot over the question's corpus (the corpus, or SQuAD's own paragraphs)
-    source: str
-    gold_sets: tuple[tuple[str, ...], ...]
-    answerable: bool
-    hits: list[Hit]
-    evidence: Evidence
-    # For a legal consultation (bot/legal_data.py): the (law, article) pairs lawyers labelled,
-    # which stand for gold strings: a passage of one of them holds the answer.
-    articles: frozenset[tuple[str, str]] = frozenset()
-
-    def holds_answer(self, text: str, title: str = "", article: str = "") -> bool:
-        """Whether a passage (its text, its document's title and its article) holds the answer."""
-        if self.articles:
-            return (title, article) in self.articles
-        plain = qa_eval.plain(text)
-        return any(all(qa_eval.plain(g) in plain for g in golds) for golds in self.gold_sets)
-
-    def is_right(self, answer) -> bool:
-        """Whether an answer's leading provision (its quoted citations) holds the answer."""
-        lead = [c for c in answer.citations if not c.role]
-        if self.articles:
-            return any((c.title, c.article) in self.articles for c in lead)
-        return any(qa_eval.gold_set_matches(g, answer.text, [c.text for c in lead]) for g in self.gold_sets)
-
-
-def ask_tune_questions(
-    corpus_store: IndexStore,
-    embedder: Embedder,
-    qa_paths: list[Path],
-    squad_store: IndexStore | None = None,
-    squad_items: list[evaluate.QAItem] | None = None,
-    top_k: int = 5,
-    progress: bool = True,
-    lexicon: Lexicon | None = None,
-    whole: bool = False,
-) -> list[Asked]:
-    """The tune part's questions, each retrieved once: dev questions against the corpus,
-    SQuAD questions against their own paragraphs (positives) and against the corpus
-    (negatives). Retrieval does not depend on the models being fitted, so both fits
-    reuse it. With `whole`, every question of the dev files, holdout included: for a fit
-    that is then measured on another collection (its files are the held-out side)."""
-    neutral = bootstrap_calibration(corpus_store.manifest.settings.embedding_model)
-    bot = Bot(corpus_store, embedder, top_k=top_k, calibration=neutral, lexicon=lexicon)
-    jobs = []  # (bot, source, question, history, gold sets, answerable)
-    for path in qa_paths:
-        qa = qa_eval.load_qa(path)
-        source = Path(path).stem
-        jobs += [(bot, source, i.question, None, i.golds, True) for i in qa.answerable if whole or not i.holdout]
-        jobs += [(bot, source, r.question, None, (), False) for r in qa.refuse if whole or not r.holdout]
-        for d in qa.dialogues:
-            if whole or not d.holdout:
-                first, second = d.turns
-                jobs.append((bot, source, second.question, [(first.question, "")], second.golds, True))
-    if squad_store is not None and squad_items:
-        squad_bot = Bot(squad_store, embedder, top_k=top_k, calibration=neutral, lexicon=lexicon)
-        tune = [i for i in squad_items if not i.holdout]
-        # a SQuAD question is answered by any one of its answer strings
-        jobs += [(squad_bot, SQUAD, i.question, None, tuple((a,) for a in i.answers), True) for i in tune]
-        jobs += [(bot, SQUAD, i.question, None, (), False) for i in tune]
-    asked = []
-    for bot_, source, question, history, gold_sets, answerable in tqdm(
-        jobs, desc="校准样本", unit="问", disable=not progress
-    ):
-        _, hits, evidence = bot_.retrieve(question, history)
-        asked.append(Asked(bot_, source, gold_sets, answerable, hits, evidence))
-    return asked
-
-
-def ask_legal_questions(
-    legal_store: IndexStore,
-    corpus_store: IndexStore,
-    embedder: Embedder,
-    questions: list[LegalQuestion],
-    top_k: int = 5,
-    progress: bool = True,
-    lexicon: Lexicon | None = None,
-) -> list[Asked]:
-    """Real consultation questions (bot/legal_data.py's training side), each asked against
-    their own laws (answerable: a labelled article answers it) and against the corpus
-    (on other branches of law, which the union's documents do not cover: unanswerable)."""
-    neutral = bootstrap_calibration(corpus_store.manifest.settings.embedding_model)
-    legal_bot = Bot(legal_store, embedder, top_k=top_k, calibration=neutral, lexicon=lexicon)
-    bot = Bot(corpus_store, embedder, top_k=top_k, calibration=neutral, lexicon=lexicon)
-    asked = []
-    for q in tqdm(questions, desc="法律咨询校准样本", unit="问", disable=not progress):
-        for bot_, answerable in ((legal_bot, True), (bot, False)):
-            _, hits, evidence = bot_.retrieve(q.question)
-            asked.append(Asked(bot_, LEGAL, (), answerable, hits, evidence,
-                               frozenset(q.articles) if answerable else frozenset()))
-    return asked
 
 
 def examples(asked: list[Asked], calibration: Calibration) -> list[Example]:
@@ -213,8 +87,8 @@ def _would_be_right(asked: Asked, candidates: list, calibration: Calibration) ->
 
 
 def _all_in(golds: tuple[str, ...], passages: list[str]) -> bool:
-    texts = [qa_eval.plain(p) for p in passages]
-    return all(any(qa_eval.plain(g) in t for t in texts) for g in golds)
+    texts = [qa_data.plain(p) for p in passages]
+    return all(any(qa_data.plain(g) in t for t in texts) for g in golds)
 
 
 # Sources whose answerable questions come with unrelated copies asked against the corpus:
@@ -410,7 +284,7 @@ def with_near_margin(calibration: Calibration, asked: list[Asked]) -> Calibratio
     same_matter = fit_same_matter(asked, calibration)
     fitted = {**calibration.fitted,
               "near_margin": f"median fused-score gap to the gold passage (NEAR_QUANTILE {NEAR_QUANTILE}), "
-                             "bot/calibrate.fit_near_margin",
+                             "bot/eval/calibrate.fit_near_margin",
               "same_matter": "the loosest cosine of SAME_MATTER_GRID with the most tune questions answered "
-                             "right, bot/calibrate.fit_same_matter"}
+                             "right, bot/eval/calibrate.fit_same_matter"}
     return replace(calibration, same_matter=same_matter, fitted=fitted)

@@ -22,8 +22,9 @@ from bot.records import MARKER, Answer
 from bot.retrieve import MODES, Hit
 from corpus.records import Document, Paragraph
 from index.build import add_documents
-from index.embedder import Embedder
-from index.store import IndexSettings, IndexStore
+from index.embedding.embedder import Embedder
+from index.store.folder import IndexStore
+from index.store.manifest import IndexSettings
 
 HOLDOUT_SHARE = 3  # of every 10 articles, by a hash of the title: kept out of tuning
 RANK_DEPTH = 10  # hit@10 and MRR@10 look this deep
@@ -167,7 +168,7 @@ def evaluate(
         if mode not in MODES:
             raise ValueError(f"未知的检索模式 {mode!r}；可选：{', '.join(MODES)}")
     report: dict = {"settings": {**settings.__dict__, "top_k": top_k}, "modes": {},
-                    "load_average_at_start": _load_average()}
+                    "load_average_at_start": load_average()}
     store = None
     items: list[QAItem] = []
     if dataset is not None:
@@ -194,11 +195,11 @@ def evaluate(
             negatives_bot = Bot(target, embedder, top_k=top_k, mode=mode)
             result["refusal_rate"] = refusal_rate(negatives_bot, negative_questions, f"{mode} 负例")
         report["modes"][mode] = result
-    report["load_average_at_end"] = _load_average()
+    report["load_average_at_end"] = load_average()
     return report
 
 
-def _load_average() -> list[float] | None:
+def load_average() -> list[float] | None:
     """The machine's 1/5/15-minute load: latency means little without it."""
     try:
         return [round(x, 2) for x in os.getloadavg()]

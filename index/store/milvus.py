@@ -1,8 +1,8 @@
-"""The index in Milvus: the same store as index/store.py (`IndexStore`), with the
+"""The index in Milvus: the same store as the folder store (index/store/folder.py, `IndexStore`), with the
 dense vectors and the BM25 full-text index held by a Milvus server (or a local
 milvus-lite file) instead of FAISS and bm25s files.
 
-Layout, for a store named N (``unionqa_<name>``, see index/stores.py)::
+Layout, for a store named N (``unionqa_<name>``, see index/store/spec.py)::
 
     N            alias: the live version, the `CURRENT` of the folder store
     N_v0007      one version's chunks: id, dense vector, BM25 text (-> sparse), doc_id, meta
@@ -43,152 +43,50 @@ that want Milvus's fusion (the benchmark compares both, docs/benchmark.md).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import logging
-import os
-import re
-import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 
-import jieba
 import numpy as np
 
 from index.records import Chunk
-from index.store import (
-    IndexMismatchError,
-    IndexMissingError,
-    IndexSettings,
-    IndexStore,
-    Manifest,
-    StoreError,
-    _document_frequency,
-    _document_from_json,
-    _document_to_json,
-    _frozen_rows,
-    check_manifest,
+from index.store.errors import IndexMismatchError, IndexMissingError, StoreError
+from index.store.interface import Store
+from index.store.manifest import IndexSettings, Manifest, check_manifest
+from index.store.memory import (
+    BM25_B,
+    BM25_K1,
+    MemoryStore,
+    document_frequency,
+    document_from_json,
+    document_to_json,
+    frozen_rows,
+)
+from index.store.milvus_client import (
+    BATCH,
+    MilvusLocation,
+    as_list,
+    batches,
+    client_for,
+    create_collection,
+    drop_version,
+    live_collection,
+    query_rows,
+    version_collections,
 )
 
-BM25_K1 = 1.5  # bm25s's defaults, so that both stores score alike
-BM25_B = 0.75
 WEIGHT_STEPS = 20  # a term's weight is rounded to 1/20 (its copies in the query text)
-BATCH = 512  # rows per insert and per query page
 PIECE_CHARS = 16_000  # of the documents' JSON per row: at most 64,000 bytes in UTF-8, under VARCHAR's 65,535
 TEXT_BYTES = 65_535  # Milvus's VARCHAR limit
 METADATA_FIELDS = ["id", "meta"]
-LITE_KEEPALIVE_MS = 300_000
 
 
-class MilvusLocation:
-    """Where a Milvus store lives: `uri` (http://host:port, or a milvus-lite .db file) and
-    the alias `name` of its live version."""
+class MilvusStore(MemoryStore):
+    """A store (interface.Store) whose searches run in Milvus and whose versions are collections.
 
-    def __init__(self, uri: str, name: str, token: str = ""):
-        self.uri = uri
-        self.name = name
-        self.token = token
-
-    @property
-    def lite(self) -> bool:
-        return not self.uri.startswith(("http://", "https://", "tcp://", "unix:"))
-
-    def __repr__(self) -> str:
-        return f"MilvusLocation({self.uri!r}, {self.name!r})"
-
-
-# One client per location and process: milvus-lite lets one process open a file, and
-# gRPC channels do not survive a fork (`serve --workers` forks), so a forked process
-# opens its own.
-_CLIENTS: dict[tuple[str, str, int], object] = {}
-_CLIENTS_LOCK = threading.Lock()
-
-
-def client_for(location: MilvusLocation):
-    """The process's MilvusClient for the location, opened on first use."""
-    from pymilvus import MilvusClient
-    from pymilvus.exceptions import MilvusException
-
-    key = (location.uri, location.token, os.getpid())
-    with _CLIENTS_LOCK:
-        if key not in _CLIENTS:
-            try:
-                if location.lite:
-                    Path(location.uri).parent.mkdir(parents=True, exist_ok=True)
-                    _check_unlocked(location)
-                    # milvus-lite's jieba analyzer is the jieba package: without its start-up lines
-                    jieba.setLogLevel(logging.WARNING)
-                options = {}
-                if location.lite:
-                    # pymilvus pings every 10 s; milvus-lite's in-process gRPC server allows one ping
-                    # in 5 minutes and says "too_many_pings" on stderr, outside the JSON logs
-                    options["grpc_options"] = {"grpc.keepalive_time_ms": LITE_KEEPALIVE_MS}
-                _CLIENTS[key] = MilvusClient(uri=location.uri, token=location.token, **options)
-            except (MilvusException, OSError) as exc:
-                raise StoreError(_open_failure(location, exc)) from exc
-        return _CLIENTS[key]
-
-
-def close_clients() -> None:
-    """Close this process's clients and stop its milvus-lite engines, so that another
-    process may open their files (as when this process ends)."""
-    with _CLIENTS_LOCK:
-        for key in [k for k in _CLIENTS if k[2] == os.getpid()]:
-            _CLIENTS.pop(key).close()
-            if MilvusLocation(key[0], "").lite:
-                from milvus_lite.server_manager import server_manager_instance
-
-                # the client's close leaves the in-process engine running, holding the file's lock
-                server_manager_instance.release_server(key[0])
-
-
-def _check_unlocked(location: MilvusLocation) -> None:
-    """StoreError if another process has the milvus-lite file open. milvus-lite holds an
-    advisory flock on `<file>/LOCK` while open, and a second process that tries fails with
-    a traceback in its log; trying the lock first gives a clear message instead."""
-    lock = Path(location.uri) / "LOCK"
-    if not lock.is_file():
-        return
-    with open(lock, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StoreError(
-                f"Milvus Lite 文件 {location.uri} 正被另一个程序使用（Milvus Lite 只允许一个进程打开它）。"
-                "请先停止那个程序（例如 unionqa serve，可改用管理页加入文档），或改用 Milvus 服务器。"
-            ) from None
-        fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _open_failure(location: MilvusLocation, exc: Exception) -> str:
-    if location.lite:
-        return f"无法打开 Milvus Lite 文件 {location.uri}（{exc}）。"
-    return f"无法连接 Milvus 服务 {location.uri}（{exc}）。请确认服务已启动、地址正确。"
-
-
-def version_collections(client, name: str) -> list[str]:
-    """The chunk collections of the store's versions, oldest first."""
-    pattern = re.compile(re.escape(name) + r"_v(\d{4,})$")
-    found = [(int(m.group(1)), c) for c in client.list_collections() if (m := pattern.match(c))]
-    return [c for _, c in sorted(found)]
-
-
-def live_collection(location: MilvusLocation) -> str:
-    """The collection the alias points at ("" if there is none): one cheap call, for a
-    server to check for a new version before answering."""
-    client = client_for(location)
-    # describe_alias of a missing alias raises, and pymilvus logs a traceback for it
-    if location.name not in client.list_aliases().get("aliases", []):
-        return ""
-    return client.describe_alias(location.name).get("collection_name", "")
-
-
-class MilvusStore(IndexStore):
-    """An IndexStore whose searches run in Milvus and whose versions are collections.
-
-    Adding and removing work in memory as in IndexStore (the vectors added since the
+    Adding and removing work in memory as in every store (memory.MemoryStore) (the vectors added since the
     load wait in `self.dense`, an in-memory FAISS index used only as a staging area);
     `save` writes a new version collection: the new chunks from memory, the unchanged
     ones copied from the version they were loaded from.
@@ -201,7 +99,7 @@ class MilvusStore(IndexStore):
         self._stored: set[int] = set()  # vector ids whose rows are in `self.collection`
 
     @classmethod
-    def from_store(cls, source: IndexStore, location: MilvusLocation) -> MilvusStore:
+    def from_store(cls, source: Store, location: MilvusLocation) -> MilvusStore:
         """An unsaved Milvus store with the same contents as `source` (nothing re-embedded):
         for moving a FAISS index into Milvus, and for comparing the two on one index."""
         store = cls(source.manifest.settings, source.manifest.embedding_dim, location)
@@ -225,13 +123,13 @@ class MilvusStore(IndexStore):
         if not self.chunks or not self.collection:
             return []
         result = self._client.search(
-            self.collection, data=[_vector(query_vector)], anns_field="dense", limit=k,
+            self.collection, data=[as_list(query_vector)], anns_field="dense", limit=k,
             search_params={"metric_type": "IP"}, output_fields=[],
         )
         return [(int(hit["id"]), float(hit["distance"])) for hit in result[0]]
 
     def search_bm25(self, query_tokens: list[str] | Mapping[str, float], k: int) -> list[tuple[int, float]]:
-        """As IndexStore.search_bm25, by Milvus's full-text search (see the module docstring)."""
+        """As MemoryStore.search_bm25, by Milvus's full-text search (see the module docstring)."""
         text, scale = bm25_query_text(query_tokens)
         if not text or not self.chunks or not self.collection:
             return []
@@ -255,7 +153,7 @@ class MilvusStore(IndexStore):
         if not self.chunks or not self.collection:
             return []
         text, _ = bm25_query_text(query_tokens)
-        requests = [AnnSearchRequest([_vector(query_vector)], "dense", {"metric_type": "IP"}, candidates)]
+        requests = [AnnSearchRequest([as_list(query_vector)], "dense", {"metric_type": "IP"}, candidates)]
         if text:
             requests.append(AnnSearchRequest([text], "sparse", {"metric_type": "BM25"}, candidates))
         fusion = RRFRanker(60) if ranker == "rrf" else WeightedRanker(*weights[: len(requests)])
@@ -307,7 +205,7 @@ class MilvusStore(IndexStore):
                 client.create_alias(name, self.location.name)
         except BaseException as exc:
             with contextlib.suppress(Exception):  # a lost connection must not hide the first error
-                _drop_version(client, name)
+                drop_version(client, name)
             if isinstance(exc, Exception) and not isinstance(exc, StoreError):
                 raise StoreError(f"无法写入 Milvus（{exc}），原索引未改动。") from exc
             raise
@@ -317,7 +215,7 @@ class MilvusStore(IndexStore):
         # (KEEP_VERSIONS, as in the folder store); dropped: older ones, and any a killed save left.
         for old in version_collections(client, self.location.name):
             if old not in (name, previous):
-                _drop_version(client, old)
+                drop_version(client, old)
         return Path(name)
 
     def _reset_staging(self) -> None:
@@ -346,7 +244,7 @@ class MilvusStore(IndexStore):
         index.add_index("dense", index_type="FLAT", metric_type="IP")
         index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
                         params={"bm25_k1": BM25_K1, "bm25_b": BM25_B})
-        _create_collection(client, name, chunks, index)
+        create_collection(client, name, chunks, index)
 
         units = client.create_schema(auto_id=False)
         units.add_field("id", DataType.INT64, is_primary=True)
@@ -354,7 +252,7 @@ class MilvusStore(IndexStore):
         units.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
         index = client.prepare_index_params()
         index.add_index("vector", index_type="FLAT", metric_type="IP")
-        _create_collection(client, name + "_units", units, index)
+        create_collection(client, name + "_units", units, index)
 
         # Milvus wants a vector field in every collection: a two-number placeholder
         docs = client.create_schema(auto_id=False)
@@ -363,7 +261,7 @@ class MilvusStore(IndexStore):
         docs.add_field("pad", DataType.FLOAT_VECTOR, dim=2)
         index = client.prepare_index_params()
         index.add_index("pad", index_type="FLAT", metric_type="L2")
-        _create_collection(client, name + "_docs", docs, index)
+        create_collection(client, name + "_docs", docs, index)
 
     def _jieba_dictionary(self) -> list[str]:
         """jieba's own dictionary, plus the domain words for a Milvus server. milvus-lite's
@@ -381,16 +279,16 @@ class MilvusStore(IndexStore):
         then the unit rows, all from memory."""
         client, ids = self._client, sorted(self.chunks)
         copied = [vid for vid in ids if vid in self._stored]
-        for batch in _batches(copied, BATCH):
+        for batch in batches(copied, BATCH):
             rows = client.query(self.collection, ids=batch, output_fields=["dense"])
             vectors = {int(row["id"]): row["dense"] for row in rows}
             client.insert(name, [self._chunk_row(vid, vectors[vid]) for vid in batch])
         fresh = [vid for vid in ids if vid not in self._stored]
-        for batch in _batches(fresh, BATCH):
-            client.insert(name, [self._chunk_row(vid, _vector(self.dense.reconstruct(vid))) for vid in batch])
+        for batch in batches(fresh, BATCH):
+            client.insert(name, [self._chunk_row(vid, as_list(self.dense.reconstruct(vid))) for vid in batch])
         rows = ({"id": 0, "chunk": vid, "vector": vector}
                 for vid in ids for vector in self._unit_vectors[vid].tolist())
-        for number, batch in enumerate(_batches(rows, BATCH)):
+        for number, batch in enumerate(batches(rows, BATCH)):
             for i, row in enumerate(batch):
                 row["id"] = number * BATCH + i
             client.insert(name + "_units", batch)
@@ -405,11 +303,11 @@ class MilvusStore(IndexStore):
 
     def _write_documents(self, name: str) -> None:
         lines = [json.dumps(self.manifest.to_json(), ensure_ascii=False)]
-        lines += [json.dumps(_document_to_json(doc), ensure_ascii=False) for doc in self.documents.values()]
+        lines += [json.dumps(document_to_json(doc), ensure_ascii=False) for doc in self.documents.values()]
         text = "\n".join(lines)
         pieces = [text[i : i + PIECE_CHARS] for i in range(0, len(text), PIECE_CHARS)]
         rows = [{"id": i, "body": piece, "pad": [0.0, 0.0]} for i, piece in enumerate(pieces)]
-        for batch in _batches(rows, BATCH):
+        for batch in batches(rows, BATCH):
             self._client.insert(name, batch)
 
     # ----- loading ----------------------------------------------------------------
@@ -447,20 +345,20 @@ class MilvusStore(IndexStore):
         store = cls(manifest.settings, manifest.embedding_dim, location)
         store.manifest = manifest
         for line in lines[1:]:
-            doc = _document_from_json(json.loads(line))
+            doc = document_from_json(json.loads(line))
             store.documents[doc.doc_id] = doc
-        for row in _rows(client, name, METADATA_FIELDS, manifest.next_vector_id):
+        for row in query_rows(client, name, METADATA_FIELDS, manifest.next_vector_id):
             vid, meta = int(row["id"]), row["meta"]
             store.chunks[vid] = Chunk(**meta["chunk"])
             store.tokens[vid] = meta["tokens"]
             store._units[vid] = [(int(s), int(e)) for s, e in meta["spans"]]
         units: dict[int, list[tuple[int, list[float]]]] = {vid: [] for vid in store.chunks}
         total_units = sum(len(spans) for spans in store._units.values())
-        for row in _rows(client, name + "_units", ["id", "chunk", "vector"], total_units):
+        for row in query_rows(client, name + "_units", ["id", "chunk", "vector"], total_units):
             units[int(row["chunk"])].append((int(row["id"]), row["vector"]))
         for vid, rows in units.items():
             rows.sort()
-            matrix = _frozen_rows(np.array([v for _, v in rows], dtype=np.float32).reshape(-1, manifest.embedding_dim))
+            matrix = frozen_rows(np.array([v for _, v in rows], dtype=np.float32).reshape(-1, manifest.embedding_dim))
             if len(matrix) != len(store._units[vid]):
                 raise IndexMismatchError(f"索引已损坏（{store.chunks[vid].chunk_id} 的句子向量与句子数不符）。"
                                          "请运行 `unionqa build` 重建索引。")
@@ -472,10 +370,10 @@ class MilvusStore(IndexStore):
 
     def _ensure_bm25(self) -> None:
         """Only the document frequencies (for idf and knows): the BM25 index is Milvus's.
-        IndexStore.add and remove mark a change by clearing `_bm25`; here a marker object
+        MemoryStore.add and remove mark a change by clearing `_bm25`; here a marker object
         stands for "frequencies up to date"."""
         if self._bm25 is None:
-            self._df = _document_frequency(self.tokens.values())
+            self._df = document_frequency(self.tokens.values())
             self._bm25 = _DF_FRESH
 
 
@@ -489,39 +387,3 @@ def bm25_query_text(query_tokens: list[str] | Mapping[str, float]) -> tuple[str,
         words = [t for t, w in query_tokens.items() if t.strip() for _ in range(round(w * WEIGHT_STEPS))]
         return " ".join(words), (BM25_K1 + 1) * WEIGHT_STEPS
     return " ".join(t for t in query_tokens if t.strip()), BM25_K1 + 1
-
-
-def _rows(client, collection: str, fields: list[str], stop: int) -> Iterator[dict]:
-    """Every row with an id below `stop`, a page of ids at a time (a query returns at most
-    16,384 rows; query_iterator would do, but logs a warning on every milvus-lite call)."""
-    for start in range(0, stop, BATCH):
-        yield from client.query(collection, filter=f"id >= {start} and id < {start + BATCH}", output_fields=fields)
-
-
-def _create_collection(client, name: str, schema, index) -> None:
-    """A collection and its indexes. The indexes are asked for without `sync`: pymilvus would
-    otherwise poll each one every half second (and milvus-lite logs an error for the poll's
-    timestamp call); the collection is empty now, and `load_collection` waits for them."""
-    client.create_collection(name, schema=schema)
-    client.create_index(name, index, sync=False)
-
-
-def _drop_version(client, name: str) -> None:
-    for collection in (name, name + "_units", name + "_docs"):
-        if client.has_collection(collection):
-            client.drop_collection(collection)
-
-
-def _batches(items: Iterable, size: int) -> Iterator[list]:
-    batch: list = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _vector(vector: np.ndarray) -> list[float]:
-    return np.asarray(vector, dtype=np.float32).reshape(-1).tolist()
