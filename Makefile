@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test test-fast lint bench bench-collections bench-legal train setup browser nginx libreoffice clean-index fuzz
+.PHONY: run test test-fast lint bench bench-collections bench-legal train train-ranker setup browser nginx libreoffice clean-index fuzz
 
 run: $(STAMP)
 	$(VENV)/bin/unionqa serve
@@ -107,6 +107,14 @@ bench-legal: $(STAMP)
 train: $(STAMP)
 	$(PY) -m pip install -q -c constraints.txt -e '.[train]'
 	$(PY) scripts/train_embedder.py
+
+# Issue 17: the learned candidate ranker (bot/ranker.py) for each shipped model, fitted on
+# legal_train's training-side consultations (indexes their 40 laws with the model: ~5–10 min
+# each on two cores), written to bot/calibration/ranker-<model>.json. Then refit each model's
+# answer decision (its near_margin is on the ranker's scale) with the command in its file.
+train-ranker: $(STAMP)
+	$(PY) scripts/train_ranker.py --legal $(LEGAL)
+	$(PY) scripts/train_ranker.py --legal $(LEGAL) --model $(TRAINED_MODEL)
 
 # The browser tests use Debian's Chromium and a CJK font; never a browser download. axe-core
 # (npm, pinned) goes into the git-ignored .axe/ for the accessibility tests.
