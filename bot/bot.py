@@ -22,7 +22,9 @@ from bot.compose import (
     select_sentences,
     shown_citations,
 )
-from bot.curated import CuratedMatcher, CuratedStore, curated_path, curated_reply, load_pairs, load_threshold
+from bot.curated_match import CuratedMatcher, load_pairs, load_threshold
+from bot.curated_reply import curated_reply
+from bot.curated_store import CuratedStore, curated_path
 from bot.llm.generate import Generator, Partial
 from bot.provisions import (
     NATIONAL_NOTE,
