@@ -12,6 +12,11 @@ import pytest
 from bot.bot import Bot
 from bot.settings import DEFAULTS, AnswerSettings
 from bot.spans import article_span
+from index.build import build_index
+from index.update import add_paths
+from ui.asking import Asker
+
+from .conftest import SETTINGS
 
 SOURCE = Path(__file__).resolve().parents[1] / "bot" / "settings.py"
 QUESTION = "用人单位解除劳动合同需要支付经济补偿吗？"
@@ -77,3 +82,21 @@ def test_quote_limits_reach_the_composer(bot):
     one = _claim(bot, whole_unit_chars=0, max_sentences=1)
     more = _claim(bot, whole_unit_chars=0, max_sentences=3, max_chars=10_000, keep_probability=0.0)
     assert one.text.count("[") < more.text.count("[")
+
+
+def test_a_reloaded_bot_keeps_its_settings(tmp_path, embedder):
+    """A new index version picked up by the server (ui/asking.py) is answered with the
+    settings the old bot had, not the defaults."""
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    docs.mkdir()
+    (docs / "rules.md").write_text("# 规定\n\n职工每年享受带薪年休假。\n\n工会会员按月缴纳会费。\n", encoding="utf-8")
+    build_index(docs, index, SETTINGS, embedder, progress=False)
+    shaped = AnswerSettings(top_k=2, pool=4, max_sentences=1)
+    asker = Asker(Bot.load(index, expected=SETTINGS, embedder=embedder, settings=shaped), 500, index_dir=index)
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "handbook.md").write_text("# 手册\n\n新职工在一个月内办理入会手续。\n", encoding="utf-8")
+    report = add_paths(index, [tmp_path / "new" / "handbook.md"], SETTINGS, embedder, progress=False)
+    old = asker.bot
+    asker.reload()
+    assert asker.version == report.version and asker.bot is not old
+    assert asker.bot.settings == shaped and asker.bot.retriever.pool == 4
