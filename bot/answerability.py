@@ -30,6 +30,7 @@ import numpy as np
 
 from bot.records import ANSWERED, REFUSED, RELATED
 from bot.retrieve import Evidence, Hit, telling
+from bot.settings import DEFAULTS
 from corpus.errors import UnionQAError
 from index.embedding.embedder import DEFAULT_MODEL
 from index.lexicon import Lexicon
@@ -40,7 +41,6 @@ from index.store.versions import write_atomic
 log = logging.getLogger(__name__)
 
 BUNDLED_DIR = Path(__file__).with_name("calibration")
-EVIDENCE_PASSAGES = 3  # the passages an answer is composed from
 
 # The features, in the order the fitted coefficients use.
 FEATURES = (
@@ -83,13 +83,15 @@ def evidence_features(
     best_sentence: float,
     best_sentences: list[str],
     lexicon: Lexicon,
+    passages: int = DEFAULTS.evidence_passages,
 ) -> dict[str, float]:
     """The features of one question's evidence; `best_sentence` is the cosine of the
-    sentence the sentence model ranks first, `best_sentences` the best-ranked ones."""
+    sentence the sentence model ranks first, `best_sentences` the best-ranked ones;
+    `passages`: how many of the hits the answer is composed from."""
     query = evidence.query
     dense = evidence.dense
     lexical = evidence.lexical
-    top = hits[:EVIDENCE_PASSAGES]
+    top = hits[:passages]
     dense_top = dense[0][1] if dense else 0.0
     dense_ids = [i for i, _ in dense[:3]]
     lexical_ids = [i for i, _ in lexical[:3]]

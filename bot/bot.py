@@ -6,9 +6,10 @@ Usable without the UI; the UI only calls this.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
-from bot.answerability import EVIDENCE_PASSAGES, Calibration, Decision, evidence_features, load_calibration
+from bot.answerability import Calibration, Decision, evidence_features, load_calibration
 from bot.compose import (
     REFUSAL_TEXT,
     Candidate,
@@ -22,7 +23,9 @@ from bot.compose import (
     select_sentences,
     shown_citations,
 )
-from bot.curated import CuratedMatcher, CuratedStore, curated_path, curated_reply, load_pairs, load_threshold
+from bot.curated_match import CuratedMatcher, load_pairs, load_threshold
+from bot.curated_reply import curated_reply
+from bot.curated_store import CuratedStore, curated_path
 from bot.llm.generate import Generator, Partial
 from bot.provisions import (
     NATIONAL_NOTE,
@@ -37,6 +40,7 @@ from bot.query import make_query
 from bot.ranker import load_ranker
 from bot.records import ANSWERED, REFUSED, RELATED, Answer
 from bot.retrieve import Evidence, Hit, Retriever
+from bot.settings import DEFAULTS, AnswerSettings
 from corpus.records import Document
 from index.embedding.embedder import Embedder, load_embedder
 from index.lexicon import Lexicon, load_lexicon
@@ -45,31 +49,34 @@ from index.store.folder import IndexStore
 from index.store.manifest import IndexSettings
 from index.store.spec import StoreSpec, load_store
 
-# An English question with more than half of its content words unread is not answered
-# with confidence: the words read may not be what it asks about.
-MOSTLY_UNREAD = 0.5
-
 
 class Bot:
     def __init__(
         self,
         store: IndexStore,
         embedder: Embedder,
-        top_k: int = 5,
+        top_k: int | None = None,
         mode: str = "hybrid",
         calibration: Calibration | None = None,
         lexicon: Lexicon | None = None,
         generator: Generator | None = None,
         curated: CuratedMatcher | None = None,
+        settings: AnswerSettings = DEFAULTS,
     ):
+        """`settings`: the depths, weights and lengths that shape an answer (bot/settings.py);
+        `top_k`, when given, overrides its top_k."""
         self.store = store
         self.embedder = embedder
-        self.top_k = top_k
+        self.settings = settings if top_k is None else replace(settings, top_k=top_k)
+        self.top_k = self.settings.top_k
+        s = self.settings
         model = store.manifest.settings.embedding_model
         # the ranker fitted on real consultations for this model orders the candidates; a
         # model without one (a local model) keeps the untrained score fusion
         ranker = load_ranker(model)
-        self.retriever = Retriever(store, embedder, mode=mode, fusion="learned" if ranker else "scores", ranker=ranker)
+        self.retriever = Retriever(store, embedder, mode=mode, candidates=s.candidates, dense_weight=s.dense_weight,
+                                   bm25_weight=s.bm25_weight, rrf_k=s.rrf_k, fusion="learned" if ranker else "scores",
+                                   feedback=s.feedback, sentence_weight=s.sentence_weight, ranker=ranker, pool=s.pool)
         self.calibration = calibration or load_calibration(model)
         self.lexicon = lexicon or load_lexicon()
         # With an LLM configured, answered questions get a generated, checked answer.
@@ -86,25 +93,27 @@ class Bot:
         index_dir: Path,
         model_cache: Path | None = None,
         expected: IndexSettings | None = None,
-        top_k: int = 5,
+        top_k: int | None = None,
         mode: str = "hybrid",
         embedder: Embedder | None = None,
         lexicon: Lexicon | None = None,
         generator: Generator | None = None,
         store: str | StoreSpec = "",
+        settings: AnswerSettings = DEFAULTS,
     ) -> Bot:
         """Load the live index and the embedding model it was built with (unless
         that model is given, already loaded). `store` chooses the engine that holds the
         index (index/store/spec.py): the FAISS folder `index_dir` by default, or Milvus."""
         store = load_store(store, Path(index_dir), expected=expected)
         # the configured backend, else the one that built the index (load checked they agree)
-        settings = expected or store.manifest.settings
-        if embedder is None or embedder.name != settings.embedding_model:
+        built = expected or store.manifest.settings
+        if embedder is None or embedder.name != built.embedding_model:
             cache = Path(model_cache) if model_cache else default_model_cache()
-            embedder = load_embedder(settings.embedding_model, cache, backend=settings.embedding_backend)
-        curated = CuratedMatcher(CuratedStore(curated_path(index_dir)), load_threshold(settings.embedding_model),
-                                 load_pairs(settings.embedding_model))
-        return cls(store, embedder, top_k=top_k, mode=mode, lexicon=lexicon, generator=generator, curated=curated)
+            embedder = load_embedder(built.embedding_model, cache, backend=built.embedding_backend)
+        curated = CuratedMatcher(CuratedStore(curated_path(index_dir)), load_threshold(built.embedding_model),
+                                 load_pairs(built.embedding_model))
+        return cls(store, embedder, top_k=top_k, mode=mode, lexicon=lexicon, generator=generator, curated=curated,
+                   settings=settings)
 
     @property
     def documents(self) -> dict[str, Document]:
@@ -133,7 +142,7 @@ class Bot:
         given (`unionqa calibrate` ranks the same retrievals by successive fits)."""
         calibration = calibration or self.calibration
         query = evidence.query
-        pool = hits[:EVIDENCE_PASSAGES]
+        pool = hits[:self.settings.evidence_passages]
         if query.subject:
             # Policy texts define a term by listing its qualities before it ("……的劳模精神"):
             # such a sentence shares few words with the question, so look further for it.
@@ -144,14 +153,16 @@ class Bot:
         )
         best = candidates[0].features["cosine"] if candidates and vector is not None else 0.0
         features = evidence_features(
-            self.store, evidence, hits, best, [c.text for c in candidates[:3]], self.lexicon
+            self.store, evidence, hits, best, [c.text for c in candidates[:3]], self.lexicon,
+            self.settings.evidence_passages,
         )
         if not hits or not candidates:
             return Decision(REFUSED, 0.0), candidates, features
         decision = calibration.decide(features)
-        if decision.status == ANSWERED and query.unread > MOSTLY_UNREAD:
-            # The evidence was measured on the few words the glossary read; the question
-            # may ask about something else entirely ("the three spirits of the article").
+        if decision.status == ANSWERED and query.unread > self.settings.mostly_unread:
+            # An English question with most of its content words unread: the evidence was
+            # measured on the few words the glossary read, and the question may ask about
+            # something else entirely ("the three spirits of the article").
             decision = Decision(RELATED, decision.probability)
         return decision, candidates, features
 
@@ -160,7 +171,7 @@ class Bot:
         if decision.status == REFUSED:
             return Answer(text=REFUSAL_TEXT, refused=True, question=question, query=query, status=REFUSED)
         if decision.status == RELATED:
-            text, citations = related_answer(hits, self.store.documents)
+            text, citations = related_answer(hits, self.store.documents, self.settings.related_passages)
             return Answer(text=text, refused=False, citations=citations, question=question, query=query,
                           status=RELATED)
         return self.claim(question, query, candidates, evidence)
@@ -183,8 +194,9 @@ class Bot:
         if lead is not provisions[0]:
             candidates = ([c for c in candidates if in_provision(c, lead)]
                           + [c for c in candidates if not in_provision(c, lead)])
-        chosen = select_sentences(candidates)
-        quotes = plan_quotes(chosen, candidates[0], documents, evidence.query.kind)
+        s = self.settings
+        chosen = select_sentences(candidates, s.max_sentences, s.max_chars, s.keep_probability)
+        quotes = plan_quotes(chosen, candidates[0], documents, evidence.query.kind, s.whole_unit_chars)
         text, citations = compose_answer(quotes, documents)
         citations += shown_citations(shown, documents, len(citations) + 1)
         if places and not is_local(legal(documents.get(lead.doc_id)), places):

@@ -17,6 +17,7 @@ from bot.provisions import Provision, describe
 from bot.query import Query
 from bot.records import Citation
 from bot.retrieve import Hit
+from bot.settings import DEFAULTS
 from bot.spans import article_span, is_item, list_intro, list_span, paragraph_at
 from corpus.records import Document
 from index.chunker import article_at
@@ -27,15 +28,10 @@ from index.tokens import tokenize
 
 REFUSAL_TEXT = "知识库中没有找到与该问题相关的内容。"
 RELATED_TEXT = "文件中没有直接回答这个问题，以下条款可能相关："
-MAX_SENTENCES = 3  # the most sentences an answer quotes, besides a whole short article
-MAX_CHARS = 160  # sentences beyond the best one are added while the answer stays this short
-# A law article (or a list) this short is quoted whole: the answer to a question about
-# it often needs its conditions and exceptions, which are its other sentences.
-WHOLE_UNIT_CHARS = 250
+# How much an answer quotes (sentences, characters, a whole short article) is set in
+# bot/settings.py; the Bot passes its own settings, these functions default to DEFAULTS.
 # Candidate sentences are scored by a logistic model fitted on questions with known
-# answers (bot/eval/calibrate.py); a sentence the model thinks more likely than not to
-# hold the answer is quoted too.
-KEEP_PROBABILITY = 0.5
+# answers (bot/eval/calibrate.py).
 
 # An item of an enumerated list: （三）…, (3)…, 3. …, 三、…
 
@@ -121,7 +117,10 @@ def rank_units(candidates: list[Candidate], model: LogisticModel) -> list[Candid
 
 
 def select_sentences(
-    ranked: list[Candidate], max_sentences: int = MAX_SENTENCES, max_chars: int = MAX_CHARS
+    ranked: list[Candidate],
+    max_sentences: int = DEFAULTS.max_sentences,
+    max_chars: int = DEFAULTS.max_chars,
+    keep_probability: float = DEFAULTS.keep_probability,
 ) -> list[Candidate]:
     """The best sentence, plus up to two more that the model also believes hold the
     answer, within a length budget; returned in reading order (by passage, then position)."""
@@ -132,7 +131,7 @@ def select_sentences(
     for cand in ranked[1:]:
         if len(chosen) >= max_sentences:
             break
-        if cand.score < KEEP_PROBABILITY or used + len(cand.text) > max_chars:
+        if cand.score < keep_probability or used + len(cand.text) > max_chars:
             continue
         chosen.append(cand)
         used += len(cand.text)
@@ -159,7 +158,8 @@ def _whole(best: Candidate, span: tuple[int, int], document: Document) -> Quote:
 
 
 def plan_quotes(
-    chosen: list[Candidate], best: Candidate, documents: Mapping[str, Document], kind: str = ""
+    chosen: list[Candidate], best: Candidate, documents: Mapping[str, Document], kind: str = "",
+    whole_unit_chars: int = DEFAULTS.whole_unit_chars,
 ) -> list[Quote]:
     """The chosen sentences as quotes. When the best one lies in a short law article,
     or in a short list, that whole article or list instead, with the deciding sentence
@@ -169,7 +169,7 @@ def plan_quotes(
     document = documents.get(best.hit.chunk.doc_id)
     if document is not None:
         for span in (article_span(document, best.start), list_span(document, best.start)):
-            if span is not None and span[1] - span[0] <= WHOLE_UNIT_CHARS:
+            if span is not None and span[1] - span[0] <= whole_unit_chars:
                 return [_whole(best, span, document)]
         chosen = sorted([*chosen, *_context(document, best, chosen, kind)], key=lambda c: (c.hit_rank, c.start))
     quotes: list[Quote] = []
@@ -310,7 +310,8 @@ def shown_citations(shown: list[tuple[Provision, str]], documents: Mapping[str, 
     return describe(citations, documents)
 
 
-def related_answer(hits: list[Hit], documents: Mapping[str, Document], passages: int = 3) -> tuple[str, list[Citation]]:
+def related_answer(hits: list[Hit], documents: Mapping[str, Document],
+                   passages: int = DEFAULTS.related_passages) -> tuple[str, list[Citation]]:
     """For evidence near but not decisive: the closest passages, cited, with no claim
     that they answer. Each is named by its first sentence (or its article's opening)."""
     quotes = []

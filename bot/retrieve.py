@@ -17,6 +17,7 @@ import numpy as np
 
 from bot.query import Query
 from bot.ranker import Ranker, candidate_features
+from bot.settings import DEFAULTS
 from index.embedding.embedder import Embedder
 from index.records import Chunk
 from index.store.folder import IndexStore
@@ -25,7 +26,6 @@ MODES = ("hybrid", "dense", "bm25")
 # "learned": the ranker fitted on real consultations (bot/ranker.py) scores each candidate;
 # "scores" and "rrf" are the untrained fusions, kept for comparison
 FUSIONS = ("learned", "scores", "rrf")
-POOL = 20  # fused candidates kept for the answer to look through, top k included
 
 # Pseudo-relevance feedback (RM3), with the usual defaults of Lucene/Anserini's RM3
 # scaled to short passages: terms from the best FEEDBACK_DOCS dense passages, the
@@ -149,14 +149,15 @@ class Retriever:
         store: IndexStore,
         embedder: Embedder,
         mode: str = "hybrid",
-        candidates: int = 50,
-        dense_weight: float = 1.0,
-        bm25_weight: float = 1.0,
-        rrf_k: int = 60,
+        candidates: int = DEFAULTS.candidates,
+        dense_weight: float = DEFAULTS.dense_weight,
+        bm25_weight: float = DEFAULTS.bm25_weight,
+        rrf_k: int = DEFAULTS.rrf_k,
         fusion: str = "scores",
-        feedback: bool = False,
-        sentence_weight: float = 1.0,
+        feedback: bool = DEFAULTS.feedback,
+        sentence_weight: float = DEFAULTS.sentence_weight,
         ranker: Ranker | None = None,
+        pool: int = DEFAULTS.pool,
     ):
         if mode not in MODES:
             raise ValueError(f"unknown retrieval mode {mode!r}; expected one of {', '.join(MODES)}")
@@ -173,6 +174,7 @@ class Retriever:
         self.feedback = feedback
         self.sentence_weight = sentence_weight
         self.ranker = ranker
+        self.pool = pool  # fused candidates kept for the answer to look through, top k included
 
     @property
     def learned(self) -> bool:
@@ -225,7 +227,7 @@ class Retriever:
         if self.mode != "bm25" and self.sentence_weight and not self.learned:
             for i, score in spread(best_sentence_cosines(self.store, list(fused), found_with)).items():
                 fused[i] += self.sentence_weight * score
-        order = sorted(fused, key=lambda i: fused[i], reverse=True)[: max(top_k, POOL)]
+        order = sorted(fused, key=lambda i: fused[i], reverse=True)[: max(top_k, self.pool)]
         ranked = [
             Hit(i, self.store.chunks[i], fused[i], dense_scores.get(i), bm25_scores.get(i)) for i in order
         ]

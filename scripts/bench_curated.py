@@ -21,7 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.curated import load_pairs, load_threshold  # noqa: E402
+from bot.curated_match import load_pairs, load_threshold  # noqa: E402
 from bot.curated_pairs import side, target  # noqa: E402
 from bot.eval.qa_data import load_qa  # noqa: E402
 from index.embedding.embedder import load_embedder  # noqa: E402

@@ -479,7 +479,8 @@ def staff_url(tmp_path_factory, bundled_index, bot):
     import shutil
     from dataclasses import replace
 
-    from bot.curated import REMOVED, CuratedAnswer, CuratedStore, curated_path, make_span
+    from bot.curated import REMOVED, CuratedAnswer, make_span
+    from bot.curated_store import CuratedStore, curated_path
     from index.store.folder import IndexStore
 
     index_dir = tmp_path_factory.mktemp("staff") / "index"

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from bot.bot import Bot
-from bot.curated import CuratedMatcher, CuratedStore, curated_path
+from bot.curated_match import CuratedMatcher
+from bot.curated_store import CuratedStore, curated_path
 from index.store.folder import IndexStore
 from ui.config import Config
 from ui.server import bind_socket, create_app, running

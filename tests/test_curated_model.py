@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from bot.bot import Bot
-from bot.curated import CuratedAnswer, CuratedMatcher, CuratedStore, find_excerpt, load_pairs, load_threshold
+from bot.curated import CuratedAnswer, find_excerpt
+from bot.curated_match import CuratedMatcher, load_pairs, load_threshold
+from bot.curated_store import CuratedStore
 from bot.records import CURATED
 
 DATA = Path(__file__).parent / "data" / "curated_paraphrases.json"

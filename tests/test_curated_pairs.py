@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.curated import CuratedMatcher, CuratedStore, load_pairs
+from bot.curated_match import CuratedMatcher, load_pairs
 from bot.curated_pairs import FEATURES, PairModelError, features, load_pair_model, probability, side, target
+from bot.curated_store import CuratedStore
 from tests.fake_embedder import FAKE_MODEL
 from ui.cli import main
 

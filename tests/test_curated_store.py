@@ -21,17 +21,14 @@ from bot.curated import (
     CitedSpan,
     CuratedAnswer,
     CuratedError,
-    CuratedMatcher,
-    CuratedStore,
     check_span,
-    curated_path,
-    curated_reply,
     find_excerpt,
-    from_bot_answer,
-    load_threshold,
     make_span,
     text_hash,
 )
+from bot.curated_match import CuratedMatcher, load_threshold
+from bot.curated_reply import curated_reply, from_bot_answer
+from bot.curated_store import CuratedStore, curated_path
 from bot.records import CURATED
 from index.store.folder import IndexStore
 from index.update import add_paths, remove_documents

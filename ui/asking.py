@@ -107,7 +107,7 @@ class Asker:
             if version == self._version:
                 return
             store = old.store.load_live(self.index_dir, expected=old.store.manifest.settings)
-            self._bot = Bot(store, old.embedder, top_k=old.top_k, mode=old.retriever.mode,
+            self._bot = Bot(store, old.embedder, settings=old.settings, mode=old.retriever.mode,
                             calibration=old.calibration, lexicon=old.lexicon, generator=old.generator,
                             curated=old.curated)
             self._version = version

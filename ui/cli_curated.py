@@ -43,7 +43,8 @@ def _span_argument(value: str) -> tuple[str, int, int]:
 
 
 def cmd_curated_add(args: argparse.Namespace) -> int:
-    from bot.curated import CuratedAnswer, find_excerpt, from_bot_answer, make_span, new_id, today
+    from bot.curated import CuratedAnswer, find_excerpt, make_span, new_id, today
+    from bot.curated_reply import from_bot_answer
 
     config = cfg.resolve(args)
     documents = live_documents(config)
@@ -166,7 +167,7 @@ def cmd_curated_import(args: argparse.Namespace) -> int:
 
 
 def cmd_curated_fit(args: argparse.Namespace) -> int:
-    from bot.curated import BUNDLED_THRESHOLDS, fit_threshold, thresholds_path
+    from bot.curated_match import BUNDLED_THRESHOLDS, fit_threshold, thresholds_path
     from bot.eval.qa_data import load_qa
     from index.embedding.embedder import load_embedder
 
@@ -186,7 +187,7 @@ def cmd_curated_fit(args: argparse.Namespace) -> int:
                        + f" --margin {args.margin}" + (" --bundled" if args.bundled else "") + " [--model M], once per model")
     data["about"] = ("The cosine at or above which a question is served an approved answer: the highest similarity "
                      "of any dev-set out-of-scope question or other approved answer's question to an approved "
-                     "question, plus the margin. bot/curated.py reads it; the command above refits it.")
+                     "question, plus the margin. bot/curated_match.py reads it; the command above refits it.")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
@@ -199,7 +200,8 @@ def cmd_curated_fit(args: argparse.Namespace) -> int:
 
 def _fit_pairs(args: argparse.Namespace, config: cfg.Config, approved: list, negatives: list, embedder) -> None:
     """The learned matcher (bot/curated_pairs.py), fitted and written beside the thresholds."""
-    from bot.curated import CuratedError, pairs_path
+    from bot.curated import CuratedError
+    from bot.curated_match import pairs_path
     from bot.curated_pairs import (
         BUNDLED_PAIRS,
         FEATURES,

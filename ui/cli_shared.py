@@ -78,7 +78,7 @@ def load_bot(config: cfg.Config):
 
 
 def curated_store(config: cfg.Config):
-    from bot.curated import CuratedStore, curated_path
+    from bot.curated_store import CuratedStore, curated_path
 
     return CuratedStore(curated_path(config.index_dir))
 

@@ -30,15 +30,14 @@ from bot.curated import (
     CitedSpan,
     CuratedAnswer,
     CuratedError,
-    CuratedStore,
     answer_from_json,
-    curated_path,
     find_excerpt,
-    from_bot_answer,
     make_span,
     new_id,
     today,
 )
+from bot.curated_reply import from_bot_answer
+from bot.curated_store import CuratedStore, curated_path
 from bot.records import REFUSED
 from ui.asking import Asker, QuestionError, ServerBusy
 from ui.config import Config

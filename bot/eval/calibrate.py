@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from bot.answerability import EVIDENCE_PASSAGES, FEATURES, Calibration, LogisticModel
+from bot.answerability import FEATURES, Calibration, LogisticModel
 from bot.compose import SENTENCE_FEATURES
 from bot.eval import qa_data
 from bot.eval.tune_questions import LEGAL, SQUAD, Asked, bootstrap_calibration, holds_gold
@@ -62,13 +62,13 @@ def _example(asked: Asked, calibration: Calibration) -> Example:
     if not asked.answerable:
         return Example(asked.source, features, False, [])
     if asked.articles:
-        if not any(asked.holds_answer("", h.chunk.title, h.chunk.article) for h in asked.hits[:EVIDENCE_PASSAGES]):
+        if not any(asked.holds_answer("", h.chunk.title, h.chunk.article) for h in asked.hits[:asked.bot.settings.evidence_passages]):
             return Example(asked.source, features, None, [])
         # a sentence of a labelled article is a positive
         labelled = [(c.features, asked.holds_answer("", c.hit.chunk.title, c.hit.chunk.article))
                     for c in candidates]
         return Example(asked.source, features, True, labelled, _would_be_right(asked, candidates, calibration))
-    passages = [h.chunk.text for h in asked.hits[:EVIDENCE_PASSAGES]]
+    passages = [h.chunk.text for h in asked.hits[:asked.bot.settings.evidence_passages]]
     found = [g for g in asked.gold_sets if _all_in(g, passages)]
     if not found:  # the answer is not in what the bot reads: nothing to learn here
         return Example(asked.source, features, None, [])
