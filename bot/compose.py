@@ -33,8 +33,6 @@ RELATED_TEXT = "文件中没有直接回答这个问题，以下条款可能相�
 # Candidate sentences are scored by a logistic model fitted on questions with known
 # answers (bot/eval/calibrate.py).
 
-# An item of an enumerated list: （三）…, (3)…, 3. …, 三、…
-
 SENTENCE_FEATURES = (
     "overlap",  # share of the query's weight in the sentence (idf × rarity among the candidates)
     "cosine",  # the sentence's dense similarity to the question
