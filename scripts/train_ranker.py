@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     from index.lexicon import load_lexicon
     from index.paths import default_model_cache
     from index.store.folder import IndexStore
+    from index.store.versions import write_atomic
     from ui.config import Config
 
     started = time.time()
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     ranker = Ranker(tuple(map(float, mean.round(6))), tuple(map(float, scale.round(6))),
                     tuple(map(float, coef.round(6))), fitted)
     out = Path(args.out) if args.out else ranker_path(args.model)
-    out.write_text(json.dumps(ranker.to_json(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    write_atomic(out, json.dumps(ranker.to_json(), ensure_ascii=False, indent=1) + "\n")
     print(json.dumps(fitted, ensure_ascii=False, indent=1))
     print(f"已写入 {out}")
     return 0

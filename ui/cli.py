@@ -204,6 +204,7 @@ def cmd_log_fit_groups(args: argparse.Namespace) -> int:
     """Fit the console's grouping distance for the embedding model (ui/questiongroups.py)."""
     from bot.eval.qa_data import load_qa
     from index.embedding.embedder import load_embedder
+    from index.store.versions import write_atomic
     from ui.questiongroups import FITTED_DISTANCES, DistanceError, fit_distance
 
     config = cfg.resolve(args)
@@ -236,9 +237,7 @@ def cmd_log_fit_groups(args: argparse.Namespace) -> int:
         "grid": [[d, a] for d, a in fit.table],
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(out)
+    write_atomic(out, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
     print(f"{config.embedding_model}：分组距离 {fit.distance}（调整兰德指数 {fit.ari}，同组问题对的精确率 {fit.precision}、"
           f"召回率 {fit.recall}；{fit.questions} 个问题，{fit.gold_groups} 个标注组）→ {out}")
     return 0

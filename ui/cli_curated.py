@@ -170,6 +170,7 @@ def cmd_curated_fit(args: argparse.Namespace) -> int:
     from bot.curated_match import BUNDLED_THRESHOLDS, fit_threshold, thresholds_path
     from bot.eval.qa_data import load_qa
     from index.embedding.embedder import load_embedder
+    from index.store.versions import write_atomic
 
     config = cfg.resolve(args)
     negatives = [item.question for path in args.qa for item in load_qa(Path(path)).refuse]
@@ -189,9 +190,7 @@ def cmd_curated_fit(args: argparse.Namespace) -> int:
                      "of any dev-set out-of-scope question or other approved answer's question to an approved "
                      "question, plus the margin. bot/curated_match.py reads it; the command above refits it.")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(out)
+    write_atomic(out, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
     print(f"阈值 {fit.threshold}（最相近的反例 {fit.highest_negative}：{fit.nearest}）→ {out}")
     if args.legal:
         _fit_pairs(args, config, approved, negatives, embedder)
@@ -212,6 +211,7 @@ def _fit_pairs(args: argparse.Namespace, config: cfg.Config, approved: list, neg
         legal_examples,
     )
     from bot.eval.qa_data import load_qa
+    from index.store.versions import write_atomic
 
     try:
         examples = legal_examples(Path(args.legal)) + dev_examples([load_qa(Path(p)) for p in args.train_qa or []])
@@ -251,9 +251,7 @@ def _fit_pairs(args: argparse.Namespace, config: cfg.Config, approved: list, neg
         "training_questions": len(examples), "out_of_scope": len(negatives),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(out)
+    write_atomic(out, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
     print(f"匹配模型：C={fit.c}，阈值 {fit.model.threshold}（最相近的反例 {fit.highest_negative}：{fit.nearest}），"
           f"留出的已审核问法匹配 {fit.phrasing_recall:.0%}，训练对 {fit.pairs}（正例 {fit.positives}）→ {out}")
 
