@@ -84,10 +84,7 @@ def question_kind(text: str) -> str:
     """The kind of the clause that asks: in a consultation, the last clause with a question
     word (「我干了多少年都没签合同，现在被辞退了，能要赔偿吗？」 asks yes or no; the
     多少 of its story asks nothing)."""
-    for clause in reversed([c for c in _CLAUSE_END.split(text) if c.strip()]):
-        if (kind := _kind(clause)) != "other":
-            return kind
-    return _kind(text)
+    return _kind(asking_clause(text))
 
 
 def asking_clause(text: str) -> str:
