@@ -35,8 +35,8 @@ import numpy as np  # noqa: E402
 
 from bot.eval.legal_data import calibration_questions, files_sha256, load_legal, write_laws  # noqa: E402
 from bot.query import make_query  # noqa: E402
-from bot.ranker import FEATURES, Ranker, fit_listwise, ranker_path  # noqa: E402
-from bot.retrieve import Retriever, candidate_rows  # noqa: E402
+from bot.ranker import Ranker, fit_listwise, ranker_path  # noqa: E402
+from bot.retrieve import Retriever, best_sentence_cosines, candidate_rows, fuse_scores, spread  # noqa: E402
 
 
 def question_rows(retriever: Retriever, questions: list, lexicon) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -48,23 +48,20 @@ def question_rows(retriever: Retriever, questions: list, lexicon) -> tuple[np.nd
         terms, vector, dense, lexical = retriever.retrievals(query)
         ids, features = candidate_rows(store, query, terms, vector, dense, lexical)
         labelled = {tuple(a) for a in q.articles}
-        fused = untrained_fusion(ids, features)
+        fused = untrained_scores(store, vector, dense, lexical)
         rows.append(features)
         labels += [(store.chunks[i].title, store.chunks[i].article) in labelled for i in ids]
         groups += [n] * len(ids)
-        untrained += list(fused)
+        untrained += [fused.get(i, 0.0) for i in ids]
     return np.vstack(rows), np.array(labels), np.array(groups), np.array(untrained)
 
 
-def untrained_fusion(ids: list[int], features: np.ndarray) -> np.ndarray:
-    """bot/retrieve's score fusion over the same rows: dense spread + BM25 / best + sentence spread."""
-    column = {name: features[:, k] for k, name in enumerate(FEATURES)}
-
-    def spread(values: np.ndarray) -> np.ndarray:
-        span = values.max() - values.min()
-        return (values - values.min()) / (span or 1.0)
-
-    return spread(column["dense"]) + column["bm25"] + spread(column["sentence"])
+def untrained_scores(store, vector: np.ndarray, dense: list, lexical: list) -> dict[int, float]:
+    """What the untrained fusion gives each candidate: `Retriever.search` with fusion "scores"."""
+    fused = fuse_scores(dense, lexical)
+    for i, score in spread(best_sentence_cosines(store, list(fused), vector)).items():
+        fused[i] += score
+    return fused
 
 
 def top_counts(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> tuple[int, int]:
