@@ -210,23 +210,12 @@ class Example:
     support: tuple[str, ...]
 
 
-def legal_examples(folder: Path) -> list[Example]:
-    """legal_train's consultations: the gold is the set of articles cited, the support the
-    expert answer and the articles' text."""
-    folder = Path(folder)
-    try:
-        items = json.loads((folder / "questions.json").read_text(encoding="utf-8"))
-        articles = {}
-        with open(folder / "articles.jsonl", encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    row = json.loads(line)
-                    articles[(row["law"], row["article"])] = row["text"]
-        return [Example(item["q"], frozenset(map(tuple, item["articles"])), frozenset(a[0] for a in item["articles"]),
-                        (item.get("answer") or "", *(articles.get(tuple(a), "") for a in item["articles"])))
-                for item in items]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise PairModelError(f"无法读取训练问题 {folder}（questions.json、articles.jsonl）：{type(exc).__name__} {exc}") from exc
+def legal_examples(questions: Sequence[object], articles: Mapping[tuple[str, str], str]) -> list[Example]:
+    """legal_train's consultations (bot/eval/legal_data.load_legal): the gold is the set of
+    articles cited, the support the expert answer and the articles' text."""
+    return [Example(q.question, frozenset(q.articles), frozenset(law for law, _ in q.articles),
+                    (q.answer, *(articles.get(a, "") for a in q.articles)))
+            for q in questions]
 
 
 def dev_examples(qa_sets: Sequence[object]) -> list[Example]:

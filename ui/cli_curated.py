@@ -210,13 +210,16 @@ def _fit_pairs(args: argparse.Namespace, config: cfg.Config, approved: list, neg
         fit_pair_model,
         legal_examples,
     )
+    from bot.eval.legal_data import load_legal
     from bot.eval.qa_data import load_qa
     from index.store.versions import write_atomic
 
     try:
-        examples = legal_examples(Path(args.legal)) + dev_examples([load_qa(Path(p)) for p in args.train_qa or []])
-    except PairModelError as exc:
-        raise CuratedError(str(exc)) from exc
+        legal = load_legal(Path(args.legal))
+    except ValueError as exc:
+        raise CuratedError(f"无法读取训练问题 {args.legal}（questions.json、articles.jsonl）：{exc}") from exc
+    examples = legal_examples(legal.questions, legal.articles) + dev_examples(
+        [load_qa(Path(p)) for p in args.train_qa or []])
     sets = [ApprovedSet((a["question"], *a.get("phrasings", [])),
                         (a.get("answer", ""), *([a["cite"]["text"]] if isinstance(a.get("cite"), dict) else [])))
             for a in approved]

@@ -27,6 +27,7 @@ class LegalQuestion:
     question: str
     articles: tuple[tuple[str, str], ...]  # (law short name, "第X条")
     source: str = ""
+    answer: str = ""  # the lawyer's written answer
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ def load_legal(folder: Path | str) -> LegalSet:
     try:
         raw = json.loads(q_path.read_text(encoding="utf-8"))
         questions = tuple(
-            LegalQuestion(item["q"].strip(), tuple((law, art) for law, art in item["articles"]), item.get("source", ""))
+            LegalQuestion(item["q"].strip(), tuple((law, art) for law, art in item["articles"]), item.get("source", ""),
+                          item.get("answer") or "")
             for item in raw
         )
     except (ValueError, KeyError, TypeError) as exc:
